@@ -3,7 +3,9 @@ use thiserror::Error;
 /// Errors of the core types. Geometry mismatches say which field differs and by how much.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum CoreError {
-    #[error("geometry mismatch in `{field}`: {detail} (max abs difference {max_diff:.6}, tolerance {tolerance})")]
+    #[error(
+        "geometry mismatch in `{field}`: {detail} (max abs difference {max_diff:.6}, tolerance {tolerance})"
+    )]
     GeometryMismatch {
         field: &'static str,
         detail: String,
@@ -21,7 +23,9 @@ pub enum CoreError {
         direction: [[f64; 3]; 3],
         reason: String,
     },
-    #[error("allocation of {requested} {unit} refused: limit is {limit} (set {env_var} to raise it)")]
+    #[error(
+        "allocation of {requested} {unit} refused: limit is {limit} (set {env_var} to raise it)"
+    )]
     AllocationLimit {
         requested: u128,
         limit: u128,

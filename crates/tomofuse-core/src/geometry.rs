@@ -120,7 +120,11 @@ impl Geometry {
     /// Origin expressed in `space`.
     pub fn origin_in(&self, space: Space) -> [f64; 3] {
         let f = Space::Lps.flip(space);
-        [self.origin[0] * f[0], self.origin[1] * f[1], self.origin[2] * f[2]]
+        [
+            self.origin[0] * f[0],
+            self.origin[1] * f[1],
+            self.origin[2] * f[2],
+        ]
     }
 
     /// Direction matrix expressed in `space`.

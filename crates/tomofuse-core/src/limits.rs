@@ -46,9 +46,11 @@ impl Limits {
     }
 
     /// Checks that a volume of `shape` with `elem_size`-byte elements may be allocated.
-    /// Works in u128 so absurd header dimensions cannot overflow.
+    /// Works in saturating u128 so absurd header dimensions cannot overflow.
     pub fn check(&self, shape: [usize; 3], elem_size: usize) -> Result<usize> {
-        let n: u128 = shape.iter().map(|&d| d as u128).product();
+        let n: u128 = shape
+            .iter()
+            .fold(1u128, |acc, &d| acc.saturating_mul(d as u128));
         if n > self.max_voxels as u128 {
             return Err(CoreError::AllocationLimit {
                 requested: n,
@@ -57,7 +59,7 @@ impl Limits {
                 env_var: MAX_VOXELS_ENV,
             });
         }
-        let bytes = n * elem_size as u128;
+        let bytes = n.saturating_mul(elem_size as u128);
         if bytes > self.max_bytes as u128 {
             return Err(CoreError::AllocationLimit {
                 requested: bytes,
@@ -83,7 +85,10 @@ mod tests {
     fn absurd_header_is_an_error() {
         let l = Limits::default();
         let e = l.check([100_000, 100_000, 100], 2).unwrap_err();
-        assert!(matches!(e, CoreError::AllocationLimit { unit: "voxels", .. }));
+        assert!(matches!(
+            e,
+            CoreError::AllocationLimit { unit: "voxels", .. }
+        ));
         let e = l.check([usize::MAX, usize::MAX, 2], 1).unwrap_err();
         assert!(matches!(e, CoreError::AllocationLimit { .. }));
     }

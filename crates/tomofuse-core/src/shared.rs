@@ -31,7 +31,11 @@ pub fn shared_path(rel: &str) -> Option<PathBuf> {
             if p.exists() {
                 Some(p)
             } else {
-                eprintln!("SKIPPED: {} not found in shared folder {}", rel, d.display());
+                eprintln!(
+                    "SKIPPED: {} not found in shared folder {}",
+                    rel,
+                    d.display()
+                );
                 None
             }
         }

@@ -45,10 +45,8 @@ impl<T: Clone> Volume<T> {
                 shape,
             });
         }
-        let arr = Array3::from_shape_vec(shape, data).map_err(|_| CoreError::DataLength {
-            len: n,
-            shape,
-        })?;
+        let arr = Array3::from_shape_vec(shape, data)
+            .map_err(|_| CoreError::DataLength { len: n, shape })?;
         Self::new(arr, geometry)
     }
 
@@ -62,10 +60,8 @@ impl<T: Clone> Volume<T> {
                 shape,
             });
         }
-        let arr = Array3::from_shape_vec(shape.f(), data).map_err(|_| CoreError::DataLength {
-            len: n,
-            shape,
-        })?;
+        let arr = Array3::from_shape_vec(shape.f(), data)
+            .map_err(|_| CoreError::DataLength { len: n, shape })?;
         Self::new(arr.as_standard_layout().into_owned(), geometry)
     }
 
@@ -150,10 +146,7 @@ impl<T: Clone> Volume<T> {
             }
             spacing[t] = g.spacing[src[t]];
         }
-        Volume::new(
-            data,
-            Geometry::new(spacing, origin, direction, Space::Lps)?,
-        )
+        Volume::new(data, Geometry::new(spacing, origin, direction, Space::Lps)?)
     }
 }
 
