@@ -181,10 +181,8 @@ impl Geometry {
     /// Continuous index -> LPS world mm.
     pub fn index_to_world(&self, idx: [f64; 3]) -> [f64; 3] {
         let mut w = self.origin;
-        for (r, wr) in w.iter_mut().enumerate() {
-            for c in 0..3 {
-                *wr += self.direction[r][c] * self.spacing[c] * idx[c];
-            }
+        for (wr, row) in w.iter_mut().zip(&self.direction) {
+            *wr += (0..3).map(|c| row[c] * self.spacing[c] * idx[c]).sum::<f64>();
         }
         w
     }
