@@ -1,0 +1,524 @@
+//! Normalisation layers for NCDHW tensors (PyTorch semantics and parameter names).
+
+use candle_core::{Result, Tensor, Var};
+use candle_nn::{Init, VarBuilder};
+
+use crate::error::Nn3dError;
+
+fn check5(what: &'static str, x: &Tensor, c: usize) -> Result<[usize; 5]> {
+    let d = match x.dims() {
+        [n, cc, a, b, e] => [*n, *cc, *a, *b, *e],
+        other => {
+            return Err(Nn3dError::Rank {
+                what,
+                expected: 5,
+                got: other.to_vec(),
+            }
+            .into());
+        }
+    };
+    if d[1] != c {
+        return Err(Nn3dError::Channels {
+            what,
+            expected: c,
+            got: d[1],
+        }
+        .into());
+    }
+    Ok(d)
+}
+
+fn per_channel(t: &Tensor) -> Result<Tensor> {
+    t.reshape((1, (), 1, 1, 1))
+}
+
+/// Batch normalisation over (N, D, H, W) per channel. Names: weight, bias, running_mean,
+/// running_var (PyTorch's num_batches_tracked is not used and may be absent).
+#[derive(Debug, Clone)]
+pub struct BatchNorm3d {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+    eps: f64,
+    momentum: f64,
+}
+
+/// BatchNorm3d from a VarBuilder. With a VarMap-backed builder the running statistics are
+/// variables of the map (updated in place in training mode, saved with the checkpoint; they
+/// never receive gradients).
+pub fn batch_norm3d(c: usize, eps: f64, momentum: f64, vb: VarBuilder) -> Result<BatchNorm3d> {
+    if !(0.0..=1.0).contains(&momentum) || eps.is_nan() || eps < 0.0 {
+        return Err(Nn3dError::Config {
+            what: "batch_norm3d",
+            msg: format!("momentum {momentum} must be in [0, 1] and eps {eps} >= 0"),
+        }
+        .into());
+    }
+    let weight = vb.get_with_hints(c, "weight", Init::Const(1.0))?;
+    let bias = vb.get_with_hints(c, "bias", Init::Const(0.0))?;
+    let rm = vb.get_with_hints(c, "running_mean", Init::Const(0.0))?;
+    let rv = vb.get_with_hints(c, "running_var", Init::Const(1.0))?;
+    Ok(BatchNorm3d {
+        weight,
+        bias,
+        running_mean: Var::from_tensor(&rm)?,
+        running_var: Var::from_tensor(&rv)?,
+        eps,
+        momentum,
+    })
+}
+
+impl BatchNorm3d {
+    pub fn running_mean(&self) -> &Tensor {
+        self.running_mean.as_tensor()
+    }
+    pub fn running_var(&self) -> &Tensor {
+        self.running_var.as_tensor()
+    }
+
+    /// Eval mode as a per-channel affine map y = x * scale + shift (for folding into a
+    /// preceding convolution). Gradients flow to weight and bias.
+    pub fn eval_scale_shift(&self) -> Result<(Tensor, Tensor)> {
+        let inv = (self.running_var.as_detached_tensor() + self.eps)?
+            .sqrt()?
+            .recip()?;
+        let scale = (&self.weight * inv)?;
+        let shift = (&self.bias - (self.running_mean.as_detached_tensor() * &scale)?)?;
+        Ok((scale, shift))
+    }
+
+    /// Training mode normalises with the batch statistics and updates the running ones
+    /// (unbiased variance, PyTorch's momentum convention); eval mode uses the running ones.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let c = self.weight.dim(0)?;
+        let d = check5("batch_norm3d", x, c)?;
+        if !train {
+            let (scale, shift) = self.eval_scale_shift()?;
+            return x
+                .broadcast_mul(&per_channel(&scale)?)?
+                .broadcast_add(&per_channel(&shift)?);
+        }
+        let count = d[0] * d[2] * d[3] * d[4];
+        if count < 2 {
+            return Err(Nn3dError::Config {
+                what: "batch_norm3d",
+                msg: format!("training needs more than one value per channel, input {d:?}"),
+            }
+            .into());
+        }
+        let (y, stats) = fused_norm(x, &self.weight, &self.bias, NormKind::Batch, self.eps)?;
+        let m = self.momentum;
+        let unbias = count as f64 / (count as f64 - 1.0);
+        let dev = x.device();
+        let mean = Tensor::from_vec(stats.iter().map(|s| s.0 as f32).collect(), c, dev)?;
+        let var = Tensor::from_vec(stats.iter().map(|s| s.1 as f32).collect(), c, dev)?;
+        let new_mean = ((self.running_mean.as_detached_tensor() * (1.0 - m))? + (mean * m)?)?;
+        let new_var =
+            ((self.running_var.as_detached_tensor() * (1.0 - m))? + (var * (m * unbias))?)?;
+        self.running_mean.set(&new_mean)?;
+        self.running_var.set(&new_var)?;
+        Ok(y)
+    }
+}
+
+/// Instance normalisation with affine parameters "weight" and "bias" (no running stats, as
+/// PyTorch's default `track_running_stats=False`).
+#[derive(Debug, Clone)]
+pub struct InstanceNorm3d {
+    weight: Option<Tensor>,
+    bias: Option<Tensor>,
+    channels: usize,
+    eps: f64,
+}
+
+/// InstanceNorm3d; `affine` adds "weight" (ones) and "bias" (zeros).
+pub fn instance_norm3d(c: usize, eps: f64, affine: bool, vb: VarBuilder) -> Result<InstanceNorm3d> {
+    let (weight, bias) = if affine {
+        (
+            Some(vb.get_with_hints(c, "weight", Init::Const(1.0))?),
+            Some(vb.get_with_hints(c, "bias", Init::Const(0.0))?),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(InstanceNorm3d {
+        weight,
+        bias,
+        channels: c,
+        eps,
+    })
+}
+
+impl InstanceNorm3d {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        check5("instance_norm3d", x, self.channels)?;
+        let dev = x.device();
+        let ones;
+        let zeros;
+        let w = match &self.weight {
+            Some(w) => w,
+            None => {
+                ones = Tensor::ones(self.channels, candle_core::DType::F32, dev)?;
+                &ones
+            }
+        };
+        let b = match &self.bias {
+            Some(b) => b,
+            None => {
+                zeros = Tensor::zeros(self.channels, candle_core::DType::F32, dev)?;
+                &zeros
+            }
+        };
+        Ok(fused_norm(x, w, b, NormKind::Instance, self.eps)?.0)
+    }
+}
+
+impl candle_core::Module for InstanceNorm3d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        InstanceNorm3d::forward(self, x)
+    }
+}
+
+/// Group normalisation with "weight" and "bias" per channel.
+#[derive(Debug, Clone)]
+pub struct GroupNorm3d {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+    eps: f64,
+}
+
+/// GroupNorm3d (`c` must be divisible by `groups`).
+pub fn group_norm3d(groups: usize, c: usize, eps: f64, vb: VarBuilder) -> Result<GroupNorm3d> {
+    if groups == 0 || !c.is_multiple_of(groups) {
+        return Err(Nn3dError::Config {
+            what: "group_norm3d",
+            msg: format!("{c} channels not divisible into {groups} groups"),
+        }
+        .into());
+    }
+    Ok(GroupNorm3d {
+        weight: vb.get_with_hints(c, "weight", Init::Const(1.0))?,
+        bias: vb.get_with_hints(c, "bias", Init::Const(0.0))?,
+        groups,
+        eps,
+    })
+}
+
+impl GroupNorm3d {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        check5("group_norm3d", x, self.weight.dim(0)?)?;
+        Ok(fused_norm(
+            x,
+            &self.weight,
+            &self.bias,
+            NormKind::Group(self.groups),
+            self.eps,
+        )?
+        .0)
+    }
+}
+
+impl candle_core::Module for GroupNorm3d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        GroupNorm3d::forward(self, x)
+    }
+}
+
+/// Which voxels share normalisation statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NormKind {
+    /// per (n, c)
+    Instance,
+    /// per (n, group of channels)
+    Group(usize),
+    /// per c, over the batch
+    Batch,
+}
+
+impl NormKind {
+    fn n_groups(self, n: usize, c: usize) -> usize {
+        match self {
+            NormKind::Instance => n * c,
+            NormKind::Group(g) => n * g,
+            NormKind::Batch => c,
+        }
+    }
+    fn group_of(self, n: usize, ch: usize, c: usize) -> usize {
+        match self {
+            NormKind::Instance => n * c + ch,
+            NormKind::Group(g) => n * g + ch / (c / g),
+            NormKind::Batch => ch,
+        }
+    }
+}
+
+/// Fused normalisation + affine: y = (x - mean_g) * rstd_g * w[c] + b[c], one pass for the
+/// statistics (f64 sums per plane) and one for the output. The statistics are kept for the
+/// backward pass (and for the batch-norm running averages).
+struct NormOp {
+    kind: NormKind,
+    eps: f64,
+    /// per group: (mean, biased variance)
+    stats: std::sync::Arc<std::sync::Mutex<Vec<(f64, f64)>>>,
+}
+
+fn norm_dims(l: &candle_core::Layout) -> Result<(usize, usize, usize)> {
+    match l.dims() {
+        [n, c, rest @ ..] => Ok((*n, *c, rest.iter().product())),
+        other => Err(Nn3dError::Rank {
+            what: "norm",
+            expected: 5,
+            got: other.to_vec(),
+        }
+        .into()),
+    }
+}
+
+fn slice_f32<'a>(s: &'a candle_core::CpuStorage, l: &candle_core::Layout) -> Result<&'a [f32]> {
+    use candle_core::backend::BackendStorage;
+    match s {
+        candle_core::CpuStorage::F32(v) => l
+            .contiguous_offsets()
+            .map(|(a, b)| &v[a..b])
+            .ok_or_else(|| {
+                Nn3dError::Config {
+                    what: "norm",
+                    msg: "internal: tensor not contiguous".into(),
+                }
+                .into()
+            }),
+        other => Err(Nn3dError::DType {
+            what: "norm",
+            got: other.dtype(),
+        }
+        .into()),
+    }
+}
+
+impl candle_core::CustomOp3 for NormOp {
+    fn name(&self) -> &'static str {
+        "norm3d"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CpuStorage,
+        l2: &candle_core::Layout,
+        s3: &candle_core::CpuStorage,
+        l3: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let (n, c, s) = norm_dims(l1)?;
+        let x = slice_f32(s1, l1)?;
+        let w = slice_f32(s2, l2)?;
+        let b = slice_f32(s3, l3)?;
+        let plane: Vec<(f64, f64)> = x
+            .par_chunks(s.max(1))
+            .map(|p| {
+                p.iter().fold((0f64, 0f64), |(a, q), &v| {
+                    let v = v as f64;
+                    (a + v, q + v * v)
+                })
+            })
+            .collect();
+        let ng = self.kind.n_groups(n, c);
+        let mut acc = vec![(0f64, 0f64, 0usize); ng];
+        for (i, &(a, q)) in plane.iter().enumerate() {
+            let g = self.kind.group_of(i / c, i % c, c);
+            acc[g].0 += a;
+            acc[g].1 += q;
+            acc[g].2 += s;
+        }
+        let stats: Vec<(f64, f64)> = acc
+            .iter()
+            .map(|&(a, q, k)| {
+                let k = k.max(1) as f64;
+                let m = a / k;
+                (m, (q / k - m * m).max(0.0))
+            })
+            .collect();
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(s.max(1))
+            .zip(x.par_chunks(s.max(1)))
+            .enumerate()
+            .for_each(|(i, (yp, xp))| {
+                let ch = i % c;
+                let (m, v) = stats[self.kind.group_of(i / c, ch, c)];
+                let rstd = 1.0 / (v + self.eps).sqrt();
+                let scale = rstd * w[ch] as f64;
+                let shift = b[ch] as f64 - m * scale;
+                let (scale, shift) = (scale as f32, shift as f32);
+                for (o, &v) in yp.iter_mut().zip(xp) {
+                    *o = v * scale + shift;
+                }
+            });
+        if let Ok(mut st) = self.stats.lock() {
+            *st = stats;
+        }
+        Ok((candle_core::CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let stats = self
+            .stats
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("norm3d: poisoned statistics".into()))?
+            .clone();
+        let packed = x.apply_op3_no_bwd(
+            &gy.contiguous()?,
+            w,
+            &NormBwdOp {
+                kind: self.kind,
+                eps: self.eps,
+                stats,
+            },
+        )?;
+        let len = x.elem_count();
+        let c = w.elem_count();
+        let gx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
+        let gw = packed.narrow(0, len, c)?;
+        let gb = packed.narrow(0, len + c, c)?;
+        Ok((
+            x.track_op().then_some(gx),
+            w.track_op().then_some(gw),
+            b.track_op().then_some(gb),
+        ))
+    }
+}
+
+/// Backward of `NormOp`: returns [gx (flattened), gw (C), gb (C)] in one buffer.
+struct NormBwdOp {
+    kind: NormKind,
+    eps: f64,
+    stats: Vec<(f64, f64)>,
+}
+
+impl candle_core::CustomOp3 for NormBwdOp {
+    fn name(&self) -> &'static str {
+        "norm3d-bwd"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CpuStorage,
+        l2: &candle_core::Layout,
+        s3: &candle_core::CpuStorage,
+        l3: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let (n, c, s) = norm_dims(l1)?;
+        let x = slice_f32(s1, l1)?;
+        let gy = slice_f32(s2, l2)?;
+        let w = slice_f32(s3, l3)?;
+        if self.stats.len() != self.kind.n_groups(n, c) || gy.len() != x.len() {
+            return Err(Nn3dError::Config {
+                what: "norm3d backward",
+                msg: "statistics or gradient do not match the input".into(),
+            }
+            .into());
+        }
+        // per plane: sum gy, sum gy * x
+        let plane: Vec<(f64, f64)> = gy
+            .par_chunks(s.max(1))
+            .zip(x.par_chunks(s.max(1)))
+            .map(|(g, xp)| {
+                g.iter().zip(xp).fold((0f64, 0f64), |(a, q), (&g, &v)| {
+                    (a + g as f64, q + g as f64 * v as f64)
+                })
+            })
+            .collect();
+        let ng = self.stats.len();
+        let rstd: Vec<f64> = self
+            .stats
+            .iter()
+            .map(|&(_, v)| 1.0 / (v + self.eps).sqrt())
+            .collect();
+        let mut gw = vec![0f64; c];
+        let mut gb = vec![0f64; c];
+        let mut ga = vec![0f64; ng];
+        let mut gbx = vec![0f64; ng];
+        let mut cnt = vec![0usize; ng];
+        for (i, &(sg, sgx)) in plane.iter().enumerate() {
+            let ch = i % c;
+            let g = self.kind.group_of(i / c, ch, c);
+            let (m, _) = self.stats[g];
+            let sgxhat = (sgx - m * sg) * rstd[g];
+            gb[ch] += sg;
+            gw[ch] += sgxhat;
+            ga[g] += w[ch] as f64 * sg;
+            gbx[g] += w[ch] as f64 * sgxhat;
+            cnt[g] += s;
+        }
+        let mut out = vec![0f32; x.len() + 2 * c];
+        let (gx, rest) = out.split_at_mut(x.len());
+        gx.par_chunks_mut(s.max(1))
+            .zip(gy.par_chunks(s.max(1)).zip(x.par_chunks(s.max(1))))
+            .enumerate()
+            .for_each(|(i, (gxp, (gp, xp)))| {
+                let ch = i % c;
+                let g = self.kind.group_of(i / c, ch, c);
+                let (m, _) = self.stats[g];
+                let r = rstd[g];
+                let k = cnt[g].max(1) as f64;
+                let (ma, mb) = (ga[g] / k, gbx[g] / k);
+                // gx = r * (gy*w - ma - xhat*mb), xhat = (x - m) * r
+                let alpha = (r * w[ch] as f64) as f32;
+                let beta = (-r * r * mb) as f32;
+                let gamma = (r * (-ma + m * r * mb)) as f32;
+                for ((o, &g), &v) in gxp.iter_mut().zip(gp).zip(xp) {
+                    *o = alpha * g + beta * v + gamma;
+                }
+            });
+        for ch in 0..c {
+            rest[ch] = gw[ch] as f32;
+            rest[c + ch] = gb[ch] as f32;
+        }
+        let len = out.len();
+        Ok((
+            candle_core::CpuStorage::F32(out),
+            candle_core::Shape::from(len),
+        ))
+    }
+}
+
+/// Runs the fused normalisation; returns the output and the per-group (mean, biased var).
+fn fused_norm(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    kind: NormKind,
+    eps: f64,
+) -> Result<(Tensor, Vec<(f64, f64)>)> {
+    if x.dtype() != candle_core::DType::F32 {
+        return Err(Nn3dError::DType {
+            what: "norm3d",
+            got: x.dtype(),
+        }
+        .into());
+    }
+    let stats = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let op = NormOp {
+        kind,
+        eps,
+        stats: stats.clone(),
+    };
+    let y = x
+        .contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)?;
+    let st = stats
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("norm3d: poisoned statistics".into()))?
+        .clone();
+    Ok((y, st))
+}

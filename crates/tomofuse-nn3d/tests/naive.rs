@@ -1,0 +1,336 @@
+//! conv3d (and its two gradients) against a naive f64 loop, for configurations the PyTorch
+//! files do not cover: groups, 1x1x1 (the no-im2col path), 1x1x1 with stride, and a volume large
+//! enough to be split into several depth tiles. Plus bad-input errors.
+
+use candle_core::{Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tomofuse_nn3d::{Conv3dConfig, conv3d_op};
+
+struct Case {
+    n: usize,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    i: [usize; 3],
+    cfg: Conv3dConfig,
+}
+
+fn rand_vec(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Returns (y, gx, gw) in f64 for loss = sum(y * gy).
+fn naive(c: &Case, x: &[f32], w: &[f32], gy: &[f32], o: [usize; 3]) -> [Vec<f64>; 3] {
+    let g = c.cfg.groups;
+    let (cin_g, cout_g, k) = (c.cin / g, c.cout / g, c.k);
+    let (s, p, dl) = (
+        c.cfg.stride as isize,
+        c.cfg.padding as isize,
+        c.cfg.dilation as isize,
+    );
+    let si = c.i[0] * c.i[1] * c.i[2];
+    let so = o[0] * o[1] * o[2];
+    let mut y = vec![0f64; c.n * c.cout * so];
+    let mut gx = vec![0f64; x.len()];
+    let mut gw = vec![0f64; w.len()];
+    for n in 0..c.n {
+        for co in 0..c.cout {
+            let gr = co / cout_g;
+            for od in 0..o[0] {
+                for oh in 0..o[1] {
+                    for ow in 0..o[2] {
+                        let yi = (n * c.cout + co) * so + (od * o[1] + oh) * o[2] + ow;
+                        for ci in 0..cin_g {
+                            let cx = gr * cin_g + ci;
+                            for a in 0..k {
+                                for b in 0..k {
+                                    for e in 0..k {
+                                        let id = od as isize * s - p + a as isize * dl;
+                                        let ih = oh as isize * s - p + b as isize * dl;
+                                        let iw = ow as isize * s - p + e as isize * dl;
+                                        if id < 0
+                                            || ih < 0
+                                            || iw < 0
+                                            || id >= c.i[0] as isize
+                                            || ih >= c.i[1] as isize
+                                            || iw >= c.i[2] as isize
+                                        {
+                                            continue;
+                                        }
+                                        let xi = (n * c.cin + cx) * si
+                                            + (id as usize * c.i[1] + ih as usize) * c.i[2]
+                                            + iw as usize;
+                                        let wi = (((co * cin_g + ci) * k + a) * k + b) * k + e;
+                                        y[yi] += x[xi] as f64 * w[wi] as f64;
+                                        gx[xi] += w[wi] as f64 * gy[yi] as f64;
+                                        gw[wi] += x[xi] as f64 * gy[yi] as f64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    [y, gx, gw]
+}
+
+fn assert_close(what: &str, got: &Tensor, want: &[f64]) {
+    let g: Vec<f32> = got.flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(g.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
+    let err = g
+        .iter()
+        .zip(want)
+        .fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+    assert!(
+        err <= 1e-5 * scale,
+        "{what}: max abs error {err}, scale {scale}"
+    );
+}
+
+fn run(c: Case, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let dev = Device::Cpu;
+    let xs = [c.n, c.cin, c.i[0], c.i[1], c.i[2]];
+    let ws = [c.cout, c.cin / c.cfg.groups, c.k, c.k, c.k];
+    let xv = rand_vec(&mut rng, xs.iter().product());
+    let wv = rand_vec(&mut rng, ws.iter().product());
+    let x = Var::from_vec(xv.clone(), &xs, &dev).unwrap();
+    let w = Var::from_vec(wv.clone(), &ws, &dev).unwrap();
+    let y = conv3d_op(x.as_tensor(), w.as_tensor(), c.cfg).unwrap();
+    let d = y.dims().to_vec();
+    let o = [d[2], d[3], d[4]];
+    let gyv = rand_vec(&mut rng, d.iter().product());
+    let gy = Tensor::from_vec(gyv.clone(), d.as_slice(), &dev).unwrap();
+    let [ry, rgx, rgw] = naive(&c, &xv, &wv, &gyv, o);
+    assert_close("forward", &y, &ry);
+    let grads = (&y * &gy).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_close("grad x", grads.get(x.as_tensor()).unwrap(), &rgx);
+    assert_close("grad w", grads.get(w.as_tensor()).unwrap(), &rgw);
+}
+
+#[test]
+fn grouped_strided_dilated() {
+    let cfg = Conv3dConfig {
+        padding: 1,
+        stride: 2,
+        dilation: 2,
+        groups: 2,
+    };
+    run(
+        Case {
+            n: 2,
+            cin: 4,
+            cout: 6,
+            k: 3,
+            i: [9, 8, 7],
+            cfg,
+        },
+        1,
+    );
+}
+
+#[test]
+fn pointwise() {
+    run(
+        Case {
+            n: 2,
+            cin: 5,
+            cout: 3,
+            k: 1,
+            i: [4, 5, 6],
+            cfg: Conv3dConfig::default(),
+        },
+        2,
+    );
+}
+
+#[test]
+fn pointwise_strided_grouped() {
+    let cfg = Conv3dConfig {
+        stride: 2,
+        groups: 3,
+        ..Default::default()
+    };
+    run(
+        Case {
+            n: 1,
+            cin: 6,
+            cout: 9,
+            k: 1,
+            i: [5, 6, 7],
+            cfg,
+        },
+        3,
+    );
+}
+
+#[test]
+fn several_depth_tiles() {
+    // 8 channels x 27 taps x 64-wide rows: 18 output rows per column tile, 320 rows, so 18
+    // tiles run in parallel (the last one partial).
+    let cfg = Conv3dConfig {
+        padding: 1,
+        ..Default::default()
+    };
+    run(
+        Case {
+            n: 1,
+            cin: 8,
+            cout: 3,
+            k: 3,
+            i: [5, 64, 64],
+            cfg,
+        },
+        4,
+    );
+}
+
+#[test]
+fn strided_several_tiles() {
+    // stride 2: the gradient against x goes through GEMM + col2im, here over 3 row tiles.
+    let cfg = Conv3dConfig {
+        padding: 1,
+        stride: 2,
+        ..Default::default()
+    };
+    run(
+        Case {
+            n: 1,
+            cin: 8,
+            cout: 3,
+            k: 3,
+            i: [6, 64, 64],
+            cfg,
+        },
+        5,
+    );
+}
+
+#[test]
+fn bad_inputs_give_errors() {
+    let dev = Device::Cpu;
+    let w = Tensor::zeros((4, 3, 3, 3, 3), candle_core::DType::F32, &dev).unwrap();
+    // wrong channel count
+    let x = Tensor::zeros((1, 2, 5, 5, 5), candle_core::DType::F32, &dev).unwrap();
+    let e = conv3d_op(&x, &w, Conv3dConfig::default()).unwrap_err();
+    assert!(e.to_string().contains("expected 3 channels"), "{e}");
+    // too small for the kernel
+    let x = Tensor::zeros((1, 3, 2, 5, 5), candle_core::DType::F32, &dev).unwrap();
+    let e = conv3d_op(&x, &w, Conv3dConfig::default()).unwrap_err();
+    assert!(e.to_string().contains("too small"), "{e}");
+    // wrong rank
+    let x = Tensor::zeros((3, 5, 5, 5), candle_core::DType::F32, &dev).unwrap();
+    let e = conv3d_op(&x, &w, Conv3dConfig::default()).unwrap_err();
+    assert!(e.to_string().contains("rank-5"), "{e}");
+    // wrong dtype
+    let x = Tensor::zeros((1, 3, 5, 5, 5), candle_core::DType::F64, &dev).unwrap();
+    let e = conv3d_op(&x, &w, Conv3dConfig::default()).unwrap_err();
+    assert!(e.to_string().contains("only f32"), "{e}");
+    // NaN
+    let x = Tensor::new(&[f32::NAN, 1.0], &dev)
+        .unwrap()
+        .reshape((1, 1, 1, 1, 2))
+        .unwrap();
+    let e = tomofuse_nn3d::check_input(&x, Some(1)).unwrap_err();
+    assert!(e.to_string().contains("non-finite"), "{e}");
+}
+
+#[test]
+fn instance_norm_without_affine_standardises_each_plane() {
+    // Analytic property: every (n, c) plane comes out with mean 0 and variance var/(var+eps).
+    use candle_nn::{VarBuilder, VarMap};
+    let map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&map, candle_core::DType::F32, &Device::Cpu);
+    let norm = tomofuse_nn3d::instance_norm3d(3, 1e-5, false, vb).unwrap();
+    assert!(map.all_vars().is_empty(), "no parameters without affine");
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let v: Vec<f32> = (0..2 * 3 * 60)
+        .map(|_| rng.random_range(2.0f32..5.0))
+        .collect();
+    let x = Tensor::from_vec(v.clone(), (2, 3, 3, 4, 5), &Device::Cpu).unwrap();
+    let y: Vec<f32> = norm
+        .forward(&x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    for p in 0..6 {
+        let xs: Vec<f64> = v[p * 60..(p + 1) * 60].iter().map(|&a| a as f64).collect();
+        let m = xs.iter().sum::<f64>() / 60.0;
+        let var = xs.iter().map(|a| (a - m).powi(2)).sum::<f64>() / 60.0;
+        for (i, &a) in xs.iter().enumerate() {
+            let want = (a - m) / (var + 1e-5).sqrt();
+            assert!(
+                (y[p * 60 + i] as f64 - want).abs() < 1e-5,
+                "plane {p} voxel {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fused_bias_relu_and_add_relu_match_candle_ops() {
+    // Forward and gradients of the fused ops against candle's own broadcast_add / relu / add
+    // around the (PyTorch-validated) conv3d_op.
+    use tomofuse_nn3d::{add_relu, conv3d_bias_relu_op};
+    let dev = Device::Cpu;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut var = |shape: &[usize]| {
+        Var::from_vec(rand_vec(&mut rng, shape.iter().product()), shape, &dev).unwrap()
+    };
+    let x = var(&[2, 3, 6, 7, 8]);
+    let w = var(&[4, 3, 3, 3, 3]);
+    let b = var(&[4]);
+    let r = var(&[2, 4, 6, 7, 8]);
+    let cfg = Conv3dConfig {
+        padding: 1,
+        ..Default::default()
+    };
+    let fused = add_relu(
+        &conv3d_bias_relu_op(x.as_tensor(), w.as_tensor(), b.as_tensor(), cfg).unwrap(),
+        r.as_tensor(),
+    )
+    .unwrap();
+    let plain = (conv3d_op(x.as_tensor(), w.as_tensor(), cfg)
+        .unwrap()
+        .broadcast_add(&b.as_tensor().reshape((1, 4, 1, 1, 1)).unwrap())
+        .unwrap()
+        .relu()
+        .unwrap()
+        + r.as_tensor())
+    .unwrap()
+    .relu()
+    .unwrap();
+    let to64 = |t: &Tensor| -> Vec<f64> {
+        t.flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .collect()
+    };
+    assert_close("forward", &fused, &to64(&plain));
+    let gy = Tensor::randn(0f32, 1.0, fused.dims(), &dev).unwrap();
+    let g1 = (&fused * &gy)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g2 = (&plain * &gy)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    for (name, v) in [("x", &x), ("w", &w), ("b", &b), ("r", &r)] {
+        let want = to64(g2.get(v.as_tensor()).unwrap());
+        assert_close(name, g1.get(v.as_tensor()).unwrap(), &want);
+    }
+}

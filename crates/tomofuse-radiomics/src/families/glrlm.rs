@@ -1,0 +1,153 @@
+//! Grey level run length matrix features (IBSI 3.7), with the six IBSI aggregations.
+
+use super::texture::{
+    DIRS_2D, DIRS_3D, Sparse, dims, emphasis_features, mean_vec, roi_slices, step,
+};
+use crate::roi::Roi;
+use crate::settings::Settings;
+use crate::{Feature, FeatureFamily};
+use rayon::prelude::*;
+
+pub struct Glrlm;
+
+/// Per slice: directional feature vectors, slice-merged features, directional matrices.
+type SliceRuns = (Vec<[f64; 17]>, [f64; 17], Vec<Sparse>);
+
+pub const NAMES: [&str; 16] = [
+    "sre",
+    "lre",
+    "lgre",
+    "hgre",
+    "srlge",
+    "srhge",
+    "lrlge",
+    "lrhge",
+    "glnu",
+    "glnu_norm",
+    "rlnu",
+    "rlnu_norm",
+    "r_perc",
+    "gl_var",
+    "rl_var",
+    "rl_entr",
+];
+
+/// Run-length matrix along `d` for voxels in slices `zs`; `nv` = voxels in those slices.
+pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
+    let [_, ny, nx] = roi.dims;
+    let back = [-d[0], -d[1], -d[2]];
+    let mut m = Sparse::default();
+    let in_range = |id: usize| zs.contains(&(id / (ny * nx)));
+    for z in zs.clone() {
+        for y in 0..ny {
+            for x in 0..nx {
+                let id = (z * ny + y) * nx + x;
+                let a = roi.gl[id];
+                if a == 0 {
+                    continue;
+                }
+                m.nv += 1.0;
+                // Only start counting at the first voxel of a run.
+                if let Some(p) = step(roi, z, y, x, back)
+                    && in_range(p)
+                    && roi.gl[p] == a
+                {
+                    continue;
+                }
+                let (mut len, mut cz, mut cy, mut cx) = (1u32, z, y, x);
+                while let Some(n) = step(roi, cz, cy, cx, d) {
+                    if !in_range(n) || roi.gl[n] != a {
+                        break;
+                    }
+                    len += 1;
+                    cz = n / (ny * nx);
+                    cy = (n / nx) % ny;
+                    cx = n % nx;
+                }
+                m.add(a, len, 1.0);
+            }
+        }
+    }
+    m
+}
+
+fn push(out: &mut Vec<Feature>, v: &[f64; 17], suffix: &str) {
+    for (n, x) in NAMES.iter().zip(v) {
+        out.push(Feature::new("glrlm", &format!("rlm_{n}"), Some(suffix), *x));
+    }
+}
+
+impl FeatureFamily for Glrlm {
+    fn name(&self) -> &'static str {
+        "glrlm"
+    }
+    fn enabled(&self, s: &Settings) -> bool {
+        s.families.glrlm
+    }
+    fn compute(&self, roi: &Roi, s: &Settings) -> Vec<Feature> {
+        let (d2, d25, d3) = dims(s);
+        let mut out = Vec::new();
+        if d2 || d25 {
+            let per_slice: Vec<SliceRuns> = roi_slices(roi)
+                .into_par_iter()
+                .map(|z| {
+                    let ms: Vec<Sparse> = DIRS_2D.iter().map(|&d| runs(roi, z..z + 1, d)).collect();
+                    let fs = ms
+                        .iter()
+                        .filter(|m| !m.is_empty())
+                        .map(emphasis_features)
+                        .collect();
+                    let mut merged = Sparse::default();
+                    for m in &ms {
+                        merged.merge(m);
+                    }
+                    (fs, emphasis_features(&merged), ms)
+                })
+                .collect();
+            let mut dir_sum = vec![Sparse::default(); 4];
+            let (mut avg, mut comb) = (Vec::new(), Vec::new());
+            for (fs, fm, ms) in &per_slice {
+                avg.extend(fs.iter().cloned());
+                if fm[0].is_finite() {
+                    comb.push(*fm);
+                }
+                for (acc, m) in dir_sum.iter_mut().zip(ms) {
+                    acc.merge(m);
+                }
+            }
+            if d2 {
+                push(&mut out, &mean_vec(&avg), "2D_avg");
+                push(&mut out, &mean_vec(&comb), "2D_comb");
+            }
+            if d25 {
+                let fs: Vec<[f64; 17]> = dir_sum
+                    .iter()
+                    .filter(|m| !m.is_empty())
+                    .map(emphasis_features)
+                    .collect();
+                push(&mut out, &mean_vec(&fs), "2_5D_avg");
+                let mut all = Sparse::default();
+                for m in &dir_sum {
+                    all.merge(m);
+                }
+                push(&mut out, &emphasis_features(&all), "2_5D_comb");
+            }
+        }
+        if d3 {
+            let nz = roi.dims[0];
+            let ms: Vec<Sparse> = DIRS_3D.par_iter().map(|&d| runs(roi, 0..nz, d)).collect();
+            let fs: Vec<[f64; 17]> = ms
+                .iter()
+                .filter(|m| !m.is_empty())
+                .map(emphasis_features)
+                .collect();
+            push(&mut out, &mean_vec(&fs), "3D_avg");
+            let mut all = Sparse::default();
+            for m in &ms {
+                all.merge(m);
+            }
+            push(&mut out, &emphasis_features(&all), "3D_comb");
+        }
+        out
+    }
+}

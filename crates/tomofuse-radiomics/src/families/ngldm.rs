@@ -1,0 +1,115 @@
+//! Neighbouring grey level dependence matrix features (IBSI 3.11): Chebyshev distance 1,
+//! coarseness alpha from the settings; neighbours outside the intensity mask are ignored.
+
+use super::texture::{Sparse, dims, emphasis_features, mean_vec, roi_slices, step};
+use crate::roi::Roi;
+use crate::settings::Settings;
+use crate::{Feature, FeatureFamily};
+use rayon::prelude::*;
+
+pub struct Ngldm;
+
+const NAMES: [&str; 17] = [
+    "lde",
+    "hde",
+    "lgce",
+    "hgce",
+    "ldlge",
+    "ldhge",
+    "hdlge",
+    "hdhge",
+    "glnu",
+    "glnu_norm",
+    "dcnu",
+    "dcnu_norm",
+    "dc_perc",
+    "gl_var",
+    "dc_var",
+    "dc_entr",
+    "dc_energy",
+];
+
+pub fn dependence(roi: &Roi, zs: std::ops::Range<usize>, d3: bool, alpha: u32) -> Sparse {
+    let [_, ny, nx] = roi.dims;
+    let mut nb = Vec::new();
+    for dz in if d3 { -1..=1 } else { 0..=0 } {
+        for dy in -1isize..=1 {
+            for dx in -1isize..=1 {
+                if (dz, dy, dx) != (0, 0, 0) {
+                    nb.push([dz, dy, dx]);
+                }
+            }
+        }
+    }
+    let mut m = Sparse::default();
+    for z in zs {
+        for y in 0..ny {
+            for x in 0..nx {
+                let a = roi.gl[(z * ny + y) * nx + x];
+                if a == 0 {
+                    continue;
+                }
+                let mut k = 1u32;
+                for &o in &nb {
+                    if let Some(n) = step(roi, z, y, x, o) {
+                        let g = roi.gl[n];
+                        if g > 0 && g.abs_diff(a) <= alpha {
+                            k += 1;
+                        }
+                    }
+                }
+                m.add(a, k, 1.0);
+                m.nv += 1.0;
+            }
+        }
+    }
+    m
+}
+
+impl FeatureFamily for Ngldm {
+    fn name(&self) -> &'static str {
+        "ngldm"
+    }
+    fn enabled(&self, s: &Settings) -> bool {
+        s.families.ngldm
+    }
+    fn compute(&self, roi: &Roi, s: &Settings) -> Vec<Feature> {
+        let (d2, d25, d3) = dims(s);
+        let alpha = s.texture.ngldm_alpha;
+        let mut out = Vec::new();
+        let push = |out: &mut Vec<Feature>, v: &[f64; 17], suffix: &str| {
+            for (n, x) in NAMES.iter().zip(v) {
+                out.push(Feature::new("ngldm", &format!("ngl_{n}"), Some(suffix), *x));
+            }
+        };
+        if d2 || d25 {
+            let ms: Vec<Sparse> = roi_slices(roi)
+                .into_par_iter()
+                .map(|z| dependence(roi, z..z + 1, false, alpha))
+                .collect();
+            if d2 {
+                let fs: Vec<[f64; 17]> = ms
+                    .iter()
+                    .filter(|m| !m.is_empty())
+                    .map(emphasis_features)
+                    .collect();
+                push(&mut out, &mean_vec(&fs), "2D");
+            }
+            if d25 {
+                let mut all = Sparse::default();
+                for m in &ms {
+                    all.merge(m);
+                }
+                push(&mut out, &emphasis_features(&all), "2_5D");
+            }
+        }
+        if d3 {
+            push(
+                &mut out,
+                &emphasis_features(&dependence(roi, 0..roi.dims[0], true, alpha)),
+                "3D",
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,155 @@
+//! Neighbourhood grey tone difference matrix features (IBSI 3.10), Chebyshev distance 1.
+//! Neighbours outside the intensity mask are ignored; voxels without any neighbour in the
+//! mask do not contribute.
+
+use super::texture::{dims, mean_vec, roi_slices, step};
+use crate::roi::Roi;
+use crate::settings::Settings;
+use crate::{Feature, FeatureFamily};
+use rayon::prelude::*;
+
+pub struct Ngtdm;
+
+const NAMES: [&str; 5] = [
+    "coarseness",
+    "contrast",
+    "busyness",
+    "complexity",
+    "strength",
+];
+
+/// Per grey level: (voxel count n_i, sum of |i - neighbourhood mean| s_i).
+#[derive(Debug, Clone)]
+pub struct Tone {
+    pub n: Vec<f64>,
+    pub s: Vec<f64>,
+}
+
+pub fn tones(roi: &Roi, zs: std::ops::Range<usize>, d3: bool) -> Tone {
+    let [_, ny, nx] = roi.dims;
+    let mut nb = Vec::new();
+    for dz in if d3 { -1..=1 } else { 0..=0 } {
+        for dy in -1isize..=1 {
+            for dx in -1isize..=1 {
+                if (dz, dy, dx) != (0, 0, 0) {
+                    nb.push([dz, dy, dx]);
+                }
+            }
+        }
+    }
+    let mut t = Tone {
+        n: vec![0.0; roi.ng],
+        s: vec![0.0; roi.ng],
+    };
+    for z in zs {
+        for y in 0..ny {
+            for x in 0..nx {
+                let a = roi.gl[(z * ny + y) * nx + x];
+                if a == 0 {
+                    continue;
+                }
+                let (mut sum, mut c) = (0.0, 0usize);
+                for &o in &nb {
+                    if let Some(n) = step(roi, z, y, x, o) {
+                        let g = roi.gl[n];
+                        if g > 0 {
+                            sum += g as f64;
+                            c += 1;
+                        }
+                    }
+                }
+                if c > 0 {
+                    let i = a as usize - 1;
+                    t.n[i] += 1.0;
+                    t.s[i] += (a as f64 - sum / c as f64).abs();
+                }
+            }
+        }
+    }
+    t
+}
+
+pub fn features(t: &Tone) -> [f64; 5] {
+    let nvc: f64 = t.n.iter().sum();
+    if nvc <= 0.0 {
+        return [f64::NAN; 5];
+    }
+    let lv: Vec<(f64, f64, f64)> =
+        t.n.iter()
+            .zip(&t.s)
+            .enumerate()
+            .filter(|(_, (n, _))| **n > 0.0)
+            .map(|(i, (n, s))| ((i + 1) as f64, n / nvc, *s))
+            .collect();
+    let ngp = lv.len() as f64;
+    let sum_ps: f64 = lv.iter().map(|(_, p, s)| p * s).sum();
+    let sum_s: f64 = lv.iter().map(|(_, _, s)| s).sum();
+    let coarseness = if sum_ps > 0.0 { 1.0 / sum_ps } else { f64::NAN };
+    let (mut c1, mut bden, mut cx, mut st) = (0.0, 0.0, 0.0, 0.0);
+    for &(i, pi, si) in &lv {
+        for &(j, pj, sj) in &lv {
+            c1 += pi * pj * (i - j).powi(2);
+            bden += (i * pi - j * pj).abs();
+            cx += (i - j).abs() * (pi * si + pj * sj) / (pi + pj);
+            st += (pi + pj) * (i - j).powi(2);
+        }
+    }
+    let contrast = if ngp > 1.0 {
+        c1 / (ngp * (ngp - 1.0)) * sum_s / nvc
+    } else {
+        0.0
+    };
+    let busyness = if bden > 0.0 { sum_ps / bden } else { 0.0 };
+    let complexity = cx / nvc;
+    let strength = if sum_s > 0.0 { st / sum_s } else { 0.0 };
+    [coarseness, contrast, busyness, complexity, strength]
+}
+
+impl FeatureFamily for Ngtdm {
+    fn name(&self) -> &'static str {
+        "ngtdm"
+    }
+    fn enabled(&self, s: &Settings) -> bool {
+        s.families.ngtdm
+    }
+    fn compute(&self, roi: &Roi, s: &Settings) -> Vec<Feature> {
+        let (d2, d25, d3) = dims(s);
+        let mut out = Vec::new();
+        let push = |out: &mut Vec<Feature>, v: &[f64; 5], suffix: &str| {
+            for (n, x) in NAMES.iter().zip(v) {
+                out.push(Feature::new("ngtdm", &format!("ngt_{n}"), Some(suffix), *x));
+            }
+        };
+        if d2 || d25 {
+            let ts: Vec<Tone> = roi_slices(roi)
+                .into_par_iter()
+                .map(|z| tones(roi, z..z + 1, false))
+                .collect();
+            if d2 {
+                let fs: Vec<[f64; 5]> = ts
+                    .iter()
+                    .filter(|t| t.n.iter().sum::<f64>() > 0.0)
+                    .map(features)
+                    .collect();
+                push(&mut out, &mean_vec(&fs), "2D");
+            }
+            if d25 {
+                let mut all = Tone {
+                    n: vec![0.0; roi.ng],
+                    s: vec![0.0; roi.ng],
+                };
+                for t in &ts {
+                    for i in 0..roi.ng {
+                        all.n[i] += t.n[i];
+                        all.s[i] += t.s[i];
+                    }
+                }
+                push(&mut out, &features(&all), "2_5D");
+            }
+        }
+        if d3 {
+            push(&mut out, &features(&tones(roi, 0..roi.dims[0], true)), "3D");
+        }
+        out
+    }
+}

@@ -1,0 +1,146 @@
+//! Shared texture machinery: neighbour directions, the "emphasis" feature set common to
+//! GLRLM, GLSZM, GLDZM and NGLDM, and averaging of per-matrix feature vectors.
+
+use crate::roi::Roi;
+use crate::util::entropy2;
+use std::collections::BTreeMap;
+
+/// The four in-slice directions (dz, dy, dx) of 2D texture.
+pub const DIRS_2D: [[isize; 3]; 4] = [[0, 0, 1], [0, 1, -1], [0, 1, 0], [0, 1, 1]];
+
+/// The 13 unique directions of 3D texture (first non-zero component positive).
+pub const DIRS_3D: [[isize; 3]; 13] = [
+    [0, 0, 1],
+    [0, 1, -1],
+    [0, 1, 0],
+    [0, 1, 1],
+    [1, -1, -1],
+    [1, -1, 0],
+    [1, -1, 1],
+    [1, 0, -1],
+    [1, 0, 0],
+    [1, 0, 1],
+    [1, 1, -1],
+    [1, 1, 0],
+    [1, 1, 1],
+];
+
+/// Neighbour (z, y, x) + d inside the crop, as a flat index.
+#[inline]
+pub fn step(roi: &Roi, z: usize, y: usize, x: usize, d: [isize; 3]) -> Option<usize> {
+    let [nz, ny, nx] = roi.dims;
+    let (zz, yy, xx) = (z as isize + d[0], y as isize + d[1], x as isize + d[2]);
+    if zz < 0 || yy < 0 || xx < 0 || zz >= nz as isize || yy >= ny as isize || xx >= nx as isize {
+        None
+    } else {
+        Some((zz as usize * ny + yy as usize) * nx + xx as usize)
+    }
+}
+
+/// Slices (z) that contain at least one intensity-mask voxel.
+pub fn roi_slices(roi: &Roi) -> Vec<usize> {
+    let [nz, ny, nx] = roi.dims;
+    (0..nz)
+        .filter(|&z| {
+            roi.gl[z * ny * nx..(z + 1) * ny * nx]
+                .iter()
+                .any(|&g| g > 0)
+        })
+        .collect()
+}
+
+/// A sparse (grey level, second index) -> count matrix with the voxel count it describes.
+#[derive(Debug, Clone, Default)]
+pub struct Sparse {
+    pub counts: BTreeMap<(u32, u32), f64>,
+    /// Number of voxels the matrix was built from (for the percentage features).
+    pub nv: f64,
+}
+
+impl Sparse {
+    pub fn add(&mut self, i: u32, j: u32, c: f64) {
+        *self.counts.entry((i, j)).or_insert(0.0) += c;
+    }
+    pub fn merge(&mut self, o: &Sparse) {
+        for (k, v) in &o.counts {
+            *self.counts.entry(*k).or_insert(0.0) += v;
+        }
+        self.nv += o.nv;
+    }
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+}
+
+/// The 16 emphasis/non-uniformity/variance/entropy features (plus energy, index 16) of a
+/// (grey level i, index j) count matrix, in the IBSI order shared by GLRLM, GLSZM, GLDZM
+/// and NGLDM.
+pub fn emphasis_features(m: &Sparse) -> [f64; 17] {
+    let ns: f64 = m.counts.values().sum();
+    if ns <= 0.0 {
+        return [f64::NAN; 17];
+    }
+    let mut v = [0.0; 17];
+    let mut gi: BTreeMap<u32, f64> = BTreeMap::new();
+    let mut gj: BTreeMap<u32, f64> = BTreeMap::new();
+    let (mut mu_i, mut mu_j) = (0.0, 0.0);
+    for (&(i, j), &c) in &m.counts {
+        let (fi, fj) = (i as f64, j as f64);
+        let (i2, j2) = (fi * fi, fj * fj);
+        v[0] += c / j2;
+        v[1] += c * j2;
+        v[2] += c / i2;
+        v[3] += c * i2;
+        v[4] += c / (i2 * j2);
+        v[5] += c * i2 / j2;
+        v[6] += c * j2 / i2;
+        v[7] += c * i2 * j2;
+        *gi.entry(i).or_insert(0.0) += c;
+        *gj.entry(j).or_insert(0.0) += c;
+        mu_i += fi * c / ns;
+        mu_j += fj * c / ns;
+    }
+    for x in v.iter_mut().take(8) {
+        *x /= ns;
+    }
+    let glnu: f64 = gi.values().map(|c| c * c).sum();
+    let jnu: f64 = gj.values().map(|c| c * c).sum();
+    v[8] = glnu / ns;
+    v[9] = glnu / (ns * ns);
+    v[10] = jnu / ns;
+    v[11] = jnu / (ns * ns);
+    v[12] = ns / m.nv;
+    let (mut var_i, mut var_j) = (0.0, 0.0);
+    for (&(i, j), &c) in &m.counts {
+        let p = c / ns;
+        var_i += (i as f64 - mu_i).powi(2) * p;
+        var_j += (j as f64 - mu_j).powi(2) * p;
+    }
+    v[13] = var_i;
+    v[14] = var_j;
+    v[15] = entropy2(m.counts.values().map(|c| c / ns));
+    v[16] = m.counts.values().map(|c| (c / ns).powi(2)).sum();
+    v
+}
+
+/// Element-wise mean of feature vectors (NaN when there are none).
+pub fn mean_vec<const N: usize>(vs: &[[f64; N]]) -> [f64; N] {
+    let mut out = [0.0; N];
+    if vs.is_empty() {
+        return [f64::NAN; N];
+    }
+    for v in vs {
+        for (o, x) in out.iter_mut().zip(v) {
+            *o += x;
+        }
+    }
+    for o in out.iter_mut() {
+        *o /= vs.len() as f64;
+    }
+    out
+}
+
+/// Which aggregations the settings ask for: (2D, 2.5D, 3D).
+pub fn dims(s: &crate::Settings) -> (bool, bool, bool) {
+    (s.texture.d2, s.texture.d25, s.texture.d3)
+}

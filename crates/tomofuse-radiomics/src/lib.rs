@@ -1,0 +1,232 @@
+//! IBSI chapter 1 radiomics: every feature family, every texture aggregation, IBSI
+//! preprocessing (resegmentation, discretisation) and shipped presets for the IBSI CT-phantom
+//! configurations A-E.
+//!
+//! Design: [`extract`] validates the inputs, builds an [`roi::Roi`] (cropped image, separate
+//! morphological and intensity masks, grey levels), then runs every enabled
+//! [`FeatureFamily`] in parallel. A feature that cannot be computed is `NaN` with a reason
+//! (logged), and extraction goes on. Every [`Extraction`] carries its [`Provenance`].
+//!
+//! Geometry: the ROI grid is taken as `x = i`, `y = j`, `z = k` (index axes), so "2D" means
+//! per slice of constant `k` (axial for axial CT). Distances use the voxel spacing; the
+//! direction matrix does not change any feature (it is orthonormal).
+
+pub mod codes;
+pub mod error;
+pub mod families;
+mod fft3;
+pub mod interp;
+pub mod mesh;
+pub mod output;
+pub mod roi;
+pub mod settings;
+mod util;
+
+pub use error::{RadiomicsError, Result};
+pub use settings::{Discretisation, Families, InterpKind, Interpolation, Resegmentation, Settings};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tomofuse_core::{Mask, Volume};
+
+/// One feature value with its IBSI identity. `value` is NaN when `reason` says why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    /// Family name, e.g. `glcm`.
+    pub family: String,
+    /// Human-readable name, with the aggregation when there is one.
+    pub name: String,
+    /// IBSI feature code (e.g. `TU9B`), with the aggregation code after a `/` for texture.
+    pub ibsi_code: String,
+    /// Tag used in the IBSI reference tables, e.g. `cm_joint_entr_2_5D_avg`.
+    pub ibsi_tag: String,
+    pub value: f64,
+    /// Why the value is NaN (None for a finite value).
+    pub reason: Option<String>,
+}
+
+impl Feature {
+    /// A feature from its base tag (looked up in [`codes`]) and optional aggregation suffix.
+    pub fn new(family: &str, base: &str, suffix: Option<&str>, value: f64) -> Self {
+        let (code, name) = codes::lookup(base);
+        let (tag, name, code) = match suffix {
+            Some(s) => (
+                format!("{base}_{s}"),
+                format!("{name} ({s})"),
+                format!("{code}/{}", codes::aggregation_code(s)),
+            ),
+            None => (base.to_string(), name.to_string(), code.to_string()),
+        };
+        let reason = (!value.is_finite()).then(|| "value is not finite".to_string());
+        Self {
+            family: family.to_string(),
+            name,
+            ibsi_code: code,
+            ibsi_tag: tag,
+            value,
+            reason,
+        }
+    }
+
+    /// A feature that could not be computed: NaN plus the reason (also logged).
+    pub fn failed(family: &str, base: &str, suffix: Option<&str>, reason: &str) -> Self {
+        let mut f = Self::new(family, base, suffix, f64::NAN);
+        log::warn!("feature {} is NaN: {reason}", f.ibsi_tag);
+        f.reason = Some(reason.to_string());
+        f
+    }
+}
+
+/// One feature family: a module that turns an [`roi::Roi`] into features.
+pub trait FeatureFamily: Sync {
+    /// Short family name (`morphology`, `glcm`, ...).
+    fn name(&self) -> &'static str;
+    /// Whether the settings ask for it.
+    fn enabled(&self, settings: &Settings) -> bool;
+    /// All features of the family; failures are NaN features with reasons.
+    fn compute(&self, roi: &roi::Roi, settings: &Settings) -> Vec<Feature>;
+}
+
+/// Where the numbers came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub crate_name: String,
+    pub crate_version: String,
+    /// The settings actually used, as TOML.
+    pub settings_toml: String,
+    /// sha256 of the image (of the file when known, else of its voxels and geometry).
+    pub image_sha256: String,
+    pub mask_sha256: String,
+    pub label: u8,
+}
+
+/// The features of one case plus provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extraction {
+    pub features: Vec<Feature>,
+    pub provenance: Provenance,
+}
+
+impl Extraction {
+    /// Value of a feature by IBSI tag.
+    pub fn get(&self, tag: &str) -> Option<f64> {
+        self.features
+            .iter()
+            .find(|f| f.ibsi_tag == tag)
+            .map(|f| f.value)
+    }
+}
+
+/// Every family, in output order.
+pub fn all_families() -> Vec<Box<dyn FeatureFamily>> {
+    families::all()
+}
+
+/// sha256 of a volume's voxels (little-endian) and geometry: a stable identity for inputs
+/// that did not come from a file.
+pub fn sha256_volume<T: ToLeBytes + Clone>(v: &Volume<T>) -> String {
+    let mut h = Sha256::new();
+    for s in v.shape() {
+        h.update((s as u64).to_le_bytes());
+    }
+    for x in v.geometry.spacing.iter().chain(v.geometry.origin.iter()) {
+        h.update(x.to_le_bytes());
+    }
+    for row in v.geometry.direction {
+        for x in row {
+            h.update(x.to_le_bytes());
+        }
+    }
+    for x in v.data.iter() {
+        x.le_bytes(&mut h);
+    }
+    hex::encode(h.finalize())
+}
+
+/// sha256 of a file's bytes.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Element types that can be hashed.
+pub trait ToLeBytes {
+    fn le_bytes(&self, h: &mut Sha256);
+}
+impl ToLeBytes for f32 {
+    fn le_bytes(&self, h: &mut Sha256) {
+        h.update(self.to_le_bytes());
+    }
+}
+impl ToLeBytes for u8 {
+    fn le_bytes(&self, h: &mut Sha256) {
+        h.update([*self]);
+    }
+}
+
+/// Extracts every enabled feature of the ROI `mask == label` from `image`.
+///
+/// Errors (not NaN features) for inputs that make the whole case meaningless: grid mismatch,
+/// empty ROI, non-finite intensities inside the ROI, invalid settings.
+pub fn extract(
+    image: &Volume<f32>,
+    mask: &Mask,
+    label: u8,
+    settings: &Settings,
+) -> Result<Extraction> {
+    extract_with_hashes(image, mask, label, settings, None)
+}
+
+/// As [`extract`], recording the given (image, mask) hashes, e.g. of the input files.
+pub fn extract_with_hashes(
+    image: &Volume<f32>,
+    mask: &Mask,
+    label: u8,
+    settings: &Settings,
+    hashes: Option<(String, String)>,
+) -> Result<Extraction> {
+    settings.validate()?;
+    let roi = roi::Roi::build(image, mask, label, settings)?;
+    let features = compute_families(&roi, settings);
+    let (image_sha256, mask_sha256) =
+        hashes.unwrap_or_else(|| (sha256_volume(image), sha256_volume(mask)));
+    Ok(Extraction {
+        features,
+        provenance: Provenance {
+            crate_name: env!("CARGO_PKG_NAME").to_string(),
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            settings_toml: settings.to_toml(),
+            image_sha256,
+            mask_sha256,
+            label,
+        },
+    })
+}
+
+/// Runs the enabled families on a prepared ROI, in parallel, keeping the family order.
+pub fn compute_families(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
+    let fams = families::all();
+    let out: Vec<Vec<Feature>> = fams
+        .par_iter()
+        .filter(|f| f.enabled(settings))
+        .map(|f| f.compute(roi, settings))
+        .collect();
+    out.into_iter().flatten().collect()
+}
+
+/// Maps `f` over cases in parallel (rayon), keeping their order: batch extraction without
+/// the caller depending on rayon.
+pub fn par_map_cases<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    items.par_iter().map(f).collect()
+}

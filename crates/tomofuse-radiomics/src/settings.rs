@@ -1,0 +1,281 @@
+//! Extraction settings: a validated TOML file, with the IBSI CT-phantom configurations A-E
+//! shipped as presets. Unknown keys are errors, so a typo never silently changes a study.
+
+use crate::error::{RadiomicsError, Result};
+use serde::{Deserialize, Serialize};
+
+/// How intensities become grey levels (texture, intensity histogram) or IVH levels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Discretisation {
+    /// Use intensities as they are. For texture this needs integer grey levels >= 1 (the IBSI
+    /// digital phantom); for the IVH it means the "calibrated, discrete" case (CT HU).
+    None,
+    /// Bins of `bin_width`, anchored at the lower resegmentation bound when one is set, else at
+    /// the ROI minimum (IBSI 2.7.1).
+    FixedBinSize { bin_width: f64 },
+    /// `n_bins` bins spanning the ROI minimum to maximum.
+    FixedBinNumber { n_bins: u32 },
+}
+
+/// Interpolation kernel for image resampling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterpKind {
+    Linear,
+    Bspline,
+}
+
+/// Resampling to a new voxel spacing before anything else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interpolation {
+    /// Target spacing (mm) along x, y, z (index axes i, j, k). In 2D configurations set z to
+    /// the original slice spacing or use `in_plane_only`.
+    pub spacing: [f64; 3],
+    pub kind: InterpKind,
+    /// Keep the slice spacing (2D configurations interpolate within slices only).
+    #[serde(default)]
+    pub in_plane_only: bool,
+    /// Round interpolated intensities to integers (IBSI CT configurations).
+    #[serde(default = "yes")]
+    pub round_intensities: bool,
+    /// Partial-volume threshold applied to the linearly interpolated mask.
+    #[serde(default = "half")]
+    pub mask_threshold: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn half() -> f64 {
+    0.5
+}
+
+/// Resegmentation of the intensity mask (the morphological mask is never resegmented).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resegmentation {
+    /// Keep voxels with `lo <= x <= hi`. Use a very large bound for a half-open range.
+    pub range: Option<[f64; 2]>,
+    /// Keep voxels within mean +- sigma * sd of the ROI intensities (IBSI uses 3).
+    pub outlier_sigma: Option<f64>,
+}
+
+/// Which texture aggregations to compute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Texture {
+    /// Per-slice (2D) features: `_2D_avg`, `_2D_comb`, `_2D`.
+    #[serde(default = "yes")]
+    pub d2: bool,
+    /// Slice-merged (2.5D) features: `_2_5D_avg`, `_2_5D_comb`, `_2_5D`.
+    #[serde(default = "yes")]
+    pub d25: bool,
+    /// Volumetric (3D) features: `_3D_avg`, `_3D_comb`, `_3D`.
+    #[serde(default = "yes")]
+    pub d3: bool,
+    /// NGLDM coarseness parameter alpha.
+    #[serde(default)]
+    pub ngldm_alpha: u32,
+}
+
+impl Default for Texture {
+    fn default() -> Self {
+        Self {
+            d2: true,
+            d25: true,
+            d3: true,
+            ngldm_alpha: 0,
+        }
+    }
+}
+
+/// Feature families to compute (all on by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Families {
+    #[serde(default = "yes")]
+    pub morphology: bool,
+    #[serde(default = "yes")]
+    pub local_intensity: bool,
+    #[serde(default = "yes")]
+    pub statistics: bool,
+    #[serde(default = "yes")]
+    pub histogram: bool,
+    #[serde(default = "yes")]
+    pub ivh: bool,
+    #[serde(default = "yes")]
+    pub glcm: bool,
+    #[serde(default = "yes")]
+    pub glrlm: bool,
+    #[serde(default = "yes")]
+    pub glszm: bool,
+    #[serde(default = "yes")]
+    pub gldzm: bool,
+    #[serde(default = "yes")]
+    pub ngtdm: bool,
+    #[serde(default = "yes")]
+    pub ngldm: bool,
+    /// Moran's I and Geary's C are O(N^2) in the ROI voxel count; they can be switched off.
+    #[serde(default = "yes")]
+    pub moran_geary: bool,
+}
+
+impl Default for Families {
+    fn default() -> Self {
+        Self {
+            morphology: true,
+            local_intensity: true,
+            statistics: true,
+            histogram: true,
+            ivh: true,
+            glcm: true,
+            glrlm: true,
+            glszm: true,
+            gldzm: true,
+            ngtdm: true,
+            ngldm: true,
+            moran_geary: true,
+        }
+    }
+}
+
+/// Everything that determines the feature values of a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Free-text name recorded in the provenance.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub interpolation: Option<Interpolation>,
+    #[serde(default)]
+    pub resegmentation: Resegmentation,
+    /// Discretisation for texture matrices and the intensity histogram.
+    pub discretisation: Discretisation,
+    /// Discretisation for the intensity-volume histogram.
+    #[serde(default = "ivh_default")]
+    pub ivh: Discretisation,
+    #[serde(default)]
+    pub texture: Texture,
+    #[serde(default)]
+    pub families: Families,
+}
+
+fn ivh_default() -> Discretisation {
+    Discretisation::None
+}
+
+const PRESETS: &[(&str, &str)] = &[
+    ("ibsi-a", include_str!("presets/ibsi-a.toml")),
+    ("ibsi-b", include_str!("presets/ibsi-b.toml")),
+    ("ibsi-c", include_str!("presets/ibsi-c.toml")),
+    ("ibsi-d", include_str!("presets/ibsi-d.toml")),
+    ("ibsi-e", include_str!("presets/ibsi-e.toml")),
+    (
+        "ibsi-digital-phantom",
+        include_str!("presets/ibsi-digital-phantom.toml"),
+    ),
+];
+
+impl Settings {
+    /// Names of the shipped presets.
+    pub fn preset_names() -> Vec<&'static str> {
+        PRESETS.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// A shipped preset by name (`ibsi-a` ... `ibsi-e`, `ibsi-digital-phantom`).
+    pub fn preset(name: &str) -> Result<Self> {
+        let text = PRESETS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, t)| *t)
+            .ok_or_else(|| RadiomicsError::UnknownPreset(name.to_string()))?;
+        Self::from_toml(text, &format!("preset {name}"))
+    }
+
+    /// Parses and validates TOML; `source_name` names the file in errors.
+    pub fn from_toml(text: &str, source_name: &str) -> Result<Self> {
+        let s: Settings = toml::from_str(text).map_err(|e| RadiomicsError::SettingsParse {
+            source_name: source_name.to_string(),
+            message: e.to_string(),
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Reads and validates a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| RadiomicsError::SettingsParse {
+            source_name: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Serialises back to TOML (recorded in the provenance).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks every numeric field for a meaningful value.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, reason: String| {
+            Err(RadiomicsError::Settings {
+                field: field.to_string(),
+                reason,
+            })
+        };
+        for (field, d) in [("discretisation", &self.discretisation), ("ivh", &self.ivh)] {
+            match d {
+                Discretisation::FixedBinSize { bin_width }
+                    if !(bin_width.is_finite() && *bin_width > 0.0) =>
+                {
+                    return bad(
+                        field,
+                        format!("bin_width must be finite and > 0, got {bin_width}"),
+                    );
+                }
+                Discretisation::FixedBinNumber { n_bins } if *n_bins == 0 || *n_bins > 65_535 => {
+                    return bad(field, format!("n_bins must be in 1..=65535, got {n_bins}"));
+                }
+                _ => {}
+            }
+        }
+        if let Some([lo, hi]) = self.resegmentation.range
+            && (lo.is_nan() || hi.is_nan() || lo > hi)
+        {
+            return bad(
+                "resegmentation.range",
+                format!("need lo <= hi, got [{lo}, {hi}]"),
+            );
+        }
+        if let Some(s) = self.resegmentation.outlier_sigma
+            && !(s.is_finite() && s > 0.0)
+        {
+            return bad(
+                "resegmentation.outlier_sigma",
+                format!("must be > 0, got {s}"),
+            );
+        }
+        if let Some(i) = &self.interpolation {
+            if i.spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+                return bad(
+                    "interpolation.spacing",
+                    format!("every component must be > 0, got {:?}", i.spacing),
+                );
+            }
+            if !(i.mask_threshold > 0.0 && i.mask_threshold <= 1.0) {
+                return bad(
+                    "interpolation.mask_threshold",
+                    format!("must be in (0, 1], got {}", i.mask_threshold),
+                );
+            }
+        }
+        if self.texture.ngldm_alpha > 1000 {
+            return bad("texture.ngldm_alpha", "must be <= 1000".into());
+        }
+        Ok(())
+    }
+}

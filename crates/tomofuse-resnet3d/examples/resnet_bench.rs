@@ -1,0 +1,94 @@
+//! Times ResNet50-3D eval forward (MONAI defaults: conv1 7x7x7 stride 1, max-pool, width 1.0,
+//! random weights) on 1x1xS^3, for comparison with benches/python/torch_speed.py.
+//!
+//! CARGO_TARGET_DIR=/work/target-nn cargo run --release -p tomofuse-resnet3d \
+//!     --example resnet_bench -- [size=64] [widen=1.0] [reps=5]
+//! Prints one line per run and the median; wrap with `/usr/bin/time -v` for peak memory.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use tomofuse_resnet3d::{ResNet3d, ResNetConfig};
+
+fn main() -> candle_core::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("conv") {
+        return conv_bench(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5));
+    }
+    let size: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(64);
+    let widen: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let reps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+    let net = ResNet3d::new(ResNetConfig::resnet50(1, 2).with_widen_factor(widen), vb)?;
+    let x = Tensor::randn(0f32, 1.0, (1, 1, size, size, size), &Device::Cpu)?;
+    net.forward(&x)?; // warm-up
+    let mut times = Vec::new();
+    for r in 0..reps {
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let y = net.forward(&x)?;
+        let _ = y.to_vec2::<f32>()?;
+        let s = t.elapsed().as_secs_f64();
+        println!("run {r}: {s:.3} s wall, {:.3} CPU-s", cpu_seconds() - c);
+        times.push(s);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "resnet50-3d widen {widen} forward 1x1x{size}^3: median {:.3} s over {reps} runs ({} threads)",
+        times[times.len() / 2],
+        rayon_threads()
+    );
+    Ok(())
+}
+
+/// `resnet_bench conv [reps]`: conv3d 1x16x64^3, 16->16, 3x3x3, pad 1, forward and backward
+/// (the case of DEPENDENCIES.md), minimum over the runs.
+fn conv_bench(reps: usize) -> candle_core::Result<()> {
+    use tomofuse_nn3d::{Conv3dConfig, conv3d_op};
+    let dev = Device::Cpu;
+    let x = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, (1, 16, 64, 64, 64), &dev)?)?;
+    let w = candle_core::Var::from_tensor(&Tensor::randn(0f32, 0.1, (16, 16, 3, 3, 3), &dev)?)?;
+    let cfg = Conv3dConfig {
+        padding: 1,
+        ..Default::default()
+    };
+    let (mut tf, mut tb, mut cf, mut cb) =
+        (f64::INFINITY, f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for _ in 0..reps {
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let y = conv3d_op(x.as_tensor(), w.as_tensor(), cfg)?;
+        tf = tf.min(t.elapsed().as_secs_f64());
+        cf = cf.min(cpu_seconds() - c);
+        let gy = y.ones_like()?;
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let g = (&y * &gy)?.sum_all()?.backward()?;
+        tb = tb.min(t.elapsed().as_secs_f64());
+        cb = cb.min(cpu_seconds() - c);
+        drop(g);
+    }
+    println!(
+        "conv3d 1x16x64^3 16->16 k3: forward {tf:.3} s wall ({cf:.3} CPU-s), backward {tb:.3} s wall ({cb:.3} CPU-s), min of {reps}"
+    );
+    Ok(())
+}
+
+/// CPU seconds used so far by all threads of this process (Linux; 0 elsewhere). On a loaded
+/// machine wall time mostly measures the wait for a core, CPU time the work done.
+fn cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        * 1e-9
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

@@ -1,0 +1,202 @@
+//! Grad-CAM in 3D (Selvaraju et al. 2017): activations A at a target layer, gradients of a
+//! class logit y with respect to them, channel weights = spatial mean of dy/dA, map =
+//! ReLU(sum_c w_c A_c), trilinearly upsampled to the input grid and scaled to [0, 1].
+
+use crate::error::{Result, UnetError};
+use crate::model::{Tap, Unet};
+use candle_core::{D, Device, IndexOp, Tensor, Var};
+use ndarray::Array3;
+use tomofuse_core::Volume;
+
+/// A network Grad-CAM can explain, split at the target layer: the activation there, and the
+/// class logits computed from it. (candle keeps gradients only for leaves, so the activation
+/// becomes a leaf variable and the second half runs from it.)
+pub trait CamModel {
+    /// Activation at `layer` (N x C x d x h x w), evaluation mode.
+    fn activation(&self, x: &Tensor, layer: &str) -> Result<Tensor>;
+    /// Class logits (N x K) computed from the activation at `layer`, evaluation mode.
+    fn logits_from(&self, act: &Tensor, layer: &str) -> Result<Tensor>;
+    /// Input spatial sizes must be multiples of this (the input is zero-padded to it).
+    fn size_multiple(&self) -> usize;
+    /// Expected input channels.
+    fn in_channels(&self) -> usize;
+}
+
+fn unet_tap(net: &Unet, layer: &str) -> Result<Tap> {
+    let tap = Tap::parse(layer).ok_or_else(|| UnetError::GradCam {
+        layer: layer.into(),
+        reason: "unknown layer; use `bottom` or `down.<i>`".into(),
+    })?;
+    let nd = net.config().channels.len() - 1;
+    match tap {
+        Tap::Down(i) if i >= nd => Err(UnetError::GradCam {
+            layer: layer.into(),
+            reason: format!("no such down layer (0..{nd})"),
+        }),
+        Tap::Up(_) => Err(UnetError::GradCam {
+            layer: layer.into(),
+            reason: "decoder layers do not feed the class head".into(),
+        }),
+        _ if net.config().class_head.is_none() => Err(UnetError::GradCam {
+            layer: layer.into(),
+            reason: "the model has no class head".into(),
+        }),
+        t => Ok(t),
+    }
+}
+
+impl CamModel for Unet {
+    /// Layers: `bottom` (the class head's input), `down.{i}`. Decoder layers do not feed the
+    /// class head and are rejected.
+    fn activation(&self, x: &Tensor, layer: &str) -> Result<Tensor> {
+        let tap = unet_tap(self, layer)?;
+        self.check_input(x)?;
+        self.encode_until(x, &tap)
+    }
+
+    fn logits_from(&self, act: &Tensor, layer: &str) -> Result<Tensor> {
+        let tap = unet_tap(self, layer)?;
+        self.class_logits_from(act, &tap)
+    }
+
+    fn size_multiple(&self) -> usize {
+        self.config().total_stride()
+    }
+
+    fn in_channels(&self) -> usize {
+        self.config().in_channels
+    }
+}
+
+/// Grad-CAM of logit `class_index` at `layer` for a single-channel image, as a volume on the
+/// image's grid (values in [0, 1]; all zero when no voxel has positive evidence).
+pub fn grad_cam<M: CamModel>(
+    model: &M,
+    image: &Volume<f32>,
+    layer: &str,
+    class_index: usize,
+) -> Result<Volume<f32>> {
+    if model.in_channels() != 1 {
+        return Err(UnetError::InputShape {
+            shape: vec![model.in_channels()],
+            reason: "grad_cam on a Volume needs a single-channel model".into(),
+        });
+    }
+    if let Some(first) = image.data.iter().position(|v| !v.is_finite()) {
+        return Err(UnetError::NonFinite {
+            what: "Grad-CAM image".into(),
+            count: image.data.iter().filter(|v| !v.is_finite()).count(),
+            first,
+        });
+    }
+    let sh = image.shape();
+    let m = model.size_multiple().max(1);
+    let padded: [usize; 3] = std::array::from_fn(|a| sh[a].div_ceil(m) * m);
+    let mut buf = Array3::<f32>::zeros(padded);
+    buf.slice_mut(ndarray::s![..sh[0], ..sh[1], ..sh[2]])
+        .assign(&image.data);
+    let x = Tensor::from_vec(
+        buf.into_raw_vec_and_offset().0,
+        (1, 1, padded[0], padded[1], padded[2]),
+        &Device::Cpu,
+    )?;
+    let act = Var::from_tensor(&model.activation(&x, layer)?.detach())?;
+    let logits = model.logits_from(act.as_tensor(), layer)?;
+    let k = logits.dim(D::Minus1)?;
+    if class_index >= k {
+        return Err(UnetError::GradCam {
+            layer: layer.into(),
+            reason: format!("class index {class_index} >= number of logits {k}"),
+        });
+    }
+    let target = logits.i((0, class_index))?;
+    let grads = target.backward()?;
+    let act = act.as_tensor();
+    let g = grads.get(act).ok_or_else(|| UnetError::GradCam {
+        layer: layer.into(),
+        reason: "the class logit does not depend on this layer".into(),
+    })?;
+    let w = g.mean_keepdim(4)?.mean_keepdim(3)?.mean_keepdim(2)?;
+    let cam = act.broadcast_mul(&w)?.sum(1)?.relu()?.get(0)?;
+    let cd = cam.dims().to_vec();
+    let cv = cam.flatten_all()?.to_vec1::<f32>()?;
+    let small =
+        Array3::from_shape_vec((cd[0], cd[1], cd[2]), cv).map_err(|e| UnetError::GradCam {
+            layer: layer.into(),
+            reason: e.to_string(),
+        })?;
+    let up = resize_trilinear(&small, padded);
+    let mut out = up.slice(ndarray::s![..sh[0], ..sh[1], ..sh[2]]).to_owned();
+    let max = out.iter().cloned().fold(0.0f32, f32::max);
+    if max > 0.0 {
+        out.mapv_inplace(|v| v / max);
+    }
+    Ok(Volume::new(out, image.geometry)?)
+}
+
+/// Trilinear resize with PyTorch's `align_corners=False` convention.
+pub fn resize_trilinear(a: &Array3<f32>, out: [usize; 3]) -> Array3<f32> {
+    let ins = a.shape();
+    let ins = [ins[0], ins[1], ins[2]];
+    let coords = |ax: usize| -> Vec<(usize, usize, f32)> {
+        let scale = ins[ax] as f64 / out[ax] as f64;
+        (0..out[ax])
+            .map(|o| {
+                let src = ((o as f64 + 0.5) * scale - 0.5).max(0.0);
+                let i0 = (src.floor() as usize).min(ins[ax] - 1);
+                let i1 = (i0 + 1).min(ins[ax] - 1);
+                (i0, i1, (src - i0 as f64) as f32)
+            })
+            .collect()
+    };
+    let (ci, cj, ck) = (coords(0), coords(1), coords(2));
+    Array3::from_shape_fn(out, |(i, j, k)| {
+        let (i0, i1, ti) = ci[i];
+        let (j0, j1, tj) = cj[j];
+        let (k0, k1, tk) = ck[k];
+        let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+        let c00 = lerp(a[[i0, j0, k0]], a[[i0, j0, k1]], tk);
+        let c01 = lerp(a[[i0, j1, k0]], a[[i0, j1, k1]], tk);
+        let c10 = lerp(a[[i1, j0, k0]], a[[i1, j0, k1]], tk);
+        let c11 = lerp(a[[i1, j1, k0]], a[[i1, j1, k1]], tk);
+        lerp(lerp(c00, c01, tj), lerp(c10, c11, tj), ti)
+    })
+}
+
+#[cfg(feature = "resnet3d")]
+fn resnet_stage(layer: &str) -> Result<usize> {
+    match layer {
+        "stem" => Ok(0),
+        "layer1" => Ok(1),
+        "layer2" => Ok(2),
+        "layer3" => Ok(3),
+        "layer4" => Ok(4),
+        _ => Err(UnetError::GradCam {
+            layer: layer.into(),
+            reason: "unknown layer; use `stem` or `layer1`..`layer4`".into(),
+        }),
+    }
+}
+
+#[cfg(feature = "resnet3d")]
+impl CamModel for tomofuse_resnet3d::ResNet3d {
+    /// Layers: `stem` (after conv1/bn/relu/max-pool) and `layer1`..`layer4`.
+    fn activation(&self, x: &Tensor, layer: &str) -> Result<Tensor> {
+        let stage = resnet_stage(layer)?;
+        Ok(self.forward_until(x, stage, false)?)
+    }
+
+    fn logits_from(&self, act: &Tensor, layer: &str) -> Result<Tensor> {
+        let stage = resnet_stage(layer)?;
+        Ok(self.head(&self.features_from(act, stage, false)?)?)
+    }
+
+    /// The ResNet accepts any size above its stride: no padding.
+    fn size_multiple(&self) -> usize {
+        1
+    }
+
+    fn in_channels(&self) -> usize {
+        self.config().n_input_channels
+    }
+}

@@ -1,0 +1,210 @@
+//! Thin wrappers over tomofuse-nn3d so the model code reads like MONAI's.
+
+use crate::config::NormKind;
+use crate::error::Result;
+use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+use tomofuse_nn3d::{
+    BatchNorm3d, Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfig, InstanceNorm3d,
+};
+
+/// A 3D convolution or transposed convolution with bias.
+#[derive(Debug, Clone)]
+pub(crate) enum ConvLayer {
+    Conv(Conv3d),
+    Transposed(ConvTranspose3d),
+}
+
+impl ConvLayer {
+    pub(crate) fn conv(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let cfg = Conv3dConfig {
+            padding,
+            stride,
+            dilation: 1,
+            groups: 1,
+        };
+        Ok(ConvLayer::Conv(tomofuse_nn3d::conv3d(
+            cin, cout, k, cfg, vb,
+        )?))
+    }
+
+    pub(crate) fn transposed(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+        output_padding: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let cfg = ConvTranspose3dConfig {
+            padding,
+            output_padding,
+            stride,
+            dilation: 1,
+        };
+        Ok(ConvLayer::Transposed(tomofuse_nn3d::conv_transpose3d(
+            cin, cout, k, cfg, vb,
+        )?))
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            ConvLayer::Conv(c) => c.forward(x)?,
+            ConvLayer::Transposed(c) => c.forward(x)?,
+        })
+    }
+}
+
+/// MONAI's norm choices: InstanceNorm3d (affine = false) or BatchNorm3d, eps 1e-5.
+#[derive(Debug, Clone)]
+pub(crate) enum Norm3d {
+    Instance(InstanceNorm3d),
+    Batch(BatchNorm3d),
+}
+
+impl Norm3d {
+    pub(crate) fn new(c: usize, kind: NormKind, vb: VarBuilder) -> Result<Self> {
+        Ok(match kind {
+            NormKind::Instance => {
+                Norm3d::Instance(tomofuse_nn3d::instance_norm3d(c, 1e-5, false, vb)?)
+            }
+            NormKind::Batch => Norm3d::Batch(tomofuse_nn3d::batch_norm3d(c, 1e-5, 0.1, vb)?),
+        })
+    }
+
+    pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(match self {
+            Norm3d::Instance(n) => n.forward(x)?,
+            Norm3d::Batch(n) => n.forward_t(x, train)?,
+        })
+    }
+}
+
+/// PReLU with one shared slope (MONAI's default `nn.PReLU()`), as a fused candle op:
+/// candle-nn's PReLU makes five passes over the tensor (zeros, max, min, broadcast mul, add),
+/// which cost about as much as the convolution it follows.
+#[derive(Debug, Clone)]
+pub(crate) struct Prelu {
+    weight: Tensor,
+}
+
+impl Prelu {
+    pub(crate) fn new(vb: VarBuilder) -> Result<Self> {
+        let weight = vb.get_with_hints(1, "weight", candle_nn::Init::Const(0.25))?;
+        Ok(Self { weight })
+    }
+
+    pub(crate) fn from_weight(weight: Tensor) -> Self {
+        Self { weight }
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.contiguous()?.apply_op2(&self.weight, PreluOp)?)
+    }
+}
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("prelu: {what} is not contiguous")))?;
+    match s {
+        CpuStorage::F32(v) => v
+            .get(a..b)
+            .ok_or_else(|| candle_core::Error::Msg(format!("prelu: {what} out of range"))),
+        _ => Err(candle_core::Error::Msg(format!(
+            "prelu: {what} must be f32"
+        ))),
+    }
+}
+
+const CHUNK: usize = 1 << 14;
+
+struct PreluOp;
+
+impl CustomOp2 for PreluOp {
+    fn name(&self) -> &'static str {
+        "prelu-scalar"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "input")?;
+        let a = *f32_slice(s2, l2, "weight")?
+            .first()
+            .ok_or_else(|| candle_core::Error::Msg("prelu: empty weight".into()))?;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(yo, xi)| {
+                for (o, &v) in yo.iter_mut().zip(xi) {
+                    *o = if v > 0.0 { v } else { a * v };
+                }
+            });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = g.contiguous()?;
+        let slope = a
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .first()
+            .copied()
+            .ok_or_else(|| candle_core::Error::Msg("prelu: empty weight".into()))?;
+        let dx = g.apply_op2_no_bwd(&x.contiguous()?, &PreluDxOp { slope })?;
+        let da = (g * x.minimum(0f32)?)?.sum_all()?.reshape(a.shape())?;
+        Ok((Some(dx), Some(da)))
+    }
+}
+
+/// (g, x) -> g where x > 0, slope * g elsewhere.
+struct PreluDxOp {
+    slope: f32,
+}
+
+impl CustomOp2 for PreluDxOp {
+    fn name(&self) -> &'static str {
+        "prelu-dx"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = f32_slice(s1, l1, "gradient")?;
+        let x = f32_slice(s2, l2, "input")?;
+        let a = self.slope;
+        let mut out = vec![0f32; g.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK).zip(x.par_chunks(CHUNK)))
+            .for_each(|(o, (gi, xi))| {
+                for ((o, &gv), &xv) in o.iter_mut().zip(gi).zip(xi) {
+                    *o = if xv > 0.0 { gv } else { a * gv };
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}

@@ -1,0 +1,154 @@
+//! Grad-CAM against closed forms: when the class logit is a linear read-out of globally
+//! average-pooled activations A (ResNet: fc after layer4), dy/dA_c = W[class, c] / V at every
+//! voxel, so CAM = ReLU(sum_c W[class, c] A_c) up to the [0, 1] scaling. The reference below
+//! computes that from the fc weights and the layer4 activations, upsampled with
+//! tomofuse-nn3d's trilinear interpolation (PyTorch-checked), not with this crate's resize.
+
+use candle_core::{D, DType, Device, IndexOp, Tensor};
+use candle_nn::VarBuilder;
+use tomofuse_core::{Geometry, Volume};
+use tomofuse_resnet3d::{ResNet3d, ResNetConfig};
+use tomofuse_unet::grad_cam;
+
+#[test]
+fn resnet_layer4_gradcam_matches_closed_form() {
+    let Some(wpath) =
+        tomofuse_core::require_shared("reference/torch/monai_resnet50_w025.weights.safetensors")
+    else {
+        return;
+    };
+    let Some(iopath) =
+        tomofuse_core::require_shared("reference/torch/monai_resnet50_w025.io.safetensors")
+    else {
+        return;
+    };
+    let dev = Device::Cpu;
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&wpath], DType::F32, &dev) }.unwrap();
+    let net = ResNet3d::new(ResNetConfig::resnet50(1, 2).with_widen_factor(0.25), vb).unwrap();
+    let io = candle_core::safetensors::load(&iopath, &dev).unwrap();
+    let (name, x) = io
+        .iter()
+        .find(|(_, t)| t.rank() == 5)
+        .expect("an input tensor in the io file");
+    let x0 = x.i(0..1).unwrap();
+    let d = x0.dims().to_vec();
+    let vals = x0.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let g = Geometry::with_spacing([0.8, 0.9, 1.1]).unwrap();
+    let vol = Volume::from_vec_c([d[2], d[3], d[4]], vals, g).unwrap();
+    for class in 0..2 {
+        let cam = grad_cam(&net, &vol, "layer4", class).unwrap();
+        assert_eq!(cam.geometry, g);
+        assert_eq!(cam.shape(), [d[2], d[3], d[4]]);
+        // Closed form.
+        let act = net.forward_until(&x0, 4, false).unwrap();
+        let w = net_fc_weight(&wpath, &dev).i(class).unwrap(); // [C]
+        let c = act.dim(1).unwrap();
+        let lin = act
+            .broadcast_mul(&w.reshape((1, c, 1, 1, 1)).unwrap())
+            .unwrap()
+            .sum_keepdim(1)
+            .unwrap()
+            .relu()
+            .unwrap();
+        let up = tomofuse_nn3d::upsample_trilinear3d(&lin, [d[2], d[3], d[4]]).unwrap();
+        let upv = up.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let max = upv.iter().cloned().fold(0.0f32, f32::max);
+        let got: Vec<f32> = cam.data.iter().cloned().collect();
+        let mut err = 0.0f32;
+        for (a, b) in got.iter().zip(&upv) {
+            let want = if max > 0.0 { b / max } else { 0.0 };
+            err = err.max((a - want).abs());
+        }
+        eprintln!("class {class} (input `{name}`): max |CAM - closed form| = {err:.2e}");
+        assert!(err < 1e-4, "class {class}: {err}");
+    }
+    // Unknown layer and too-small volume are clear errors.
+    assert!(grad_cam(&net, &vol, "layer9", 0).is_err());
+    let tiny = Volume::filled([4, 4, 4], 0.0f32, g).unwrap();
+    assert!(grad_cam(&net, &tiny, "layer4", 0).is_err());
+}
+
+fn net_fc_weight(path: &std::path::Path, dev: &Device) -> Tensor {
+    let w = candle_core::safetensors::load(path, dev).unwrap();
+    w.get("fc.weight").expect("fc.weight").clone()
+}
+
+/// For the U-Net's class head (GAP -> fc1 -> ReLU -> fc2), dy/dA_c = (W2 diag(h > 0) W1)_c / V.
+#[test]
+fn unet_bottom_gradcam_matches_closed_form() {
+    use candle_nn::VarMap;
+    let cfg = tomofuse_unet::UnetConfig {
+        channels: vec![4, 8, 16],
+        strides: vec![2, 2],
+        num_res_units: 1,
+        class_head: Some(tomofuse_unet::ClassHeadConfig {
+            hidden: 6,
+            num_classes: 1,
+        }),
+        ..tomofuse_unet::UnetConfig::default()
+    };
+    let dev = Device::Cpu;
+    let varmap = VarMap::new();
+    let net =
+        tomofuse_unet::Unet::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &dev)).unwrap();
+    tomofuse_unet::train::init_weights(&varmap, 11).unwrap();
+    let n = 20; // not a multiple of 4: padded to 20 -> fine; use 18 to exercise padding
+    let n2 = 18;
+    let g = Geometry::with_spacing([1.0; 3]).unwrap();
+    let vals: Vec<f32> = (0..n * n * n2)
+        .map(|i| ((i * 7919) % 113) as f32 / 50.0 - 1.0)
+        .collect();
+    let vol = Volume::from_vec_c([n, n, n2], vals.clone(), g).unwrap();
+    let cam = grad_cam(&net, &vol, "bottom", 0).unwrap();
+    assert_eq!(cam.shape(), [n, n, n2]);
+    // Reference on the zero-padded 20x20x20 input.
+    let mut padded = vec![0f32; n * n * n];
+    for i in 0..n {
+        for j in 0..n {
+            for k in 0..n2 {
+                padded[(i * n + j) * n + k] = vals[(i * n + j) * n2 + k];
+            }
+        }
+    }
+    let x = Tensor::from_vec(padded, (1, 1, n, n, n), &dev).unwrap();
+    let (_, act) = net
+        .forward_tap(&x, false, Some(&tomofuse_unet::Tap::Bottom))
+        .unwrap();
+    let act = act.unwrap();
+    let data = varmap.data().lock().unwrap();
+    let w1 = data["cls_head.fc1.weight"].as_tensor().clone(); // [6, 16]
+    let b1 = data["cls_head.fc1.bias"].as_tensor().clone();
+    let w2 = data["cls_head.fc2.weight"].as_tensor().clone(); // [1, 6]
+    drop(data);
+    let pooled = act.flatten_from(2).unwrap().mean(D::Minus1).unwrap(); // [1, 16]
+    let h = pooled
+        .matmul(&w1.t().unwrap())
+        .unwrap()
+        .broadcast_add(&b1)
+        .unwrap();
+    let gate = h.gt(0.0).unwrap().to_dtype(DType::F32).unwrap(); // [1, 6]
+    let wc = w2.broadcast_mul(&gate).unwrap().matmul(&w1).unwrap(); // [1, 16]
+    let lin = act
+        .broadcast_mul(&wc.reshape((1, 16, 1, 1, 1)).unwrap())
+        .unwrap()
+        .sum_keepdim(1)
+        .unwrap()
+        .relu()
+        .unwrap();
+    let up = tomofuse_nn3d::upsample_trilinear3d(&lin, [n, n, n]).unwrap();
+    let upv = up.squeeze(0).unwrap().squeeze(0).unwrap();
+    let upv = upv
+        .narrow(2, 0, n2)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let max = upv.iter().cloned().fold(0.0f32, f32::max);
+    assert!(max > 0.0, "degenerate reference");
+    let mut err = 0.0f32;
+    for (a, b) in cam.data.iter().zip(&upv) {
+        err = err.max((a - b / max).abs());
+    }
+    assert!(err < 1e-4, "max |CAM - closed form| = {err}");
+}

@@ -1,0 +1,170 @@
+//! Same seed -> identical weights and metrics; checkpoints round-trip exactly; weight names
+//! follow MONAI's UNet state dict.
+
+mod common;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use common::{synth_case, tiny_config};
+use std::collections::BTreeMap;
+use tomofuse_unet::{
+    NormKind, SlidingWindowConfig, TrainConfig, TrainedModel, Unet, UnetConfig, train,
+};
+
+fn short_config() -> TrainConfig {
+    TrainConfig {
+        model: tiny_config(true),
+        patch: [16, 16, 16],
+        batch_size: 2,
+        epochs: 2,
+        steps_per_epoch: 3,
+        lr: 3e-3,
+        min_lr: 1e-4,
+        warmup_steps: 2,
+        sliding: SlidingWindowConfig {
+            roi: [16, 16, 16],
+            ..SlidingWindowConfig::default()
+        },
+        ..TrainConfig::default()
+    }
+}
+
+fn weights(m: &TrainedModel) -> BTreeMap<String, Vec<f32>> {
+    let data = m.varmap().data().lock().unwrap();
+    data.iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn same_seed_same_weights_and_metrics() {
+    let cases: Vec<_> = (0..4)
+        .map(|i| synth_case(10 + i, 20, i % 2 == 0).case)
+        .collect();
+    let val: Vec<_> = (0..2)
+        .map(|i| synth_case(50 + i, 20, i % 2 == 0).case)
+        .collect();
+    let cfg = short_config();
+    let (a, ha) = train(&cfg, &cases, &val, 42).unwrap();
+    let (b, hb) = train(&cfg, &cases, &val, 42).unwrap();
+    let (c, _) = train(&cfg, &cases, &val, 43).unwrap();
+    assert_eq!(ha, hb, "histories differ for the same seed");
+    let (wa, wb, wc) = (weights(&a), weights(&b), weights(&c));
+    assert_eq!(wa.len(), wb.len());
+    for (k, v) in &wa {
+        assert_eq!(v, &wb[k], "weight {k} differs for the same seed");
+    }
+    assert!(
+        wa.iter().any(|(k, v)| v != &wc[k]),
+        "a different seed gave identical weights"
+    );
+    let pa = a.predict(&val[0].image).unwrap();
+    let pb = b.predict(&val[0].image).unwrap();
+    assert_eq!(pa.probability.data, pb.probability.data);
+    assert_eq!(pa.class_probability, pb.class_probability);
+}
+
+#[test]
+fn checkpoint_roundtrip_gives_identical_outputs() {
+    let cases: Vec<_> = (0..2)
+        .map(|i| synth_case(70 + i, 20, i == 0).case)
+        .collect();
+    let mut cfg = short_config();
+    cfg.epochs = 1;
+    cfg.model.norm = NormKind::Batch; // running statistics must round-trip too
+    cfg.tta = true;
+    let (m, _) = train(&cfg, &cases, &[], 5).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    m.save(&path).unwrap();
+    let l = TrainedModel::load(&path).unwrap();
+    assert_eq!(l.config(), m.config());
+    assert_eq!(weights(&l), weights(&m));
+    let img = synth_case(99, 24, true).case.image;
+    let (pa, pb) = (m.predict(&img).unwrap(), l.predict(&img).unwrap());
+    assert_eq!(pa.probability.data, pb.probability.data);
+    assert_eq!(pa.mask.data, pb.mask.data);
+    assert_eq!(pa.class_probability, pb.class_probability);
+    // A missing checkpoint names the file.
+    let e = TrainedModel::load(&dir.path().join("nope.safetensors")).unwrap_err();
+    assert!(e.to_string().contains("nope.safetensors"), "{e}");
+}
+
+/// Names and shapes written out by hand from MONAI's `UNet(3, 1, 2, (4, 8, 16), (2, 2),
+/// num_res_units=2)` state dict (instance norm has no parameters; PReLU one weight).
+#[test]
+fn weight_names_follow_monai_state_dict() {
+    let cfg = UnetConfig {
+        in_channels: 1,
+        out_channels: 2,
+        channels: vec![4, 8, 16],
+        strides: vec![2, 2],
+        num_res_units: 2,
+        norm: NormKind::Instance,
+        class_head: None,
+    };
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    Unet::new(&cfg, vb).unwrap();
+    let got: BTreeMap<String, Vec<usize>> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.dims().to_vec()))
+        .collect();
+    let k3 = |o: usize, i: usize| vec![o, i, 3, 3, 3];
+    let mut want: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut put = |k: &str, s: Vec<usize>| {
+        want.insert(k.to_string(), s);
+    };
+    // top block: down 1 -> 4 (stride 2), up 8 -> 2
+    put("model.0.conv.unit0.conv.weight", k3(4, 1));
+    put("model.0.conv.unit0.conv.bias", vec![4]);
+    put("model.0.conv.unit0.adn.A.weight", vec![1]);
+    put("model.0.conv.unit1.conv.weight", k3(4, 4));
+    put("model.0.conv.unit1.conv.bias", vec![4]);
+    put("model.0.conv.unit1.adn.A.weight", vec![1]);
+    put("model.0.residual.weight", k3(4, 1));
+    put("model.0.residual.bias", vec![4]);
+    put("model.2.0.conv.weight", vec![8, 2, 3, 3, 3]);
+    put("model.2.0.conv.bias", vec![2]);
+    put("model.2.0.adn.A.weight", vec![1]);
+    put("model.2.1.conv.unit0.conv.weight", k3(2, 2));
+    put("model.2.1.conv.unit0.conv.bias", vec![2]);
+    // second block: down 4 -> 8, bottom 8 -> 16 (1x1x1 residual), up 24 -> 4
+    let p = "model.1.submodule";
+    put(&format!("{p}.0.conv.unit0.conv.weight"), k3(8, 4));
+    put(&format!("{p}.0.conv.unit0.conv.bias"), vec![8]);
+    put(&format!("{p}.0.conv.unit0.adn.A.weight"), vec![1]);
+    put(&format!("{p}.0.conv.unit1.conv.weight"), k3(8, 8));
+    put(&format!("{p}.0.conv.unit1.conv.bias"), vec![8]);
+    put(&format!("{p}.0.conv.unit1.adn.A.weight"), vec![1]);
+    put(&format!("{p}.0.residual.weight"), k3(8, 4));
+    put(&format!("{p}.0.residual.bias"), vec![8]);
+    let b = "model.1.submodule.1.submodule";
+    put(&format!("{b}.conv.unit0.conv.weight"), k3(16, 8));
+    put(&format!("{b}.conv.unit0.conv.bias"), vec![16]);
+    put(&format!("{b}.conv.unit0.adn.A.weight"), vec![1]);
+    put(&format!("{b}.conv.unit1.conv.weight"), k3(16, 16));
+    put(&format!("{b}.conv.unit1.conv.bias"), vec![16]);
+    put(&format!("{b}.conv.unit1.adn.A.weight"), vec![1]);
+    put(&format!("{b}.residual.weight"), vec![16, 8, 1, 1, 1]);
+    put(&format!("{b}.residual.bias"), vec![16]);
+    put(&format!("{p}.2.0.conv.weight"), vec![24, 4, 3, 3, 3]);
+    put(&format!("{p}.2.0.conv.bias"), vec![4]);
+    put(&format!("{p}.2.0.adn.A.weight"), vec![1]);
+    put(&format!("{p}.2.1.conv.unit0.conv.weight"), k3(4, 4));
+    put(&format!("{p}.2.1.conv.unit0.conv.bias"), vec![4]);
+    put(&format!("{p}.2.1.conv.unit0.adn.A.weight"), vec![1]);
+    assert_eq!(got, want);
+}
