@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Python peers used by the cross-check tests and comparison scripts
-# (SimpleITK, scikit-learn, xgboost, nibabel, ...) from .ci/requirements-*.txt, and NVRTC so
-# CUDA kernels really compile to PTX on a machine with no GPU. Never part of the product.
+# Installs the Python peers the cross-check tests compare against (SimpleITK, scikit-learn,
+# statsmodels, xgboost, nibabel, pydicom + OpenJPEG, jsonschema) and NVRTC so CUDA kernels
+# really compile to PTX on a machine with no GPU. Test tooling only, never part of the product.
+# The PyRadiomics and PyTorch speed comparisons are not installed here (see benches/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${TOMOFUSE_PYTHON:-python3}
-reqs=()
-for f in .ci/requirements-*.txt; do [ -f "$f" ] && reqs+=(-r "$f"); done
-if [ ${#reqs[@]} -gt 0 ]; then
-  "$PY" -m pip install --quiet --disable-pip-version-check "${reqs[@]}"
-fi
+# xgboost-cpu 3.4.1 declares Python >= 3.12 but is pure Python plus the shared library and
+# works on 3.11 (verified), hence --ignore-requires-python.
+"$PY" -m pip install --quiet --disable-pip-version-check --ignore-requires-python \
+  -r .ci/requirements-io.txt -r .ci/requirements-metrics.txt -r .ci/requirements-prep.txt \
+  -r .ci/requirements-cohort.txt -r .ci/requirements-fusion.txt

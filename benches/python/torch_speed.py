@@ -1,33 +1,74 @@
 #!/usr/bin/env python3
-"""PyTorch CPU (2 threads) + MONAI vs tomofuse: ResNet50-3D forward on 1x1x64^3 and conv3d
-(1x16x64^3, 16->16, 3x3x3, pad 1) forward/backward. Prints both times and the ratio.
+"""tomofuse ResNet50-3D (and one conv3d layer) vs PyTorch/MONAI, side by side in one run.
 
-Not part of CI (torch is several GB):
-    pip install torch monai        # from PyPI
-    python3 benches/python/torch_speed.py [--size 64] [--widen 1.0] [--reps 5]
+- MONAI resnet50(spatial_dims=3, n_input_channels=1, num_classes=2, widen_factor=1.0), eval
+  forward on 1x1x64^3 (no autograd graph), against
+  crates/tomofuse-resnet3d/examples/resnet_bench.rs (weights as plain tensors, as loaded from
+  a checkpoint);
+- conv3d 1x16x64^3, 16->16, 3x3x3, padding 1: forward and backward (min of the runs).
 
-The Rust side runs `cargo run --release -p tomofuse-resnet3d --example resnet_bench` (set
-CARGO_TARGET_DIR as usual) unless --rust-seconds is given.
+2 threads on both sides (torch.set_num_threads; RAYON_NUM_THREADS for ours). Each side runs in
+its own process: one warm-up, then the median of --reps runs; the peak RSS (ru_maxrss / VmHWM)
+is that process's. The script prints the load average, since on a shared machine the wall
+time measures the wait for a core as much as the work.
+
+Ours runs with CANDLE_NUM_THREADS=1 by default (--candle-threads): the convolutions, norms and
+optimizer use rayon's 2 threads, while candle's own elementwise ops stay on the calling thread
+(candle's spin-barrier pool would otherwise be a third busy thread on the 2 cores).
+
+Not part of CI (torch from PyPI is several GB):
+    python3 -m venv /work/venv-torch && /work/venv-torch/bin/pip install torch monai numpy safetensors
+    CARGO_TARGET_DIR=/work/target-nn /work/venv-torch/bin/python benches/python/torch_speed.py --reps 7
 """
 import argparse
+import json
 import os
 import re
+import resource
 import statistics
 import subprocess
+import sys
 import time
 
-import torch
-from monai.networks.nets import resnet50
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
-def timeit(fn, reps):
-    fn()  # warm-up
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def child(task, a):
+    import torch
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    if task == "resnet":
+        from monai.networks.nets import resnet50
+
+        net = resnet50(spatial_dims=3, n_input_channels=1, num_classes=2,
+                       widen_factor=a.widen).eval()
+        x = torch.randn(1, 1, a.size, a.size, a.size)
+        with torch.no_grad():
+            net(x).sum().item()  # warm-up
+            t = []
+            for _ in range(a.reps):
+                s = time.perf_counter()
+                net(x).sum().item()
+                t.append(time.perf_counter() - s)
+        print(json.dumps({"median": statistics.median(t), "min": min(t), "peak_mb": peak_mb(),
+                          "torch": torch.__version__}))
+    else:
+        conv = torch.nn.Conv3d(16, 16, 3, padding=1)
+        x = torch.randn(1, 16, 64, 64, 64, requires_grad=True)
+        tf, tb = [], []
+        for _ in range(a.reps + 1):
+            s = time.perf_counter()
+            y = conv(x)
+            tf.append(time.perf_counter() - s)
+            s = time.perf_counter()
+            y.backward(torch.ones_like(y))
+            tb.append(time.perf_counter() - s)
+        print(json.dumps({"forward": min(tf[1:]), "backward": min(tb[1:])}))
 
 
 def main():
@@ -36,40 +77,57 @@ def main():
     ap.add_argument("--widen", type=float, default=1.0)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rust-seconds", type=float, default=None)
+    ap.add_argument("--candle-threads", type=int, default=1,
+                    help="CANDLE_NUM_THREADS for ours: candle's own elementwise ops (adds, cat, "
+                         "loss) run on a spin-barrier pool that competes with rayon's threads "
+                         "for the cores; 1 keeps them on the calling thread")
+    ap.add_argument("--child", choices=["resnet", "conv"])
+    ap.add_argument("--no-build", action="store_true", help="use the already built example")
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    if a.child:
+        return child(a.child, a)
 
-    net = resnet50(spatial_dims=3, n_input_channels=1, num_classes=2, widen_factor=a.widen).eval()
-    x = torch.randn(1, 1, a.size, a.size, a.size)
-    with torch.no_grad():
-        t_torch = timeit(lambda: net(x), a.reps)
-    print(f"torch {torch.__version__} resnet50-3d widen {a.widen} forward 1x1x{a.size}^3: "
-          f"{t_torch:.3f} s ({a.threads} threads)")
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    if not a.no_build:
+        # Both examples in one build: the same feature set, so neither build invalidates the other.
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "tomofuse-unet", "-p",
+                        "tomofuse-resnet3d", "--example", "unet_bench", "--example", "resnet_bench"],
+                       cwd=ROOT, check=True)
+    binary = os.path.join(target, "release", "examples", "resnet_bench")
+    env = {**os.environ, "RAYON_NUM_THREADS": str(a.threads),
+           "CANDLE_NUM_THREADS": str(a.candle_threads)}
 
-    conv = torch.nn.Conv3d(16, 16, 3, padding=1)
-    xc = torch.randn(1, 16, 64, 64, 64, requires_grad=True)
-    with torch.no_grad():
-        t_cf = timeit(lambda: conv(xc), a.reps)
-    yc = conv(xc)
-    g = torch.randn_like(yc)
-    t_cb = timeit(lambda: torch.autograd.grad(yc, [xc, conv.weight, conv.bias], g,
-                                              retain_graph=True), a.reps)
-    print(f"torch conv3d 1x16x64^3 16->16 k3: forward {t_cf:.3f} s, backward {t_cb:.3f} s")
+    def torch_side(task):
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", task,
+                              "--reps", str(a.reps), "--threads", str(a.threads),
+                              "--size", str(a.size), "--widen", str(a.widen)],
+                             check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
 
-    if a.rust_seconds is not None:
-        t_rust = a.rust_seconds
-    else:
-        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-        out = subprocess.run(
-            ["cargo", "run", "--release", "-q", "-p", "tomofuse-resnet3d", "--example",
-             "resnet_bench", "--", str(a.size), str(a.widen), str(a.reps)],
-            cwd=root, check=True, capture_output=True, text=True).stdout
-        print(out.strip())
-        t_rust = float(re.search(r"median ([0-9.]+) s", out).group(1))
-    print(f"resnet50-3d forward: tomofuse {t_rust:.3f} s / torch {t_torch:.3f} s = "
-          f"ratio {t_rust / t_torch:.2f}x")
+    def rust_side(args):
+        return subprocess.run([binary, *args], check=True, capture_output=True, text=True,
+                              env=env).stdout
+
+    print(f"load average at start: {os.getloadavg()}")
+    t = torch_side("resnet")
+    out = rust_side([str(a.size), str(a.widen), str(a.reps)])
+    r = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+    tc = torch_side("conv")
+    out_c = rust_side(["conv", str(a.reps)])
+    m = re.search(r"forward ([0-9.]+) s wall.*backward ([0-9.]+) s wall", out_c)
+    rf, rb = float(m.group(1)), float(m.group(2))
+
+    print(f"torch {t['torch']}, {a.threads} threads each side (ours: RAYON_NUM_THREADS="
+          f"{a.threads}, CANDLE_NUM_THREADS={a.candle_threads}); load average at end: "
+          f"{os.getloadavg()}")
+    print(f"{'task':<36}{'torch s':>9}{'ours s':>9}{'ratio':>8}{'torch MB':>10}{'ours MB':>9}")
+    print(f"{f'resnet50-3d w{a.widen} fwd 1x1x{a.size}^3 (median)':<36}{t['median']:>9.3f}"
+          f"{r['median']:>9.3f}{r['median'] / t['median']:>7.2f}x{t['peak_mb']:>10.0f}"
+          f"{r['peak_mb']:>9.0f}")
+    print(f"{'conv3d 16->16 k3 64^3 forward (min)':<36}{tc['forward']:>9.3f}{rf:>9.3f}"
+          f"{rf / tc['forward']:>7.2f}x")
+    print(f"{'conv3d 16->16 k3 64^3 backward (min)':<36}{tc['backward']:>9.3f}{rb:>9.3f}"
+          f"{rb / tc['backward']:>7.2f}x")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,15 @@ fn bench(c: &mut Criterion) {
     for fam in all_families() {
         g.bench_function(fam.name(), |b| b.iter(|| fam.compute(&roi, &s)));
     }
+    // PyRadiomics-compatibility mode: all seven PyRadiomics classes on the same ROI.
+    let opt = tomofuse_radiomics::pyrad::PyradOptions {
+        bin_width: Some(25.0),
+        bin_count: None,
+        voxel_array_shift: 0.0,
+    };
+    g.bench_function("pyradiomics_compat", |b| {
+        b.iter(|| tomofuse_radiomics::pyrad::compute(&roi, &opt))
+    });
     g.finish();
 }
 

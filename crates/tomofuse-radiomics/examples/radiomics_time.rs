@@ -16,6 +16,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("RADIOMICS_NO_MORAN").is_some() {
         settings.families.moran_geary = false;
     }
+    // Resegmentation range "lo,hi" (e.g. for the `pyradiomics-default` preset on the phantom).
+    if let Ok(r) = std::env::var("RADIOMICS_RESEG_RANGE") {
+        let v: Vec<f64> = r.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        if let [lo, hi] = v[..] {
+            settings.resegmentation.range = Some([lo, hi]);
+        }
+    }
     let reps: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(5);
     let mut times = Vec::new();
     let mut n = 0;

@@ -22,7 +22,9 @@ pub enum RadiomicsError {
         source_name: String,
         message: String,
     },
-    #[error("unknown preset `{0}` (known: ibsi-a, ibsi-b, ibsi-c, ibsi-d, ibsi-e, pyradiomics)")]
+    #[error(
+        "unknown preset `{0}` (known: ibsi-a, ibsi-b, ibsi-c, ibsi-d, ibsi-e, ibsi-digital-phantom, pyradiomics-default)"
+    )]
     UnknownPreset(String),
     #[error("{count} intensities in the ROI are NaN or infinite (first at index {first:?})")]
     NonFinite { count: usize, first: [usize; 3] },

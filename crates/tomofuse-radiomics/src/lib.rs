@@ -18,12 +18,16 @@ mod fft3;
 pub mod interp;
 pub mod mesh;
 pub mod output;
+pub mod pyrad;
 pub mod roi;
 pub mod settings;
 mod util;
 
 pub use error::{RadiomicsError, Result};
-pub use settings::{Discretisation, Families, InterpKind, Interpolation, Resegmentation, Settings};
+pub use settings::{
+    Compat, Discretisation, Families, InterpKind, Interpolation, PyradiomicsOptions,
+    Resegmentation, Settings,
+};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -138,9 +142,16 @@ pub fn sha256_volume<T: ToLeBytes + Clone>(v: &Volume<T>) -> String {
             h.update(x.to_le_bytes());
         }
     }
+    // Batched: one hasher update per 64 KiB instead of per voxel (same byte stream).
+    let mut buf = Vec::with_capacity(1 << 16);
     for x in v.data.iter() {
-        x.le_bytes(&mut h);
+        x.push_le(&mut buf);
+        if buf.len() >= 1 << 16 {
+            h.update(&buf);
+            buf.clear();
+        }
     }
+    h.update(&buf);
     hex::encode(h.finalize())
 }
 
@@ -160,18 +171,18 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// Element types that can be hashed.
+/// Element types that can be hashed (little-endian bytes appended to a buffer).
 pub trait ToLeBytes {
-    fn le_bytes(&self, h: &mut Sha256);
+    fn push_le(&self, out: &mut Vec<u8>);
 }
 impl ToLeBytes for f32 {
-    fn le_bytes(&self, h: &mut Sha256) {
-        h.update(self.to_le_bytes());
+    fn push_le(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
     }
 }
 impl ToLeBytes for u8 {
-    fn le_bytes(&self, h: &mut Sha256) {
-        h.update([*self]);
+    fn push_le(&self, out: &mut Vec<u8>) {
+        out.push(*self);
     }
 }
 
@@ -197,10 +208,29 @@ pub fn extract_with_hashes(
     hashes: Option<(String, String)>,
 ) -> Result<Extraction> {
     settings.validate()?;
-    let roi = roi::Roi::build(image, mask, label, settings)?;
-    let features = compute_families(&roi, settings);
-    let (image_sha256, mask_sha256) =
-        hashes.unwrap_or_else(|| (sha256_volume(image), sha256_volume(mask)));
+    // Input hashes run beside the extraction (they cost as much as several families).
+    let (hashes, roi) = rayon::join(
+        || hashes.unwrap_or_else(|| (sha256_volume(image), sha256_volume(mask))),
+        || roi::Roi::build(image, mask, label, settings),
+    );
+    let roi = roi?;
+    let features = match settings.compat {
+        Compat::Ibsi => compute_families(&roi, settings),
+        Compat::Pyradiomics => {
+            let (bin_width, bin_count) = match settings.discretisation {
+                Discretisation::FixedBinSize { bin_width } => (Some(bin_width), None),
+                Discretisation::FixedBinNumber { n_bins } => (None, Some(n_bins)),
+                Discretisation::None => (None, None),
+            };
+            let opt = pyrad::PyradOptions {
+                bin_width,
+                bin_count,
+                voxel_array_shift: settings.pyradiomics.voxel_array_shift,
+            };
+            pyrad::compute(&roi, &opt)
+        }
+    };
+    let (image_sha256, mask_sha256) = hashes;
     Ok(Extraction {
         features,
         provenance: Provenance {

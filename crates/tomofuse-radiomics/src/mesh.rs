@@ -490,6 +490,53 @@ pub fn norm(a: [f64; 3]) -> f64 {
     dot(a, a).sqrt()
 }
 
+/// Keeps only the vertices of each z-plane's 2D convex hull (Andrew's monotone chain, exact
+/// integer arithmetic): a point inside or on an edge of its plane's hull is a convex
+/// combination of other points, so it is no vertex of the 3D hull either. Cuts the 3D hull's
+/// input several-fold.
+pub fn hull_prefilter(pts: &[[i64; 3]]) -> Vec<[i64; 3]> {
+    let mut p = pts.to_vec();
+    p.sort_unstable_by_key(|q| (q[2], q[0], q[1]));
+    p.dedup();
+    let cross2 = |o: [i64; 3], a: [i64; 3], b: [i64; 3]| -> i128 {
+        (a[0] - o[0]) as i128 * (b[1] - o[1]) as i128
+            - (a[1] - o[1]) as i128 * (b[0] - o[0]) as i128
+    };
+    let mut out = Vec::new();
+    for plane in p.chunk_by(|a, b| a[2] == b[2]) {
+        if plane.len() < 3 {
+            out.extend_from_slice(plane);
+            continue;
+        }
+        let mut hull: Vec<[i64; 3]> = Vec::with_capacity(2 * plane.len());
+        for pass in 0..2 {
+            let start = hull.len();
+            let iter: Box<dyn Iterator<Item = &[i64; 3]>> = if pass == 0 {
+                Box::new(plane.iter())
+            } else {
+                Box::new(plane.iter().rev())
+            };
+            for &q in iter {
+                while hull.len() >= start + 2
+                    && cross2(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0
+                {
+                    hull.pop();
+                }
+                hull.push(q);
+            }
+            hull.pop();
+        }
+        if hull.len() < 3 {
+            // Collinear plane: its two ends are the only candidates.
+            out.push(plane[0]);
+            out.push(plane[plane.len() - 1]);
+        } else {
+            out.extend(hull);
+        }
+    }
+    out
+}
+
 /// Points that can be vertices of the convex hull: a point strictly between two others on
 /// an axis-parallel line is not extreme, so only per-line minima and maxima survive.
 pub fn hull_candidates(pts: &[[i64; 3]]) -> Vec<[i64; 3]> {

@@ -298,7 +298,11 @@ fn firstorder(roi: &Roi, gl: &Levels, opt: &PyradOptions) -> Vec<Feature> {
     }
     let p: Vec<f64> = hist.iter().filter(|&&h| h > 0.0).map(|h| h / n).collect();
     let (p10, p90) = (percentile(&s, 10.0), percentile(&s, 90.0));
-    let robust: Vec<f64> = x.iter().cloned().filter(|v| *v >= p10 && *v <= p90).collect();
+    let robust: Vec<f64> = x
+        .iter()
+        .cloned()
+        .filter(|v| *v >= p10 && *v <= p90)
+        .collect();
     let rmean = robust.iter().sum::<f64>() / robust.len() as f64;
     let (min, max) = (s[0], s[s.len() - 1]);
     let (sk, ku) = if m2 == 0.0 {
@@ -366,15 +370,17 @@ pub fn sym_eigen(mut a: Vec<Vec<f64>>) -> Vec<f64> {
                 let t = if theta == 0.0 { 1.0 } else { t };
                 let cs = 1.0 / (t * t + 1.0).sqrt();
                 let sn = t * cs;
-                for k in 0..n {
-                    let (akp, akq) = (a[k][p], a[k][q]);
-                    a[k][p] = cs * akp - sn * akq;
-                    a[k][q] = sn * akp + cs * akq;
+                for row in a.iter_mut() {
+                    let (akp, akq) = (row[p], row[q]);
+                    row[p] = cs * akp - sn * akq;
+                    row[q] = sn * akp + cs * akq;
                 }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p][k], a[q][k]);
-                    a[p][k] = cs * apk - sn * aqk;
-                    a[q][k] = sn * apk + cs * aqk;
+                // p < q: split the rows to update both at once.
+                let (head, tail) = a.split_at_mut(q);
+                for (apk, aqk) in head[p].iter_mut().zip(tail[0].iter_mut()) {
+                    let (x, y) = (*apk, *aqk);
+                    *apk = cs * x - sn * y;
+                    *aqk = sn * x + cs * y;
                 }
             }
         }
@@ -388,6 +394,26 @@ fn shape(roi: &Roi) -> Vec<Feature> {
     let c = "shape";
     let [nz, ny, nx] = roi.dims;
     let sp = roi.spacing;
+    // PyRadiomics' table is not watertight at ambiguous cubes, so its signed volume depends
+    // on the origin: the corner of the mask cropped to its bounding box (shape ignores
+    // `padDistance`), then padded by one voxel.
+    let mut bb_lo = [usize::MAX; 3];
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                if roi.morph[(z * ny + y) * nx + x] {
+                    for (a, v) in [z, y, x].into_iter().enumerate() {
+                        bb_lo[a] = bb_lo[a].min(v);
+                    }
+                }
+            }
+        }
+    }
+    // Padded-crop index -> PyRadiomics' padded-bounding-box index.
+    let off: [f64; 3] = std::array::from_fn(|a| {
+        let bb = if bb_lo[a] == usize::MAX { 0 } else { bb_lo[a] };
+        -(bb as f64)
+    });
     // Padded by one voxel on every side, as PyRadiomics pads the mask.
     let at = |z: usize, y: usize, x: usize| -> bool {
         z >= 1
@@ -437,15 +463,16 @@ fn shape(roi: &Roi) -> Vec<Feature> {
                         let pt = |k: usize| -> [f64; 3] {
                             let v = VERT2[row[3 * t + k] as usize];
                             [
-                                (iz as f64 + v[0] as f64 / 2.0) * sp[0],
-                                (iy as f64 + v[1] as f64 / 2.0) * sp[1],
-                                (ix as f64 + v[2] as f64 / 2.0) * sp[2],
+                                (iz as f64 + off[0] + v[0] as f64 / 2.0) * sp[0],
+                                (iy as f64 + off[1] + v[1] as f64 / 2.0) * sp[1],
+                                (ix as f64 + off[2] + v[2] as f64 / 2.0) * sp[2],
                             ]
                         };
                         let (a, b, cc) = (pt(0), pt(1), pt(2));
                         let ab = crate::mesh::cross(a, b);
                         vol += sign * crate::mesh::dot(ab, cc);
-                        let cr = crate::mesh::cross(crate::mesh::sub(a, cc), crate::mesh::sub(b, cc));
+                        let cr =
+                            crate::mesh::cross(crate::mesh::sub(a, cc), crate::mesh::sub(b, cc));
                         area += 0.5 * crate::mesh::norm(cr);
                         t += 1;
                     }
@@ -524,8 +551,8 @@ fn shape(roi: &Roi) -> Vec<Feature> {
 }
 
 /// Largest vertex distances: within a slice (same z), column (same y), row (same x), and
-/// overall. Only points extreme on some axis-parallel line can be farthest apart, so each
-/// group is first reduced to its line extremes.
+/// overall. Farthest pairs are convex-hull vertices, so each set is first reduced to its
+/// hull candidates (per-plane 2D hull vertices; for 3D also the 3D hull's vertices).
 fn diameters(verts: &[[i64; 3]], sp: [f64; 3]) -> [f64; 4] {
     let d2 = |a: &[i64; 3], b: &[i64; 3]| -> f64 {
         (0..3)
@@ -544,16 +571,38 @@ fn diameters(verts: &[[i64; 3]], sp: [f64; 3]) -> [f64; 4] {
             .reduce(|| 0.0, f64::max)
     };
     let mut out = [0.0; 4];
-    out[3] = max_pair(&crate::mesh::hull_candidates(verts)).sqrt();
-    for axis in 0..3 {
-        let mut groups: std::collections::BTreeMap<i64, Vec<[i64; 3]>> = Default::default();
-        for v in verts {
-            groups.entry(v[axis]).or_default().push(*v);
+    let cand = crate::mesh::hull_prefilter(&crate::mesh::hull_candidates(verts));
+    let hull_pts = match crate::mesh::convex_hull(&cand) {
+        Some(faces) => {
+            let mut v: Vec<[i64; 3]> = faces.iter().flatten().copied().collect();
+            v.sort_unstable();
+            v.dedup();
+            v
         }
-        let best = groups
-            .values()
-            .map(|g| max_pair(&crate::mesh::hull_candidates(g)))
-            .fold(0.0f64, f64::max);
+        None => cand,
+    };
+    out[3] = max_pair(&hull_pts).sqrt();
+    for axis in 0..3 {
+        // Permute so the plane axis is last (hull_prefilter works per last-coordinate plane).
+        let (a, b) = ((axis + 1) % 3, (axis + 2) % 3);
+        let perm: Vec<[i64; 3]> = verts.iter().map(|v| [v[a], v[b], v[axis]]).collect();
+        let per_plane = crate::mesh::hull_prefilter(&perm);
+        let back = |q: &[i64; 3]| {
+            let mut v = [0i64; 3];
+            v[a] = q[0];
+            v[b] = q[1];
+            v[axis] = q[2];
+            v
+        };
+        let mut best = 0.0f64;
+        for plane in per_plane.chunk_by(|x, y| x[2] == y[2]) {
+            let pts: Vec<[i64; 3]> = plane.iter().map(back).collect();
+            for i in 0..pts.len() {
+                for q in &pts[i + 1..] {
+                    best = best.max(d2(&pts[i], q));
+                }
+            }
+        }
         out[axis] = best.sqrt();
     }
     out
@@ -648,7 +697,6 @@ fn glcm(roi: &Roi, gl: &Levels) -> Vec<Feature> {
         }
         v
     };
-    let n_present = present.iter().filter(|&&b| b).count();
     let names = [
         "Autocorrelation",
         "JointAverage",
@@ -745,7 +793,9 @@ fn glcm(roi: &Roi, gl: &Levels) -> Vec<Feature> {
             };
             let k = |i: usize| i as f64;
             let da: f64 = (0..ng).map(|i| k(i) * diff_k[i]).sum();
-            let de: f64 = -(0..ng).map(|i| diff_k[i] * (diff_k[i] + EPS).log2()).sum::<f64>();
+            let de: f64 = -(0..ng)
+                .map(|i| diff_k[i] * (diff_k[i] + EPS).log2())
+                .sum::<f64>();
             let dv: f64 = (0..ng).map(|i| diff_k[i] * (k(i) - da).powi(2)).sum();
             let idm: f64 = (0..ng).map(|i| diff_k[i] / (1.0 + k(i) * k(i))).sum();
             let idmn: f64 = (0..ng)
@@ -791,7 +841,6 @@ fn glcm(roi: &Roi, gl: &Levels) -> Vec<Feature> {
             ])
         })
         .collect();
-    let _ = n_present;
     names
         .iter()
         .enumerate()
@@ -868,17 +917,17 @@ impl SizeMatrix {
         };
         let ui: f64 = (0..ng).map(|g| pg[g] / n * i(g)).sum();
         let uj: f64 = (0..ns).map(|s| ps[s] / n * j(s)).sum();
-        for s in 0..ns {
-            st.sre += ps[s] / (j(s) * j(s));
-            st.lre += ps[s] * j(s) * j(s);
-            st.rv += ps[s] / n * (j(s) - uj).powi(2);
-            st.np += ps[s] * j(s);
+        for (s, &v) in ps.iter().enumerate() {
+            st.sre += v / (j(s) * j(s));
+            st.lre += v * j(s) * j(s);
+            st.rv += v / n * (j(s) - uj).powi(2);
+            st.np += v * j(s);
         }
-        for g in 0..ng {
-            st.glv += pg[g] / n * (i(g) - ui).powi(2);
-            if pg[g] > 0.0 {
-                st.lgle += pg[g] / (i(g) * i(g));
-                st.hgle += pg[g] * i(g) * i(g);
+        for (g, &v) in pg.iter().enumerate() {
+            st.glv += v / n * (i(g) - ui).powi(2);
+            if v > 0.0 {
+                st.lgle += v / (i(g) * i(g));
+                st.hgle += v * i(g) * i(g);
             }
             for (s, &v) in self.p[g].iter().enumerate() {
                 if v == 0.0 {

@@ -32,6 +32,8 @@ pub struct Roi {
     pub ivh: IvhLevels,
     /// Intensities of the intensity-mask voxels (scan order).
     pub values: Vec<f64>,
+    /// Position of the crop's first voxel in the (resampled) image, `[z, y, x]`.
+    pub crop_lo: [usize; 3],
 }
 
 /// The discrete intensity levels used by the intensity-volume histogram.
@@ -184,6 +186,7 @@ impl Roi {
             ng: ng as usize,
             ivh,
             values,
+            crop_lo: [lo[2], lo[1], lo[0]],
         })
     }
 

@@ -161,6 +161,32 @@ pub struct Settings {
     pub texture: Texture,
     #[serde(default)]
     pub families: Families,
+    /// Which conventions name and compute the features.
+    #[serde(default)]
+    pub compat: Compat,
+    /// Options used only by `compat = "pyradiomics"`.
+    #[serde(default)]
+    pub pyradiomics: PyradiomicsOptions,
+}
+
+/// Feature conventions: IBSI (default) or PyRadiomics 3.0.1 (its default feature classes,
+/// names `original_<class>_<Feature>`, binning anchored at zero, per-direction averaging).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compat {
+    #[default]
+    Ibsi,
+    Pyradiomics,
+}
+
+/// PyRadiomics settings without an IBSI counterpart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PyradiomicsOptions {
+    /// `voxelArrayShift`: added to intensities for Energy, TotalEnergy and RootMeanSquared
+    /// (PyRadiomics' default is 0; its CT examples use 1000-2000).
+    #[serde(default)]
+    pub voxel_array_shift: f64,
 }
 
 fn ivh_default() -> Discretisation {
@@ -176,6 +202,10 @@ const PRESETS: &[(&str, &str)] = &[
     (
         "ibsi-digital-phantom",
         include_str!("presets/ibsi-digital-phantom.toml"),
+    ),
+    (
+        "pyradiomics-default",
+        include_str!("presets/pyradiomics-default.toml"),
     ),
 ];
 
@@ -241,6 +271,36 @@ impl Settings {
                     return bad(field, format!("n_bins must be in 1..=65535, got {n_bins}"));
                 }
                 _ => {}
+            }
+        }
+        if self.compat == Compat::Pyradiomics {
+            if self.interpolation.is_some() {
+                return bad(
+                    "interpolation",
+                    "not supported with compat = \"pyradiomics\" (PyRadiomics resamples with \
+                     SimpleITK; resample the inputs first)"
+                        .into(),
+                );
+            }
+            if self.discretisation == Discretisation::None {
+                return bad(
+                    "discretisation",
+                    "compat = \"pyradiomics\" needs fixed_bin_size (binWidth) or \
+                     fixed_bin_number (binCount)"
+                        .into(),
+                );
+            }
+            if self.resegmentation.outlier_sigma.is_some() {
+                return bad(
+                    "resegmentation.outlier_sigma",
+                    "not supported with compat = \"pyradiomics\"".into(),
+                );
+            }
+            if !self.pyradiomics.voxel_array_shift.is_finite() {
+                return bad(
+                    "pyradiomics.voxel_array_shift",
+                    format!("must be finite, got {}", self.pyradiomics.voxel_array_shift),
+                );
             }
         }
         if let Some([lo, hi]) = self.resegmentation.range

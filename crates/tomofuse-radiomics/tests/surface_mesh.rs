@@ -76,7 +76,11 @@ fn one_voxel_is_the_analytic_octahedron_in_world_space() {
 fn blob(shape: [usize; 3], g: Geometry) -> (Volume<f32>, Mask) {
     let mut state = 11u64;
     let mut m = Mask::filled(shape, 0, g).unwrap();
-    let c = [shape[0] as f64 / 2.0, shape[1] as f64 / 2.0, shape[2] as f64 / 2.0];
+    let c = [
+        shape[0] as f64 / 2.0,
+        shape[1] as f64 / 2.0,
+        shape[2] as f64 / 2.0,
+    ];
     for ((i, j, k), v) in m.data.indexed_iter_mut() {
         state = state
             .wrapping_mul(6364136223846793005)
@@ -107,7 +111,10 @@ fn random_blob_mesh_is_closed_and_encloses_the_morphology_volume() {
         let (img, m) = blob([14, 12, 10], g);
         let s = surface_mesh(&m, 2).unwrap();
         let pinch = closed_edges(&s).unwrap();
-        println!("reflect={reflect}: {} triangles, {pinch} pinch edges", s.triangles.len());
+        println!(
+            "reflect={reflect}: {} triangles, {pinch} pinch edges",
+            s.triangles.len()
+        );
         let ex = extract(&img, &m, 2, &settings).unwrap();
         let want = ex.get("morph_volume").unwrap();
         let got = s.volume();
@@ -147,10 +154,17 @@ fn smooth_ellipsoid_mesh_is_a_two_manifold() {
         *v = u8::from(r < 1.0);
     }
     let s = surface_mesh(&m, 1).unwrap();
-    assert_eq!(closed_edges(&s).unwrap(), 0, "every edge in exactly two triangles");
+    assert_eq!(
+        closed_edges(&s).unwrap(),
+        0,
+        "every edge in exactly two triangles"
+    );
     // Euler characteristic of a sphere: V - E + F = 2.
     let e = s.triangles.len() * 3 / 2;
-    assert_eq!(s.vertices.len() as i64 - e as i64 + s.triangles.len() as i64, 2);
+    assert_eq!(
+        s.vertices.len() as i64 - e as i64 + s.triangles.len() as i64,
+        2
+    );
 }
 
 fn f32s(b: &[u8], o: usize, n: usize) -> Vec<f64> {
@@ -211,7 +225,11 @@ fn ply_and_stl_files_parse_back_to_the_same_closed_volume() {
             })
             .collect();
         faces.push([id[0] as u32, id[1] as u32, id[2] as u32]);
-        tris.push(id.iter().map(|&k| [verts[k][0], verts[k][1], verts[k][2]]).collect::<Vec<_>>());
+        tris.push(
+            id.iter()
+                .map(|&k| [verts[k][0], verts[k][1], verts[k][2]])
+                .collect::<Vec<_>>(),
+        );
     }
     let tris: Vec<[[f64; 3]; 3]> = tris.into_iter().map(|t| [t[0], t[1], t[2]]).collect();
     let vply = signed_volume(&tris);

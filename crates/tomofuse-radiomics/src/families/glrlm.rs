@@ -38,6 +38,15 @@ pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
     let back = [-d[0], -d[1], -d[2]];
     let mut m = Sparse::default();
     let in_range = |id: usize| zs.contains(&(id / (ny * nx)));
+    // Dense (level, length) counts when small: one array increment per run instead of a
+    // BTreeMap insertion; converted to the sparse matrix at the end (same integer counts).
+    let maxlen = roi.dims.iter().copied().max().unwrap_or(1) + 1;
+    let dense_ok = (roi.ng + 1).saturating_mul(maxlen) <= 1 << 22;
+    let mut dense = if dense_ok {
+        vec![0u32; (roi.ng + 1) * maxlen]
+    } else {
+        Vec::new()
+    };
     for z in zs.clone() {
         for y in 0..ny {
             for x in 0..nx {
@@ -64,8 +73,16 @@ pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
                     cy = (n / nx) % ny;
                     cx = n % nx;
                 }
-                m.add(a, len, 1.0);
+                match dense.get_mut(a as usize * maxlen + len as usize) {
+                    Some(c) if dense_ok => *c += 1,
+                    _ => m.add(a, len, 1.0),
+                }
             }
+        }
+    }
+    for (k, &c) in dense.iter().enumerate() {
+        if c > 0 {
+            m.add((k / maxlen) as u32, (k % maxlen) as u32, c as f64);
         }
     }
     m

@@ -227,7 +227,8 @@ impl FeatureFamily for Morphology {
         }
         out.push(f("morph_com", norm(sub(cg, ci))));
 
-        // Maximum diameter over the mesh vertices (only hull candidates can be extremal).
+        // Hull candidates: axis-line extremes, then per-plane 2D hull vertices. The
+        // maximum diameter is between two hull vertices, so it is searched there.
         let to_mm = |p: [i64; 3]| {
             [
                 p[0] as f64 / 2.0 * sp[2],
@@ -235,8 +236,18 @@ impl FeatureFamily for Morphology {
                 p[2] as f64 / 2.0 * sp[0],
             ]
         };
-        let cand = hull_candidates(&m.vertices);
-        let cmm: Vec<[f64; 3]> = cand.iter().map(|&p| to_mm(p)).collect();
+        let cand = mesh::hull_prefilter(&hull_candidates(&m.vertices));
+        let hull = convex_hull(&cand);
+        let diam_pts: Vec<[i64; 3]> = match &hull {
+            Some(faces) => {
+                let mut v: Vec<[i64; 3]> = faces.iter().flatten().copied().collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            None => cand.clone(),
+        };
+        let cmm: Vec<[f64; 3]> = diam_pts.iter().map(|&p| to_mm(p)).collect();
         let diam2 = (0..cmm.len())
             .into_par_iter()
             .map(|i| {
@@ -318,7 +329,7 @@ impl FeatureFamily for Morphology {
             "MVEE not implemented (no IBSI reference value)",
         ));
 
-        match convex_hull(&cand) {
+        match hull {
             Some(faces) => {
                 let (mut hv, mut ha) = (0.0, 0.0);
                 let c0 = to_mm(cand[0]);

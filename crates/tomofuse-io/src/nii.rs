@@ -1,0 +1,785 @@
+//! NIfTI-1 reading and writing.
+//!
+//! The header is parsed by the `nifti` crate, then validated here field by field *before* any
+//! voxel buffer is allocated (through `check_alloc`), so a hostile header is an error that names
+//! the file and the field. The affine follows nibabel's `get_best_affine`: sform when
+//! `sform_code != 0`, else qform when `qform_code != 0`, else the Analyze-style base affine
+//! (x flipped, centred). Writing goes through the crate's writer with both sform and qform set.
+
+use crate::dtype::{DType, decode_f32};
+use crate::error::{IoError, Result};
+use flate2::bufread::MultiGzDecoder;
+use nifti::NiftiHeader;
+use nifti::writer::WriterOptions;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use tomofuse_core::{Geometry, Space, Volume, check_alloc};
+
+/// NIfTI header size in bytes.
+const NIFTI1_SIZE: usize = 348;
+
+/// Which transform the geometry came from (nibabel's choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AffineSource {
+    Sform,
+    Qform,
+    /// Neither code set: pixdim only, Analyze-style centred, x flipped.
+    Base,
+}
+
+impl AffineSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            AffineSource::Sform => "sform",
+            AffineSource::Qform => "qform",
+            AffineSource::Base => "pixdim",
+        }
+    }
+}
+
+/// A validated NIfTI-1 header.
+#[derive(Debug, Clone)]
+pub struct NiftiMeta {
+    pub header: NiftiHeader,
+    pub dtype: DType,
+    pub shape: [usize; 3],
+    pub vox_offset: u64,
+    pub big_endian: bool,
+    /// `(slope, inter)` when scaling applies (nibabel: slope finite and non-zero).
+    pub scale: Option<(f64, f64)>,
+    pub affine_source: AffineSource,
+    /// nibabel's `img.affine` (RAS).
+    pub affine_ras: [[f64; 4]; 4],
+    pub geometry: Geometry,
+    /// Where the voxel data lives (the same file, or the `.img` of a `.hdr`/`.img` pair).
+    pub data_path: PathBuf,
+    /// 348 (NIfTI-1) or 540 (NIfTI-2).
+    pub header_size: u64,
+}
+
+pub(crate) fn is_gzip(path: &Path) -> Result<bool> {
+    let mut f = File::open(path).map_err(|e| IoError::io(path, e))?;
+    let mut m = [0u8; 2];
+    let n = read_up_to(&mut f, &mut m).map_err(|e| IoError::io(path, e))?;
+    Ok(n == 2 && m == [0x1f, 0x8b])
+}
+
+/// Opens a file, transparently gunzipping it when it starts with the gzip magic.
+pub(crate) fn open_maybe_gz(path: &Path) -> Result<(Box<dyn Read>, bool)> {
+    let gz = is_gzip(path)?;
+    let f = File::open(path).map_err(|e| IoError::io(path, e))?;
+    let r = BufReader::with_capacity(1 << 20, f);
+    if gz {
+        Ok((Box::new(MultiGzDecoder::new(r)), true))
+    } else {
+        Ok((Box::new(r), false))
+    }
+}
+
+/// Reads until `buf` is full or EOF; returns the bytes read.
+pub(crate) fn read_up_to<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+pub(crate) fn stream_err(path: &Path, gz: bool, e: std::io::Error) -> IoError {
+    if gz {
+        IoError::Gzip {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    } else {
+        IoError::io(path, e)
+    }
+}
+
+fn nifti_dtype(code: i16) -> Option<DType> {
+    Some(match code {
+        2 => DType::U8,
+        4 => DType::I16,
+        8 => DType::I32,
+        16 => DType::F32,
+        64 => DType::F64,
+        256 => DType::I8,
+        512 => DType::U16,
+        768 => DType::U32,
+        1024 => DType::I64,
+        1280 => DType::U64,
+        _ => return None,
+    })
+}
+
+/// NIfTI-2 header size in bytes.
+const NIFTI2_SIZE: usize = 540;
+
+/// Parses and validates a NIfTI-1 (348-byte) or NIfTI-2 (540-byte) header from the start of
+/// `bytes`. Never panics on any input.
+pub fn parse_header(path: &Path, bytes: &[u8]) -> Result<NiftiMeta> {
+    if bytes.len() < 4 {
+        return Err(IoError::Truncated {
+            path: path.to_path_buf(),
+            what: "NIfTI header".into(),
+            expected: NIFTI1_SIZE as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let le = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let be = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    if le == 540 || be == 540 {
+        return parse_nifti2(path, bytes, be == 540);
+    }
+    if le != 348 && be != 348 {
+        return Err(IoError::field(
+            path,
+            "sizeof_hdr",
+            format!("expected 348 (NIfTI-1) or 540 (NIfTI-2), found {le}: not a NIfTI file"),
+        ));
+    }
+    if bytes.len() < NIFTI1_SIZE {
+        return Err(IoError::Truncated {
+            path: path.to_path_buf(),
+            what: "NIfTI-1 header".into(),
+            expected: NIFTI1_SIZE as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let magic = &bytes[344..348];
+    if magic != b"n+1\0" && magic != b"ni1\0" {
+        return Err(IoError::field(
+            path,
+            "magic",
+            format!(
+                "expected \"n+1\" or \"ni1\", found {:?}",
+                String::from_utf8_lossy(magic)
+            ),
+        ));
+    }
+    let header = NiftiHeader::from_reader(&bytes[..NIFTI1_SIZE])
+        .map_err(|e| IoError::field(path, "header", e.to_string()))?;
+    let big_endian = be == 348;
+    let mut dims = [0i64; 8];
+    for (d, &h) in dims.iter_mut().zip(header.dim.iter()) {
+        // i16 on disk; the crate reads u16.
+        *d = h as i16 as i64;
+    }
+    let vo = header.vox_offset as f64;
+    validate(
+        path,
+        header,
+        dims,
+        vo,
+        big_endian,
+        magic == b"ni1\0",
+        NIFTI1_SIZE as u64,
+    )
+}
+
+/// NIfTI-2: the same fields widened to 64 bits (the `nifti` crate reads NIfTI-1 only). They are
+/// carried in a `NiftiHeader` (f32 fields) for validation; dims and vox_offset stay 64-bit.
+fn parse_nifti2(path: &Path, b: &[u8], big: bool) -> Result<NiftiMeta> {
+    if b.len() < NIFTI2_SIZE {
+        return Err(IoError::Truncated {
+            path: path.to_path_buf(),
+            what: "NIfTI-2 header".into(),
+            expected: NIFTI2_SIZE as u64,
+            found: b.len() as u64,
+        });
+    }
+    let magic = &b[4..12];
+    let pair = match magic {
+        b"n+2\0\r\n\x1a\n" => false,
+        b"ni2\0\r\n\x1a\n" => true,
+        _ => {
+            return Err(IoError::field(
+                path,
+                "magic",
+                format!(
+                    "expected \"n+2\" (NIfTI-2), found {:?}",
+                    String::from_utf8_lossy(magic)
+                ),
+            ));
+        }
+    };
+    let arr = |o: usize, n: usize| -> [u8; 8] {
+        let mut a = [0u8; 8];
+        a[..n].copy_from_slice(&b[o..o + n]);
+        a
+    };
+    let i16_ = |o: usize| {
+        let a = arr(o, 2);
+        if big {
+            i16::from_be_bytes([a[0], a[1]])
+        } else {
+            i16::from_le_bytes([a[0], a[1]])
+        }
+    };
+    let i32_ = |o: usize| {
+        let a = arr(o, 4);
+        let a4 = [a[0], a[1], a[2], a[3]];
+        if big {
+            i32::from_be_bytes(a4)
+        } else {
+            i32::from_le_bytes(a4)
+        }
+    };
+    let i64_ = |o: usize| {
+        if big {
+            i64::from_be_bytes(arr(o, 8))
+        } else {
+            i64::from_le_bytes(arr(o, 8))
+        }
+    };
+    let f64_ = |o: usize| {
+        if big {
+            f64::from_be_bytes(arr(o, 8))
+        } else {
+            f64::from_le_bytes(arr(o, 8))
+        }
+    };
+    let mut dims = [0i64; 8];
+    for (n, d) in dims.iter_mut().enumerate() {
+        *d = i64_(16 + 8 * n);
+    }
+    let mut h = NiftiHeader {
+        datatype: i16_(12),
+        bitpix: i16_(14),
+        scl_slope: f64_(176) as f32,
+        scl_inter: f64_(184) as f32,
+        qform_code: i32_(344).clamp(i16::MIN as i32, i16::MAX as i32) as i16,
+        sform_code: i32_(348).clamp(i16::MIN as i32, i16::MAX as i32) as i16,
+        quatern_b: f64_(352) as f32,
+        quatern_c: f64_(360) as f32,
+        quatern_d: f64_(368) as f32,
+        quatern_x: f64_(376) as f32,
+        quatern_y: f64_(384) as f32,
+        quatern_z: f64_(392) as f32,
+        ..NiftiHeader::default()
+    };
+    for (n, p) in h.pixdim.iter_mut().enumerate() {
+        *p = f64_(104 + 8 * n) as f32;
+    }
+    for (r, row) in [&mut h.srow_x, &mut h.srow_y, &mut h.srow_z]
+        .into_iter()
+        .enumerate()
+    {
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = f64_(400 + 32 * r + 8 * c) as f32;
+        }
+    }
+    let vo = i64_(168) as f64;
+    validate(path, h, dims, vo, big, pair, NIFTI2_SIZE as u64)
+}
+
+fn validate(
+    path: &Path,
+    h: NiftiHeader,
+    dim: [i64; 8],
+    vo: f64,
+    big_endian: bool,
+    pair: bool,
+    header_size: u64,
+) -> Result<NiftiMeta> {
+    let ndim = dim[0];
+    if !(1..=7).contains(&ndim) {
+        return Err(IoError::field(
+            path,
+            "dim[0]",
+            format!("number of dimensions must be 1..=7, found {ndim}"),
+        ));
+    }
+    for (n, &d) in dim.iter().enumerate().take(ndim as usize + 1).skip(1) {
+        if d < 1 {
+            return Err(IoError::field(
+                path,
+                &format!("dim[{n}]"),
+                format!("must be >= 1, found {d}"),
+            ));
+        }
+    }
+    for (n, &d) in dim.iter().enumerate().take(ndim as usize + 1).skip(4) {
+        if d != 1 {
+            return Err(IoError::Unsupported {
+                path: path.to_path_buf(),
+                what: format!("dim[{n}]"),
+                reason: format!("only 3D images are supported, dim[{n}] = {d}"),
+            });
+        }
+    }
+    let mut shape = [1usize; 3];
+    for (a, s) in shape.iter_mut().enumerate() {
+        if (a as i64) < ndim {
+            *s = dim[a + 1] as usize;
+        }
+    }
+    let dtype = nifti_dtype(h.datatype).ok_or_else(|| {
+        IoError::field(
+            path,
+            "datatype",
+            format!("unknown or unsupported NIfTI datatype code {} (supported: 2, 4, 8, 16, 64, 256, 512, 768, 1024, 1280)", h.datatype),
+        )
+    })?;
+    for a in 1..=3 {
+        let p = h.pixdim[a];
+        if !(p.is_finite() && p > 0.0) {
+            return Err(IoError::field(
+                path,
+                &format!("pixdim[{a}]"),
+                format!("voxel size must be finite and > 0, found {p}"),
+            ));
+        }
+    }
+    if !vo.is_finite() || vo < 0.0 || vo.fract() != 0.0 || vo > 1.0e9 {
+        return Err(IoError::field(
+            path,
+            "vox_offset",
+            format!("must be a non-negative integer, found {vo}"),
+        ));
+    }
+    let vox_offset = vo as u64;
+    if !pair && vox_offset < header_size {
+        return Err(IoError::field(
+            path,
+            "vox_offset",
+            format!(
+                "must be >= {header_size} (the header size) in a single-file NIfTI, found {vox_offset}"
+            ),
+        ));
+    }
+    // nibabel: slope 0 or non-finite means "no scaling"; a valid slope with a bad intercept is an error.
+    let (slope, inter) = (h.scl_slope as f64, h.scl_inter as f64);
+    let scale = if slope == 0.0 || !slope.is_finite() {
+        None
+    } else if !inter.is_finite() {
+        return Err(IoError::field(
+            path,
+            "scl_inter",
+            format!("valid scl_slope {slope} but non-finite intercept {inter}"),
+        ));
+    } else if slope == 1.0 && inter == 0.0 {
+        None
+    } else {
+        Some((slope, inter))
+    };
+    // Refuse before any allocation: the f32 output and the raw buffer.
+    check_alloc(shape, 4).map_err(|e| IoError::field(path, "dim", e.to_string()))?;
+    check_alloc(shape, dtype.size()).map_err(|e| IoError::field(path, "dim", e.to_string()))?;
+
+    let (affine_ras, affine_source) = best_affine(path, &h, shape)?;
+    let geometry = Geometry::from_affine(&affine_ras, Space::Ras).map_err(|e| {
+        let field = match affine_source {
+            AffineSource::Sform => "srow_x/srow_y/srow_z (sform)",
+            AffineSource::Qform => "quatern_*/qoffset_* (qform)",
+            AffineSource::Base => "pixdim",
+        };
+        IoError::field(path, field, e.to_string())
+    })?;
+    let data_path = if pair {
+        img_path(path)?
+    } else {
+        path.to_path_buf()
+    };
+    Ok(NiftiMeta {
+        header: h,
+        dtype,
+        shape,
+        vox_offset,
+        big_endian,
+        scale,
+        affine_source,
+        affine_ras,
+        geometry,
+        data_path,
+        header_size,
+    })
+}
+
+/// The `.img` partner of a `.hdr` (a NIfTI-1 pair, magic "ni1").
+fn img_path(hdr: &Path) -> Result<PathBuf> {
+    let s = hdr.to_string_lossy();
+    let cands: Vec<PathBuf> = if let Some(stem) = s.strip_suffix(".hdr.gz") {
+        vec![
+            PathBuf::from(format!("{stem}.img.gz")),
+            PathBuf::from(format!("{stem}.img")),
+        ]
+    } else if let Some(stem) = s.strip_suffix(".hdr") {
+        vec![
+            PathBuf::from(format!("{stem}.img")),
+            PathBuf::from(format!("{stem}.img.gz")),
+        ]
+    } else {
+        return Err(IoError::field(
+            hdr,
+            "magic",
+            "\"ni1\" (header/image pair) but the file is not a .hdr",
+        ));
+    };
+    cands
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| IoError::UnknownFormat {
+            path: hdr.to_path_buf(),
+            reason: format!(
+                "image file of the header/image pair not found (looked for {})",
+                cands[0].display()
+            ),
+        })
+}
+
+/// nibabel's `Nifti1Header.get_best_affine()`.
+fn best_affine(
+    path: &Path,
+    h: &NiftiHeader,
+    shape: [usize; 3],
+) -> Result<([[f64; 4]; 4], AffineSource)> {
+    if h.sform_code != 0 {
+        let rows = [h.srow_x, h.srow_y, h.srow_z];
+        let mut a = [[0.0; 4]; 4];
+        for r in 0..3 {
+            for c in 0..4 {
+                a[r][c] = rows[r][c] as f64;
+            }
+        }
+        a[3][3] = 1.0;
+        if a.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(IoError::field(
+                path,
+                "srow_x/srow_y/srow_z (sform)",
+                "non-finite entry",
+            ));
+        }
+        return Ok((a, AffineSource::Sform));
+    }
+    let px = [h.pixdim[1] as f64, h.pixdim[2] as f64, h.pixdim[3] as f64];
+    if h.qform_code != 0 {
+        let (b, c, d) = (h.quatern_b as f64, h.quatern_c as f64, h.quatern_d as f64);
+        let bcd = [b, c, d];
+        if bcd.iter().any(|v| !v.is_finite()) {
+            return Err(IoError::field(
+                path,
+                "quatern_b/c/d",
+                "non-finite quaternion",
+            ));
+        }
+        let w2 = 1.0 - (b * b + c * c + d * d);
+        // nibabel's fillpositive threshold for float32 headers.
+        let thresh = -(f32::EPSILON as f64) * 3.0;
+        let a = if w2 < 0.0 {
+            if w2 < thresh {
+                return Err(IoError::field(
+                    path,
+                    "quatern_b/c/d",
+                    format!("b^2+c^2+d^2 = {} exceeds 1", 1.0 - w2),
+                ));
+            }
+            0.0
+        } else {
+            w2.sqrt()
+        };
+        let r = quat2mat(a, b, c, d);
+        // nibabel fixes pixdim[0] to 1 when it is neither 1 nor -1.
+        let qfac = if h.pixdim[0] == -1.0 { -1.0 } else { 1.0 };
+        let vox = [px[0], px[1], px[2] * qfac];
+        let off = [h.quatern_x as f64, h.quatern_y as f64, h.quatern_z as f64];
+        if off.iter().any(|v| !v.is_finite()) {
+            return Err(IoError::field(path, "qoffset_x/y/z", "non-finite offset"));
+        }
+        let mut m = [[0.0; 4]; 4];
+        for i in 0..3 {
+            for j in 0..3 {
+                m[i][j] = r[i][j] * vox[j];
+            }
+            m[i][3] = off[i];
+        }
+        m[3][3] = 1.0;
+        return Ok((m, AffineSource::Qform));
+    }
+    // nibabel shape_zoom_affine(shape, zooms, x_flip=True).
+    let z = [-px[0], px[1], px[2]];
+    let mut m = [[0.0; 4]; 4];
+    for i in 0..3 {
+        m[i][i] = z[i];
+        m[i][3] = -((shape[i] as f64 - 1.0) / 2.0) * z[i];
+    }
+    m[3][3] = 1.0;
+    Ok((m, AffineSource::Base))
+}
+
+/// Rotation matrix of the unit quaternion (w, x, y, z), as nibabel's `quat2mat`.
+fn quat2mat(w: f64, x: f64, y: f64, z: f64) -> [[f64; 3]; 3] {
+    let nq = w * w + x * x + y * y + z * z;
+    if nq < f64::EPSILON {
+        return [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    }
+    let s = 2.0 / nq;
+    let (xs, ys, zs) = (x * s, y * s, z * s);
+    let (wx, wy, wz) = (w * xs, w * ys, w * zs);
+    let (xx, xy, xz) = (x * xs, x * ys, x * zs);
+    let (yy, yz, zz) = (y * ys, y * zs, z * zs);
+    [
+        [1.0 - (yy + zz), xy - wz, xz + wy],
+        [xy + wz, 1.0 - (xx + zz), yz - wx],
+        [xz - wy, yz + wx, 1.0 - (xx + yy)],
+    ]
+}
+
+/// Quaternion (b, c, d) with a >= 0 of a proper rotation (nifti1_io `nifti_mat44_to_quatern`).
+fn mat2quat(r: &[[f64; 3]; 3]) -> [f64; 3] {
+    let (r11, r12, r13) = (r[0][0], r[0][1], r[0][2]);
+    let (r21, r22, r23) = (r[1][0], r[1][1], r[1][2]);
+    let (r31, r32, r33) = (r[2][0], r[2][1], r[2][2]);
+    let trace1 = r11 + r22 + r33 + 1.0;
+    let (a, b, c, d);
+    if trace1 > 0.5 {
+        let aa = 0.5 * a_sqrt(trace1);
+        a = aa;
+        b = 0.25 * (r32 - r23) / aa;
+        c = 0.25 * (r13 - r31) / aa;
+        d = 0.25 * (r21 - r12) / aa;
+    } else {
+        let xd = 1.0 + r11 - (r22 + r33);
+        let yd = 1.0 + r22 - (r11 + r33);
+        let zd = 1.0 + r33 - (r11 + r22);
+        if xd > 1.0 {
+            let bb = 0.5 * a_sqrt(xd);
+            b = bb;
+            c = 0.25 * (r12 + r21) / bb;
+            d = 0.25 * (r13 + r31) / bb;
+            a = 0.25 * (r32 - r23) / bb;
+        } else if yd > 1.0 {
+            let cc = 0.5 * a_sqrt(yd);
+            c = cc;
+            b = 0.25 * (r12 + r21) / cc;
+            d = 0.25 * (r23 + r32) / cc;
+            a = 0.25 * (r13 - r31) / cc;
+        } else {
+            let dd = 0.5 * a_sqrt(zd);
+            d = dd;
+            b = 0.25 * (r13 + r31) / dd;
+            c = 0.25 * (r23 + r32) / dd;
+            a = 0.25 * (r21 - r12) / dd;
+        }
+    }
+    if a < 0.0 { [-b, -c, -d] } else { [b, c, d] }
+}
+
+fn a_sqrt(v: f64) -> f64 {
+    v.max(0.0).sqrt()
+}
+
+/// Reads and validates only the header (cheap: 348 bytes, gunzipped when needed).
+pub fn read_header(path: &Path) -> Result<NiftiMeta> {
+    let (mut r, gz) = open_maybe_gz(path)?;
+    let mut buf = [0u8; NIFTI2_SIZE];
+    let n = read_up_to(&mut r, &mut buf).map_err(|e| stream_err(path, gz, e))?;
+    parse_header(path, &buf[..n])
+}
+
+/// Reads a NIfTI-1/NIfTI-2 image as f32 with `scl_slope`/`scl_inter` applied.
+pub fn read_nifti(path: &Path) -> Result<(Volume<f32>, NiftiMeta)> {
+    let (mut r, gz) = open_maybe_gz(path)?;
+    let mut buf = [0u8; NIFTI2_SIZE];
+    let n = read_up_to(&mut r, &mut buf).map_err(|e| stream_err(path, gz, e))?;
+    let meta = parse_header(path, &buf[..n])?;
+    // Bytes read past a 348-byte header belong to the extensions/data: put them back in front.
+    let hs = (meta.header_size as usize).min(n);
+    let rest = buf[hs..n].to_vec();
+    let r: Box<dyn Read> = Box::new(std::io::Cursor::new(rest).chain(r));
+    let nbytes = (meta.shape.iter().product::<usize>() as u64) * meta.dtype.size() as u64;
+    let (mut data_r, data_gz, skip, dpath) = if meta.data_path != path {
+        let (r2, g2) = open_maybe_gz(&meta.data_path)?;
+        (r2, g2, meta.vox_offset, meta.data_path.clone())
+    } else {
+        (
+            r,
+            gz,
+            meta.vox_offset - meta.header_size,
+            path.to_path_buf(),
+        )
+    };
+    if !data_gz {
+        // Uncompressed: the file length is known, so check before allocating.
+        let len = std::fs::metadata(&dpath)
+            .map_err(|e| IoError::io(&dpath, e))?
+            .len();
+        let start = if dpath == path { meta.vox_offset } else { skip };
+        if len < start + nbytes {
+            return Err(IoError::Truncated {
+                path: dpath,
+                what: format!(
+                    "voxel data ({} x {} at vox_offset {})",
+                    meta.shape.iter().product::<usize>(),
+                    meta.dtype,
+                    meta.vox_offset
+                ),
+                expected: start + nbytes,
+                found: len,
+            });
+        }
+    }
+    let skipped = std::io::copy(&mut (&mut data_r).take(skip), &mut std::io::sink())
+        .map_err(|e| stream_err(&dpath, data_gz, e))?;
+    if skipped < skip {
+        return Err(IoError::Truncated {
+            path: dpath,
+            what: "header extensions up to vox_offset".into(),
+            expected: meta.vox_offset,
+            found: meta.header_size + skipped,
+        });
+    }
+    // Grows as data arrives, so a small gzip claiming a huge volume fails before a huge allocation.
+    let mut bytes = Vec::with_capacity(nbytes.min(64 << 20) as usize);
+    (&mut data_r)
+        .take(nbytes)
+        .read_to_end(&mut bytes)
+        .map_err(|e| stream_err(&dpath, data_gz, e))?;
+    if (bytes.len() as u64) < nbytes {
+        return Err(IoError::Truncated {
+            path: dpath,
+            what: format!(
+                "voxel data ({} voxels of {})",
+                meta.shape.iter().product::<usize>(),
+                meta.dtype
+            ),
+            expected: meta.vox_offset + nbytes,
+            found: meta.vox_offset + bytes.len() as u64,
+        });
+    }
+    let vals = decode_f32(&bytes, meta.dtype, meta.big_endian, meta.scale);
+    drop(bytes);
+    let vol =
+        Volume::from_vec_f(meta.shape, vals, meta.geometry).map_err(|e| IoError::core(path, e))?;
+    Ok((vol, meta))
+}
+
+/// Element types [`write_nifti`] can store.
+pub trait NiftiElement: nifti::DataElement + bytemuck::Pod + Copy + Send + Sync + 'static {
+    /// Stored type.
+    const DTYPE: DType;
+}
+
+macro_rules! elem {
+    ($t:ty, $d:expr) => {
+        impl NiftiElement for $t {
+            const DTYPE: DType = $d;
+        }
+    };
+}
+elem!(u8, DType::U8);
+elem!(i8, DType::I8);
+elem!(i16, DType::I16);
+elem!(u16, DType::U16);
+elem!(i32, DType::I32);
+elem!(u32, DType::U32);
+elem!(f32, DType::F32);
+elem!(f64, DType::F64);
+
+/// `NIFTI_XFORM_SCANNER_ANAT`: tomofuse coordinates are scanner (DICOM patient) coordinates.
+pub const XFORM_SCANNER_ANAT: i16 = 1;
+
+/// Builds the header written by [`write_nifti`]: sform and qform both encode the RAS affine
+/// of `geometry`, both with code 1 (scanner anatomical), units mm, no scaling.
+pub fn header_for(geometry: &Geometry) -> NiftiHeader {
+    let aff = geometry.affine(Space::Ras);
+    let dir = geometry.direction_in(Space::Ras);
+    let det = dir[0][0] * (dir[1][1] * dir[2][2] - dir[1][2] * dir[2][1])
+        - dir[0][1] * (dir[1][0] * dir[2][2] - dir[1][2] * dir[2][0])
+        + dir[0][2] * (dir[1][0] * dir[2][1] - dir[1][1] * dir[2][0]);
+    let qfac = if det < 0.0 { -1.0 } else { 1.0 };
+    let mut r = dir;
+    for row in r.iter_mut() {
+        row[2] *= qfac;
+    }
+    let [b, c, d] = mat2quat(&r);
+    let mut h = NiftiHeader {
+        sform_code: XFORM_SCANNER_ANAT,
+        qform_code: XFORM_SCANNER_ANAT,
+        xyzt_units: 2, // NIFTI_UNITS_MM
+        quatern_b: b as f32,
+        quatern_c: c as f32,
+        quatern_d: d as f32,
+        quatern_x: aff[0][3] as f32,
+        quatern_y: aff[1][3] as f32,
+        quatern_z: aff[2][3] as f32,
+        scl_slope: 1.0,
+        scl_inter: 0.0,
+        ..NiftiHeader::default()
+    };
+    h.pixdim = [
+        qfac as f32,
+        geometry.spacing[0] as f32,
+        geometry.spacing[1] as f32,
+        geometry.spacing[2] as f32,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    ];
+    let f = |r: usize| {
+        [
+            aff[r][0] as f32,
+            aff[r][1] as f32,
+            aff[r][2] as f32,
+            aff[r][3] as f32,
+        ]
+    };
+    h.srow_x = f(0);
+    h.srow_y = f(1);
+    h.srow_z = f(2);
+    let mut descrip = b"tomofuse".to_vec();
+    descrip.resize(80, 0);
+    h.descrip = descrip;
+    h
+}
+
+/// Writes `vol` as NIfTI-1 (`.nii`, or gzip-compressed `.nii.gz`), sform and qform both set.
+pub fn write_nifti<T: NiftiElement>(path: &Path, vol: &Volume<T>) -> Result<()> {
+    let name = path.to_string_lossy();
+    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        return Err(IoError::Write {
+            path: path.to_path_buf(),
+            reason: "the output name must end in .nii or .nii.gz".into(),
+        });
+    }
+    vol.geometry
+        .validate()
+        .map_err(|e| IoError::core(path, e))?;
+    let h = header_for(&vol.geometry);
+    WriterOptions::new(path)
+        .reference_header(&h)
+        .write_nifti(&vol.data)
+        .map_err(|e| IoError::Write {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quaternion_round_trip() {
+        // A rotation about an oblique axis; mat2quat then quat2mat must give it back.
+        let (t, u) = (0.3f64, [1.0f64, 2.0, 2.0]);
+        let n = (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt();
+        let (x, y, z) = (u[0] / n, u[1] / n, u[2] / n);
+        let (w, s) = ((t / 2.0).cos(), (t / 2.0).sin());
+        let r = quat2mat(w, x * s, y * s, z * s);
+        let q = mat2quat(&r);
+        assert!(
+            (q[0] - x * s).abs() < 1e-12
+                && (q[1] - y * s).abs() < 1e-12
+                && (q[2] - z * s).abs() < 1e-12
+        );
+    }
+}
