@@ -2,6 +2,7 @@
 //! struct plus `run(args) -> anyhow::Result<()>`; this file only dispatches.
 
 mod cmd;
+mod experiment;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,17 +24,35 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Convert DICOM/NRRD/NIfTI to NIfTI, or rasterise an RTSTRUCT ROI to a NIfTI mask.
     Convert(cmd::convert::Args),
+    /// Run an experiment end to end (cohort, segmentation, features, models, statistics, report).
+    Run(cmd::run::Args),
+    /// Check every case of a cohort manifest before any work; report all problems at once.
+    ValidateData(cmd::validate_data::Args),
+    /// ROC/AUC with bootstrap and DeLong CIs, calibration, decision curve and paired DeLong test from a predictions CSV.
+    Stats(cmd::stats::Args),
+    /// Resample an image (or mask) to a new spacing or onto a reference grid, on CPU or CUDA.
+    Resample(cmd::resample::Args),
+    /// IBSI radiomics features of an image region (one case, or a batch from a manifest).
+    Radiomics(cmd::radiomics::Args),
+    /// Train and evaluate XGBoost on joined clinical + feature tables (fused vs single modalities, SHAP).
+    Fuse(cmd::fuse::Args),
     // <subcommands: add one variant per line above this marker>
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,openjp2=warn"))
         .format_target(false)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::ValidateData(a) => cmd::validate_data::run(a),
+        Command::Stats(a) => cmd::stats::run(a),
+        Command::Resample(a) => cmd::resample::run(a),
+        Command::Radiomics(a) => cmd::radiomics::run(a),
+        Command::Fuse(a) => cmd::fuse::run(a),
         // <dispatch: add one arm per line above this marker>
     };
     match result {

@@ -1,0 +1,277 @@
+//! Experiment configuration: TOML with unknown keys rejected, validated before any work.
+//! Described by data-schemas/experiment-config.schema.json.
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Which published design an experiment reproduces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Study {
+    /// Sinus CT: multitask U-Net, segmentation + eosinophilic endotype.
+    Crswnp,
+    /// Abdominal CT: pancreas U-Net -> radiomics + ResNet50-3D + clinical -> XGBoost.
+    Sap,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    pub experiment: ExperimentSection,
+    pub cohort: CohortSection,
+    pub split: SplitSection,
+    pub segmentation: SegmentationSection,
+    #[serde(default)]
+    pub radiomics: Option<RadiomicsSection>,
+    #[serde(default)]
+    pub deep_features: Option<DeepFeaturesSection>,
+    #[serde(default)]
+    pub fusion: Option<FusionSection>,
+    pub stats: StatsSection,
+    /// Named overrides selected with `--profile`: cohort size profile plus a few knobs.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileOverride>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSection {
+    pub name: String,
+    pub study: Study,
+    pub seed: u64,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CohortSection {
+    /// `synthetic` (built in, no files) or `manifest` (a CSV describing real cases).
+    pub source: String,
+    /// Path of the manifest CSV when `source = "manifest"` (relative to the config file).
+    #[serde(default)]
+    pub manifest: Option<String>,
+    /// Synthetic size profile: `tiny`, `default` or `paper`.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+}
+
+fn default_profile() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSection {
+    /// `random-temporal` (stratified random train/validation + cases after a date as external
+    /// test) or `by-centre` (train/validation on some centres, test on the others).
+    pub kind: String,
+    pub validation_fraction: f64,
+    #[serde(default)]
+    pub external_after: Option<String>,
+    #[serde(default)]
+    pub test_centres: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentationSection {
+    pub channels: Vec<usize>,
+    pub res_units: usize,
+    pub epochs: usize,
+    pub steps_per_epoch: usize,
+    pub patch: [usize; 3],
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// HU window mapped linearly to [-1, 1] for the network input (clipped outside).
+    pub hu_window: [f64; 2],
+    /// Multitask: train the classification head on the bottleneck (MTLNet).
+    pub class_head: bool,
+    /// Weight of the classification loss in the joint loss.
+    #[serde(default = "half")]
+    pub class_loss_weight: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiomicsSection {
+    /// A shipped preset (`ibsi-a` .. `ibsi-e`) or a path to a settings TOML.
+    pub preset: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeepFeaturesSection {
+    /// ResNet50-3D width factor (1.0 = 2048 features, 0.25 = 512).
+    pub widen_factor: f64,
+    /// Size of the crop around the (predicted) organ fed to the network.
+    pub crop: [usize; 3],
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FusionSection {
+    pub cv_folds: usize,
+    pub max_features: usize,
+    pub n_estimators: usize,
+    pub max_depth: usize,
+    pub learning_rate: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsSection {
+    pub bootstrap: usize,
+    pub ci_level: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileOverride {
+    #[serde(default)]
+    pub epochs: Option<usize>,
+    #[serde(default)]
+    pub steps_per_epoch: Option<usize>,
+    #[serde(default)]
+    pub bootstrap: Option<usize>,
+    #[serde(default)]
+    pub patch: Option<[usize; 3]>,
+    #[serde(default)]
+    pub channels: Option<Vec<usize>>,
+}
+
+impl ExperimentConfig {
+    /// Reads, parses (unknown keys are errors) and validates a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read experiment config {}", path.display()))?;
+        let cfg: Self = toml::from_str(&text)
+            .with_context(|| format!("invalid experiment config {}", path.display()))?;
+        cfg.validate()
+            .with_context(|| format!("invalid experiment config {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Applies `--profile NAME`: the cohort size profile and the config's own overrides.
+    pub fn with_profile(mut self, name: &str) -> Result<Self> {
+        ensure!(
+            ["tiny", "default", "paper"].contains(&name) || self.profiles.contains_key(name),
+            "unknown profile `{name}`: use tiny, default, paper or one of [profiles.*]"
+        );
+        self.cohort.profile = name.to_string();
+        if let Some(o) = self.profiles.get(name).cloned() {
+            if let Some(v) = o.epochs {
+                self.segmentation.epochs = v;
+            }
+            if let Some(v) = o.steps_per_epoch {
+                self.segmentation.steps_per_epoch = v;
+            }
+            if let Some(v) = o.bootstrap {
+                self.stats.bootstrap = v;
+            }
+            if let Some(v) = o.patch {
+                self.segmentation.patch = v;
+            }
+            if let Some(v) = o.channels {
+                self.segmentation.channels = v;
+            }
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks every hyper-parameter before any work starts (checked-params pattern).
+    pub fn validate(&self) -> Result<()> {
+        let e = &self.experiment;
+        ensure!(!e.name.trim().is_empty(), "experiment.name is empty");
+        ensure!(
+            matches!(self.cohort.source.as_str(), "synthetic" | "manifest"),
+            "cohort.source must be `synthetic` or `manifest`, got `{}`",
+            self.cohort.source
+        );
+        if self.cohort.source == "manifest" && self.cohort.manifest.is_none() {
+            bail!("cohort.source = \"manifest\" needs cohort.manifest = \"path.csv\"");
+        }
+        let s = &self.split;
+        ensure!(
+            matches!(s.kind.as_str(), "random-temporal" | "by-centre"),
+            "split.kind must be `random-temporal` or `by-centre`, got `{}`",
+            s.kind
+        );
+        ensure!(
+            s.validation_fraction > 0.0 && s.validation_fraction < 1.0,
+            "split.validation_fraction must be in (0, 1), got {}",
+            s.validation_fraction
+        );
+        if s.kind == "by-centre" {
+            ensure!(
+                !s.test_centres.is_empty(),
+                "split.kind = by-centre needs split.test_centres"
+            );
+        }
+        let g = &self.segmentation;
+        ensure!(
+            g.channels.len() >= 2,
+            "segmentation.channels needs at least 2 levels"
+        );
+        ensure!(
+            g.channels.iter().all(|&c| c > 0),
+            "segmentation.channels must be > 0"
+        );
+        ensure!(g.epochs > 0, "segmentation.epochs must be > 0");
+        ensure!(
+            g.steps_per_epoch > 0,
+            "segmentation.steps_per_epoch must be > 0"
+        );
+        ensure!(g.batch_size > 0, "segmentation.batch_size must be > 0");
+        let stride = 1usize << (g.channels.len() - 1);
+        ensure!(
+            g.patch.iter().all(|&p| p >= stride && p % stride == 0),
+            "segmentation.patch {:?} must be multiples of the network's total stride {stride}",
+            g.patch
+        );
+        ensure!(
+            g.learning_rate > 0.0 && g.learning_rate < 1.0,
+            "segmentation.learning_rate must be in (0, 1)"
+        );
+        ensure!(
+            g.hu_window[0] < g.hu_window[1] && g.hu_window.iter().all(|v| v.is_finite()),
+            "segmentation.hu_window must be [low, high] with low < high, got {:?}",
+            g.hu_window
+        );
+        ensure!(
+            (0.0..=10.0).contains(&g.class_loss_weight),
+            "segmentation.class_loss_weight must be in [0, 10]"
+        );
+        ensure!(
+            self.stats.bootstrap >= 100,
+            "stats.bootstrap must be >= 100"
+        );
+        ensure!(
+            self.stats.ci_level > 0.5 && self.stats.ci_level < 1.0,
+            "stats.ci_level must be in (0.5, 1)"
+        );
+        if e.study == Study::Sap {
+            ensure!(
+                self.radiomics.is_some() && self.deep_features.is_some() && self.fusion.is_some(),
+                "study = sap needs [radiomics], [deep_features] and [fusion] sections"
+            );
+            let f = self.fusion.as_ref().expect("checked");
+            ensure!(f.cv_folds >= 2, "fusion.cv_folds must be >= 2");
+            ensure!(f.max_features >= 1, "fusion.max_features must be >= 1");
+            ensure!(f.n_estimators >= 1, "fusion.n_estimators must be >= 1");
+            let d = self.deep_features.as_ref().expect("checked");
+            ensure!(
+                d.widen_factor > 0.0 && d.widen_factor <= 2.0,
+                "deep_features.widen_factor must be in (0, 2]"
+            );
+        }
+        Ok(())
+    }
+}

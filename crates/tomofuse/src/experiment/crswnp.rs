@@ -1,0 +1,60 @@
+//! MTLNet on sinus CT: one multitask U-Net segments the sinus region and classifies the
+//! endotype; results per split (train, validation, temporal external) as in the study's table.
+
+use super::common::{self, CasePrediction, Ctx, Prepared};
+use super::report::Report;
+use super::summary::{self, SetSummary};
+use anyhow::Result;
+use serde::Serialize;
+use tomofuse_cohort::{Cohort, Split};
+use tomofuse_metrics::{BinaryReportOptions, BootstrapConfig, ThresholdChoice};
+
+/// Everything the MTLNet experiment reports (metrics.json).
+#[derive(Debug, Serialize)]
+pub struct CrswnpResults {
+    pub sets: Vec<SetSummary>,
+    pub youden_threshold_from_validation: Option<f64>,
+    pub predictions: Vec<CasePrediction>,
+    pub gradcam: Vec<summary::CamSummary>,
+    pub seg_history: tomofuse_unet::History,
+}
+
+pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<CrswnpResults> {
+    let cases: Vec<Prepared> = common::prepare(ctx, cohort);
+    log::info!("{} of {} cases loaded", cases.len(), cohort.len());
+    let (model, seg, seg_key) = common::segmentation_stage(ctx, &cases)?;
+    let (preds, _masks) = common::predict_stage(ctx, &model, &cases, &seg_key)?;
+    summary::write_predictions_csv(ctx, &preds)?;
+
+    let stats = &ctx.cfg.stats;
+    let boot = BootstrapConfig {
+        n_resamples: stats.bootstrap,
+        seed: ctx.cfg.experiment.seed,
+        level: stats.ci_level,
+    };
+    // The operating point is chosen on validation and applied unchanged to the other sets.
+    let val_threshold = summary::youden_on(&preds, Split::Validation);
+    let mut sets = Vec::new();
+    for split in [Split::Train, Split::Validation, Split::External] {
+        let opts = BinaryReportOptions {
+            threshold: match val_threshold {
+                Some(t) if split != Split::Validation => ThresholdChoice::Value(t),
+                _ => ThresholdChoice::Youden,
+            },
+            bootstrap: boot,
+            ..BinaryReportOptions::default()
+        };
+        sets.push(summary::summarise_set(ctx, &preds, split, &opts));
+    }
+
+    let cams = summary::gradcam_examples(ctx, &model, &cases, &preds, report);
+    summary::seg_report(report, &seg, &sets, "MTLNet: sinus segmentation and eosinophilic CRSwNP");
+    summary::class_report(report, &sets, "eosinophilic CRSwNP", val_threshold);
+    Ok(CrswnpResults {
+        sets,
+        youden_threshold_from_validation: val_threshold,
+        predictions: preds,
+        gradcam: cams,
+        seg_history: seg.history,
+    })
+}

@@ -1,0 +1,107 @@
+//! Figures for the report: drawn by tomofuse-metrics' plotting functions into
+//! `figures/*.svg` in the run directory, then inlined into `report.html`.
+
+use super::report::Block;
+use ndarray::Array2;
+use std::path::{Path, PathBuf};
+use tomofuse_fusion::{Dataset, Shap};
+use tomofuse_metrics::BinaryReport;
+use tomofuse_metrics::plots as mp;
+
+/// Where figures go: set once per run.
+static FIG_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+pub fn set_dir(dir: &Path) {
+    let _ = std::fs::create_dir_all(dir);
+    let _ = FIG_DIR.set(dir.to_path_buf());
+}
+
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect()
+}
+
+/// Draws with `f` into `figures/<name>.svg` and returns the SVG text (None, logged, when the
+/// figure cannot be drawn: a missing figure never fails a run).
+fn draw(name: &str, f: impl FnOnce(&Path) -> tomofuse_metrics::Result<()>) -> Option<String> {
+    let dir = FIG_DIR.get()?;
+    let path = dir.join(format!("{}.svg", slug(name)));
+    match f(&path).map_err(anyhow::Error::from).and_then(|_| Ok(std::fs::read_to_string(&path)?)) {
+        Ok(svg) => Some(svg),
+        Err(e) => {
+            log::warn!("figure {name} not drawn: {e:#}");
+            None
+        }
+    }
+}
+
+pub fn roc_svg(r: &BinaryReport, title: &str) -> Option<String> {
+    draw(title, |p| {
+        mp::plot_roc(p, &[(format!("AUC {:.3}", r.auc), &r.roc)], Some(&r.roc_band))
+    })
+}
+
+/// Calibration and decision curves of a probability score.
+pub fn probability_svgs(r: &BinaryReport) -> Vec<Block> {
+    let Some(pm) = &r.probability else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(svg) = draw("calibration", |p| mp::plot_calibration(p, &pm.calibration_curve)) {
+        out.push(Block::Svg {
+            caption: "Calibration curve (binned) of the fused model on the test centre".into(),
+            svg,
+        });
+    }
+    if let Some(svg) = draw("decision-curve", |p| mp::plot_decision_curve(p, &pm.decision_curve)) {
+        out.push(Block::Svg {
+            caption: "Decision curve: net benefit of the fused model vs treat-all and treat-none".into(),
+            svg,
+        });
+    }
+    out
+}
+
+/// SHAP beeswarm over the test cases and waterfalls of the highest- and lowest-risk cases.
+pub fn shap_svgs(shap: &Shap, ds: &Dataset, rows: &[usize], cols: &[usize]) -> Vec<Block> {
+    let n = shap.n_rows;
+    let p = shap.n_features();
+    let values = Array2::from_shape_vec((n, p), shap.values.clone()).ok();
+    let feats: Vec<f64> = rows
+        .iter()
+        .flat_map(|&i| cols.iter().map(move |&j| ds.get(i, j) as f64))
+        .collect();
+    let features = Array2::from_shape_vec((n, p), feats).ok();
+    let mut out = Vec::new();
+    if let (Some(v), Some(f)) = (&values, &features)
+        && let Some(svg) = draw("shap-beeswarm", |path| {
+            mp::plot_shap_beeswarm(path, v.view(), f.view(), &shap.feature_names, 15)
+        })
+    {
+        out.push(Block::Svg {
+            caption: "SHAP beeswarm of the fused model on the test centre".into(),
+            svg,
+        });
+    }
+    if n == 0 {
+        return out;
+    }
+    let hi = (0..n).max_by(|&a, &b| shap.margin[a].total_cmp(&shap.margin[b])).unwrap_or(0);
+    let lo = (0..n).min_by(|&a, &b| shap.margin[a].total_cmp(&shap.margin[b])).unwrap_or(0);
+    for (tag, i) in [("highest", hi), ("lowest", lo)] {
+        let frow: Vec<f64> = cols.iter().map(|&j| ds.get(rows[i], j) as f64).collect();
+        if let Some(svg) = draw(&format!("shap-waterfall-{}", ds.ids[rows[i]]), |path| {
+            mp::plot_shap_waterfall(path, shap.bias[i], shap.row(i), &frow, &shap.feature_names, 10)
+        }) {
+            out.push(Block::Svg {
+                caption: format!(
+                    "SHAP waterfall of case {} ({tag} predicted risk on the test centre)",
+                    ds.ids[rows[i]]
+                ),
+                svg,
+            });
+        }
+    }
+    out
+}

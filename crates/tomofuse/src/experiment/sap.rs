@@ -1,0 +1,452 @@
+//! SAP early warning: pancreas U-Net -> IBSI radiomics on the predicted mask + ResNet50-3D
+//! deep features of the pancreas crop + clinical indicators -> selection -> XGBoost, compared
+//! with single-modality models and with BISAP, Ranson and MCTSI on a held-out centre.
+
+use super::common::{self, CasePrediction, Ctx, Prepared};
+use super::report::{Block, Report};
+use super::summary::{self, SetSummary, f3};
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tomofuse_cohort::{Cohort, Split};
+use tomofuse_core::{Mask, Volume};
+use tomofuse_fusion::{Dataset, Modality, PipelineConfig, Shap, XgbParams};
+use tomofuse_metrics::{BinaryReportOptions, BootstrapConfig, ThresholdChoice};
+
+/// One row of the model comparison on the test centre.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRow {
+    pub name: String,
+    pub features: usize,
+    pub test_auc: f64,
+    pub auc_ci: (f64, f64),
+    pub delong_p_vs_fused: Option<f64>,
+    pub cv_auc: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SapResults {
+    pub segmentation: Vec<SetSummary>,
+    pub models: Vec<ModelRow>,
+    pub fused_test: Option<tomofuse_metrics::BinaryReport>,
+    pub selected_features: Vec<String>,
+    pub shap_ranking: Vec<(String, f64)>,
+    pub max_shap_additivity_error: f64,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub predictions: Vec<CasePrediction>,
+}
+
+/// Features of one case: radiomics (IBSI tag -> value) and the deep vector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CaseFeatures {
+    id: String,
+    radiomics: BTreeMap<String, f64>,
+    deep: Vec<f32>,
+}
+
+pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults> {
+    let cases: Vec<Prepared> = common::prepare(ctx, cohort);
+    log::info!("{} of {} cases loaded", cases.len(), cohort.len());
+    let (model, seg, seg_key) = common::segmentation_stage(ctx, &cases)?;
+    let (preds, masks) = common::predict_stage(ctx, &model, &cases, &seg_key)?;
+    summary::write_predictions_csv(ctx, &preds)?;
+    let stats = &ctx.cfg.stats;
+    let boot = BootstrapConfig {
+        n_resamples: stats.bootstrap,
+        seed: ctx.cfg.experiment.seed,
+        level: stats.ci_level,
+    };
+    // Segmentation statistics per set (this study's U-Net has no class head).
+    let seg_opts = BinaryReportOptions {
+        bootstrap: boot,
+        ..Default::default()
+    };
+    let seg_sets: Vec<SetSummary> = [Split::Train, Split::Validation, Split::External]
+        .into_iter()
+        .map(|s| summary::summarise_set(ctx, &preds, s, &seg_opts))
+        .collect();
+    summary::seg_report(report, &seg, &seg_sets, "Pancreas segmentation (U-Net)");
+
+    // Features on the predicted masks.
+    let feats = features_stage(ctx, &cases, &masks, &seg_key)?;
+    let ds = build_dataset(&cases, &feats)?;
+    let train: Vec<usize> = (0..ds.n_rows())
+        .filter(|&i| ds.split.as_ref().and_then(|s| s[i].as_deref()) != Some("external"))
+        .collect();
+    let test: Vec<usize> = (0..ds.n_rows())
+        .filter(|&i| ds.split.as_ref().and_then(|s| s[i].as_deref()) == Some("external"))
+        .collect();
+    if test.is_empty() {
+        bail!("no case in the test centre(s) {:?}", ctx.cfg.split.test_centres);
+    }
+    let f = ctx.cfg.fusion.as_ref().context("[fusion] section")?;
+    let mut pcfg = PipelineConfig {
+        seed: ctx.cfg.experiment.seed,
+        k_folds: f.cv_folds,
+        xgb: XgbParams {
+            eta: f.learning_rate,
+            max_depth: f.max_depth as u32,
+            n_rounds: f.n_estimators as u32,
+            ..XgbParams::default()
+        },
+        ..PipelineConfig::default()
+    };
+    pcfg.selection.max_features = f.max_features;
+    let (reports, fused) = tomofuse_fusion::compare_modalities(&ds, &train, &test, &pcfg)?;
+    let _ = std::fs::create_dir_all(ctx.rd.path("models"));
+    fused
+        .model
+        .save(&ctx.rd.path("models/xgb_fused.json"))
+        .context("saving the fused XGBoost model")?;
+
+    // Clinical scores on the same test cases.
+    let y_test = ds.labels_bool(&test);
+    let fused_scores = reports
+        .iter()
+        .find(|r| r.name == "xgb_fused")
+        .map(|r| r.test_scores.clone())
+        .context("fused model missing")?;
+    let mut comparators: Vec<(String, usize, Vec<f64>, Option<f64>)> = reports
+        .iter()
+        .map(|r| (r.name.clone(), r.selected.len(), r.test_scores.clone(), r.cv_auc))
+        .collect();
+    for (name, score) in clinical_scores(&cases, &ds, &test) {
+        comparators.push((name, 1, score, None));
+    }
+    let opts = BinaryReportOptions {
+        threshold: ThresholdChoice::Youden,
+        bootstrap: boot,
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    let mut fused_test = None;
+    for (name, nfeat, scores, cv) in &comparators {
+        let is_fused = name == "xgb_fused";
+        let r = tomofuse_metrics::binary_report(
+            &y_test,
+            scores,
+            (!is_fused).then_some(fused_scores.as_slice()),
+            &opts,
+        );
+        match r {
+            Ok(r) => {
+                rows.push(ModelRow {
+                    name: name.clone(),
+                    features: *nfeat,
+                    test_auc: r.auc,
+                    auc_ci: (r.auc_bootstrap.percentile.lower, r.auc_bootstrap.percentile.upper),
+                    delong_p_vs_fused: r.comparison.as_ref().map(|c| c.delong_paired.p_value),
+                    cv_auc: *cv,
+                });
+                if is_fused {
+                    fused_test = Some(r);
+                }
+            }
+            Err(e) => log::warn!("statistics of {name} unavailable: {e}"),
+        }
+    }
+
+    // Explanations of the fused model on the test cases.
+    let test_x = ds.matrix(&test, &fused.cols);
+    let m = tomofuse_fusion::Matrix::new(&test_x, test.len(), fused.cols.len())?;
+    let shap = Shap::compute(&fused.model, m, tomofuse_fusion::explain::ADDITIVITY_TOL)?;
+    let ranking = shap.global_ranking();
+    sap_report(report, &rows, &fused_test, &ranking, &shap, &ds, &test, &fused.cols);
+    let selected = fused.cols.iter().map(|&j| ds.names[j].clone()).collect();
+    Ok(SapResults {
+        segmentation: seg_sets,
+        models: rows,
+        fused_test,
+        selected_features: selected,
+        shap_ranking: ranking,
+        max_shap_additivity_error: shap.max_additivity_error,
+        n_train: train.len(),
+        n_test: test.len(),
+        predictions: preds,
+    })
+}
+
+/// Radiomics on the predicted pancreas and ResNet50-3D features of its crop, per case; a case
+/// whose extraction fails is reported and skipped.
+fn features_stage(
+    ctx: &Ctx,
+    cases: &[Prepared],
+    masks: &BTreeMap<String, Mask>,
+    upstream: &str,
+) -> Result<Vec<CaseFeatures>> {
+    let rcfg = ctx.cfg.radiomics.as_ref().context("[radiomics] section")?;
+    let dcfg = ctx.cfg.deep_features.as_ref().context("[deep_features] section")?;
+    let key = ctx.key(&(&rcfg.preset, dcfg.widen_factor, dcfg.crop), &[upstream]);
+    let (feats, _) = ctx.rd.stage("features", &key, || {
+        let settings = if rcfg.preset.ends_with(".toml") {
+            tomofuse_radiomics::Settings::from_file(std::path::Path::new(&rcfg.preset))?
+        } else {
+            tomofuse_radiomics::Settings::preset(&rcfg.preset)?
+        };
+        // No pretrained MedicalNet weights can be fetched here: the extractor is a seeded,
+        // randomly initialised ResNet50-3D (random convolutional features), the same for
+        // every case.
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let mut rc = tomofuse_resnet3d::ResNetConfig::resnet50(1, 2).with_widen_factor(dcfg.widen_factor);
+        rc.num_classes = None;
+        let net = tomofuse_resnet3d::ResNet3d::new(rc, vb)?;
+        tomofuse_unet::train::init_weights(&varmap, ctx.cfg.experiment.seed)?;
+        let mut out = Vec::new();
+        for c in cases {
+            let Some(mask) = masks.get(&c.id) else { continue };
+            match case_features(c, mask, &settings, &net, dcfg.crop) {
+                Ok(f) => out.push(f),
+                Err(e) => ctx.fail(&c.id, "features", e),
+            }
+        }
+        Ok(out)
+    })?;
+    Ok(feats)
+}
+
+fn case_features(
+    c: &Prepared,
+    mask: &Mask,
+    settings: &tomofuse_radiomics::Settings,
+    net: &tomofuse_resnet3d::ResNet3d,
+    crop: [usize; 3],
+) -> Result<CaseFeatures> {
+    let ex = tomofuse_radiomics::extract(&c.hu, mask, 1, settings)?;
+    let radiomics = ex
+        .features
+        .iter()
+        .map(|f| (format!("rad_{}", f.ibsi_tag), f.value))
+        .collect();
+    let patch = crop_around(&c.input, mask, crop)?;
+    let s = patch.shape();
+    let t = Tensor::from_vec(patch.data.iter().copied().collect::<Vec<f32>>(), (1, 1, s[0], s[1], s[2]), &Device::Cpu)?;
+    let deep = net.features(&t)?.flatten_all()?.to_vec1::<f32>()?;
+    Ok(CaseFeatures {
+        id: c.id.clone(),
+        radiomics,
+        deep,
+    })
+}
+
+/// A `size` window of `vol` centred on the mask's bounding box (image centre if empty), padded
+/// with the volume's minimum where it runs off the grid.
+fn crop_around(vol: &Volume<f32>, mask: &Mask, size: [usize; 3]) -> Result<Volume<f32>> {
+    let sh = vol.shape();
+    let centre: [usize; 3] = match mask.bounding_box() {
+        Some((lo, hi)) => [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2],
+        None => [sh[0] / 2, sh[1] / 2, sh[2] / 2],
+    };
+    let mut lo = [0; 3];
+    let mut hi = [0; 3];
+    let mut before = [0; 3];
+    let mut after = [0; 3];
+    for a in 0..3 {
+        if sh[a] >= size[a] {
+            lo[a] = centre[a].saturating_sub(size[a] / 2).min(sh[a] - size[a]);
+            hi[a] = lo[a] + size[a] - 1;
+        } else {
+            lo[a] = 0;
+            hi[a] = sh[a] - 1;
+            before[a] = (size[a] - sh[a]) / 2;
+            after[a] = size[a] - sh[a] - before[a];
+        }
+    }
+    let c = tomofuse_preprocess::spatial::crop(vol, lo, hi)?;
+    let min = vol.data.iter().copied().fold(f32::INFINITY, f32::min);
+    Ok(tomofuse_preprocess::spatial::pad(&c, before, after, min)?)
+}
+
+/// Joins clinical variables, radiomics and deep features by case id into the design matrix.
+fn build_dataset(cases: &[Prepared], feats: &[CaseFeatures]) -> Result<Dataset> {
+    let by_id: BTreeMap<&str, &CaseFeatures> = feats.iter().map(|f| (f.id.as_str(), f)).collect();
+    let rows: Vec<(&Prepared, &CaseFeatures)> = cases
+        .iter()
+        .filter(|c| c.label.is_some())
+        .filter_map(|c| by_id.get(c.id.as_str()).map(|f| (c, *f)))
+        .collect();
+    if rows.is_empty() {
+        bail!("no case has both an outcome and features");
+    }
+    // Clinical columns: numeric variables, excluding the radiologist's CT reading that the
+    // MCTSI is computed from (it is a comparator, not a model input).
+    let mut clin: Vec<String> = rows[0]
+        .0
+        .clinical
+        .iter()
+        .filter(|(k, v)| v.as_f64().is_some() && !k.starts_with("ct_"))
+        .map(|(k, _)| k.clone())
+        .collect();
+    clin.sort();
+    let rad: Vec<String> = rows[0].1.radiomics.keys().cloned().collect();
+    let n_deep = rows[0].1.deep.len();
+    let mut names = Vec::new();
+    let mut modality = Vec::new();
+    for c in &clin {
+        names.push(format!("clin_{c}"));
+        modality.push(Modality::Clinical);
+    }
+    for r in &rad {
+        names.push(r.clone());
+        modality.push(Modality::Radiomics);
+    }
+    for d in 0..n_deep {
+        names.push(format!("deep_{d:04}"));
+        modality.push(Modality::Deep);
+    }
+    let mut x = Vec::with_capacity(rows.len() * names.len());
+    for (c, f) in &rows {
+        for k in &clin {
+            x.push(c.clinical.get(k).and_then(|v| v.as_f64()).map_or(f32::NAN, |v| v as f32));
+        }
+        for r in &rad {
+            x.push(f.radiomics.get(r).map_or(f32::NAN, |&v| v as f32));
+        }
+        for d in 0..n_deep {
+            x.push(f.deep.get(d).copied().unwrap_or(f32::NAN));
+        }
+    }
+    let ids = rows.iter().map(|(c, _)| c.id.clone()).collect();
+    let y = rows.iter().map(|(c, _)| u8::from(c.label == Some(true))).collect();
+    let mut ds = Dataset::new(ids, y, names, modality, x)?;
+    ds.split = Some(rows.iter().map(|(c, _)| Some(c.split.as_str().to_string())).collect());
+    ds.centre = Some(rows.iter().map(|(c, _)| c.centre.clone()).collect());
+    Ok(ds)
+}
+
+/// BISAP, Ranson (admission criteria) and MCTSI of the test cases, as scores to compare.
+fn clinical_scores(cases: &[Prepared], ds: &Dataset, test: &[usize]) -> Vec<(String, Vec<f64>)> {
+    let by_id: BTreeMap<&str, &Prepared> = cases.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mut bisap = Vec::new();
+    let mut ranson = Vec::new();
+    let mut mctsi = Vec::new();
+    for &i in test {
+        let Some(c) = by_id.get(ds.ids[i].as_str()) else {
+            return Vec::new();
+        };
+        let sc = score_case(c);
+        bisap.push(tomofuse_fusion::scores::bisap(&sc).map_or(f64::NAN, f64::from));
+        ranson.push(tomofuse_fusion::scores::ranson_admission(&sc).map_or(f64::NAN, f64::from));
+        mctsi.push(tomofuse_fusion::scores::mctsi(&sc).map_or(f64::NAN, f64::from));
+    }
+    let mut out = Vec::new();
+    for (n, v) in [("BISAP", bisap), ("Ranson (admission)", ranson), ("MCTSI", mctsi)] {
+        if v.iter().all(|x| x.is_finite()) {
+            out.push((n.to_string(), v));
+        } else {
+            log::warn!("{n} not computable for every test case (missing inputs): left out");
+        }
+    }
+    out
+}
+
+/// The clinical-score inputs of a case, from the cohort's column names.
+fn score_case(c: &Prepared) -> tomofuse_fusion::scores::Case {
+    let g = |k: &str| c.clinical.get(k).and_then(|v| v.as_f64());
+    let b = |k: &str| g(k).map(|v| v != 0.0);
+    tomofuse_fusion::scores::Case {
+        age: g("age"),
+        bun: g("bun"),
+        gcs: g("gcs"),
+        temperature: g("temp_c"),
+        heart_rate: g("hr"),
+        resp_rate: g("rr"),
+        paco2: g("paco2"),
+        wbc: g("wbc"),
+        bands: g("bands"),
+        pleural_effusion: b("pleural_effusion"),
+        glucose: g("glucose"),
+        ldh: g("ldh"),
+        ast: g("ast"),
+        gallstone: b("gallstone"),
+        ct_inflammation: match (b("ct_fluid_collection"), b("ct_pancreas_abnormal")) {
+            (Some(true), _) => Some(2.0),
+            (_, Some(true)) => Some(1.0),
+            (Some(false), Some(false)) => Some(0.0),
+            _ => None,
+        },
+        necrosis_percent: g("ct_necrosis_pct"),
+        extrapancreatic: match (b("pleural_effusion"), b("ct_ascites")) {
+            (Some(a), Some(b)) => Some(a || b),
+            _ => None,
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sap_report(
+    report: &mut Report,
+    rows: &[ModelRow],
+    fused: &Option<tomofuse_metrics::BinaryReport>,
+    ranking: &[(String, f64)],
+    shap: &Shap,
+    ds: &Dataset,
+    test: &[usize],
+    cols: &[usize],
+) {
+    report.push(Block::Heading("Severe acute pancreatitis: model comparison on the held-out centre".into()));
+    report.push(Block::Table {
+        caption: "Test-centre AUC of the fused model, single-modality models, the logistic baseline and the clinical scores (paired DeLong test against the fused XGBoost model)".into(),
+        header: vec![
+            "model".into(),
+            "features".into(),
+            "CV AUC (train)".into(),
+            "test AUC".into(),
+            "95% CI (bootstrap)".into(),
+            "DeLong p vs fused".into(),
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.features.to_string(),
+                    f3(r.cv_auc),
+                    format!("{:.3}", r.test_auc),
+                    format!("{:.3}-{:.3}", r.auc_ci.0, r.auc_ci.1),
+                    r.delong_p_vs_fused.map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect(),
+    });
+    if let Some(f) = fused {
+        let m = &f.threshold_metrics.confusion;
+        report.push(Block::Table {
+            caption: format!("Fused model, test centre, Youden threshold {:.3}", f.threshold_metrics.threshold),
+            header: vec!["".into(), "predicted SAP".into(), "predicted non-SAP".into()],
+            rows: vec![
+                vec!["SAP".into(), m.tp.to_string(), m.fn_.to_string()],
+                vec!["non-SAP".into(), m.fp.to_string(), m.tn.to_string()],
+            ],
+        });
+        if let Some(svg) = super::plots::roc_svg(f, "ROC, fused model, test centre") {
+            report.push(Block::Svg {
+                caption: "ROC of the fused model on the test centre with its 95% bootstrap band".into(),
+                svg,
+            });
+        }
+        for svg in super::plots::probability_svgs(f) {
+            report.push(svg);
+        }
+    }
+    report.push(Block::Table {
+        caption: "Global importance: mean |SHAP| on the test centre (fused XGBoost)".into(),
+        header: vec!["rank".into(), "feature".into(), "mean |SHAP|".into()],
+        rows: ranking
+            .iter()
+            .take(15)
+            .enumerate()
+            .map(|(i, (n, v))| vec![(i + 1).to_string(), n.clone(), format!("{v:.4}")])
+            .collect(),
+    });
+    report.push(Block::Paragraph(format!(
+        "SHAP additivity: the largest |sum of contributions + bias - margin| over test cases is {:.2e}.",
+        shap.max_additivity_error
+    )));
+    for b in super::plots::shap_svgs(shap, ds, test, cols) {
+        report.push(b);
+    }
+}

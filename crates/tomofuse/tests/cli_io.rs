@@ -1,0 +1,173 @@
+//! The `tomofuse inspect` and `tomofuse convert` commands, run as the built binary and checked
+//! against nibabel (affine, statistics) and the IBSI phantom's NIfTI files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tomofuse_core::{python_with, require_shared};
+
+fn tomofuse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tomofuse"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("binary runs")
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/python/io_reference.py")
+}
+
+/// nibabel's affine and statistics of `path` (`None`: visible skip).
+fn nibabel_stats(path: &Path) -> Option<serde_json::Value> {
+    let py = python_with(&["nibabel", "numpy"])?;
+    let out = Command::new(py)
+        .arg(script())
+        .arg("stats")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    Some(v[0].clone())
+}
+
+fn inspect_json(path: &Path) -> serde_json::Value {
+    let out = tomofuse(&["inspect", path.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "inspect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("inspect --json prints JSON")
+}
+
+fn assert_affine_eq(ours: &serde_json::Value, theirs: &serde_json::Value, tol: f64) {
+    for r in 0..4 {
+        for c in 0..4 {
+            let (a, b) = (ours[r][c].as_f64().unwrap(), theirs[r][c].as_f64().unwrap());
+            assert!((a - b).abs() < tol, "affine[{r}][{c}]: {a} vs nibabel {b}");
+        }
+    }
+}
+
+#[test]
+fn help_works_for_every_command() {
+    for args in [
+        vec!["--help"],
+        vec!["inspect", "--help"],
+        vec!["convert", "--help"],
+    ] {
+        let out = tomofuse(&args);
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn inspect_json_gives_nibabels_affine_and_stats() {
+    // An LPS-stored CT (x and y flipped vs RAS) exercises the sign conventions.
+    let Some(p) = require_shared("data/ct/totalseg_chest/ct_cropped.nii.gz") else {
+        return;
+    };
+    let j = inspect_json(&p);
+    assert_eq!(j["shape"], serde_json::json!([122, 102, 112]));
+    assert_eq!(j["dtype"], "int16");
+    assert_eq!(j["orientation"], "LPS");
+    // SOURCE.md: int16, -1064..3343 HU.
+    assert_eq!(
+        (j["min"].as_f64(), j["max"].as_f64()),
+        (Some(-1064.0), Some(3343.0))
+    );
+    let Some(nb) = nibabel_stats(&p) else { return };
+    assert_affine_eq(&j["affine_ras"], &nb["affine"], 1e-5);
+    assert_eq!(j["sum"].as_f64(), nb["sum"].as_f64(), "sum of values");
+    println!("inspect affine_ras == nibabel img.affine; sum {}", j["sum"]);
+}
+
+#[test]
+fn bad_input_exits_nonzero_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("broken_scan.nii");
+    std::fs::write(&p, b"this is not an image at all").unwrap();
+    let out = tomofuse(&["inspect", p.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken_scan.nii") && err.contains("truncated"),
+        "{err}"
+    );
+    let out = tomofuse(&[
+        "convert",
+        dir.path().join("nope.nrrd").to_str().unwrap(),
+        dir.path().join("o.nii").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.nrrd"));
+    let out = tomofuse(&["inspect"]);
+    assert!(!out.status.success(), "missing argument must fail");
+}
+
+#[test]
+fn convert_dicom_and_rtstruct_to_nifti() {
+    let Some(root) = require_shared("reference/ibsi/ct_phantom") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("ibsi_ct.nii.gz");
+    let mask = dir.path().join("ibsi_gtv.nii.gz");
+    let out = tomofuse(&[
+        "convert",
+        root.join("dicom/image").to_str().unwrap(),
+        img.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tomofuse(&[
+        "convert",
+        root.join("dicom/image").to_str().unwrap(),
+        mask.to_str().unwrap(),
+        "--rtstruct",
+        root.join("dicom/mask/DCM_RS_00060.dcm").to_str().unwrap(),
+        "--roi",
+        "GTV-1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The converted image has the reference NIfTI's affine and statistics.
+    let ours = inspect_json(&img);
+    let reference = inspect_json(&root.join("nifti/image.nii.gz"));
+    assert_affine_eq(&ours["affine_ras"], &reference["affine_ras"], 1e-3);
+    assert_eq!(ours["sum"], reference["sum"]);
+    assert_eq!(ours["dtype"], "int16");
+    let m = inspect_json(&mask);
+    assert_eq!(m["dtype"], "uint8");
+    assert_eq!(m["max"].as_f64(), Some(1.0));
+    // And nibabel reads what we wrote with the same affine.
+    let Some(nb) = nibabel_stats(&img) else {
+        return;
+    };
+    assert_affine_eq(&ours["affine_ras"], &nb["affine"], 1e-5);
+    assert_eq!(ours["sum"].as_f64(), nb["sum"].as_f64());
+    let Some(nbm) = nibabel_stats(&mask) else {
+        return;
+    };
+    let Some(nbr) = nibabel_stats(&root.join("nifti/mask.nii.gz")) else {
+        return;
+    };
+    println!(
+        "GTV-1 voxels: converted {} vs IBSI NIfTI mask {}",
+        nbm["sum"], nbr["sum"]
+    );
+    assert_eq!(nbm["sum"], nbr["sum"]);
+}
