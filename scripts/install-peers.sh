@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${TOMOFUSE_PYTHON:-python3}
-# xgboost-cpu 3.4.1 declares Python >= 3.12 but is pure Python plus the shared library and
-# works on 3.11 (verified), hence --ignore-requires-python.
-"$PY" -m pip install --quiet --disable-pip-version-check --ignore-requires-python \
+"$PY" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
   -r .ci/requirements-io.txt -r .ci/requirements-metrics.txt -r .ci/requirements-prep.txt \
-  -r .ci/requirements-cohort.txt -r .ci/requirements-fusion.txt
+  -r .ci/requirements-cohort.txt
+# xgboost-cpu 3.4.1 declares Python >= 3.12 but is pure Python plus the shared library and
+# works on 3.11 (verified); its only dependencies (numpy, scipy) are installed above.
+"$PY" -m pip install --quiet --disable-pip-version-check --ignore-requires-python --no-deps \
+  "xgboost-cpu==3.4.1"

@@ -36,7 +36,12 @@ fn metrics(out: &Path) -> serde_json::Value {
 }
 
 fn check_outputs(out: &Path) {
-    for f in ["manifest.json", "metrics.json", "report.html", "predictions.csv"] {
+    for f in [
+        "manifest.json",
+        "metrics.json",
+        "report.html",
+        "predictions.csv",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing in {}", out.display());
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -62,11 +67,19 @@ fn crswnp_tiny_is_deterministic_and_resumes() {
     let names: Vec<&str> = sets.iter().map(|s| s["set"].as_str().unwrap()).collect();
     assert_eq!(names, ["train", "validation", "external"]);
     for s in sets {
-        assert!(s["dice_mean"].as_f64().is_some(), "no Dice for {}", s["set"]);
+        assert!(
+            s["dice_mean"].as_f64().is_some(),
+            "no Dice for {}",
+            s["set"]
+        );
     }
     // Same config and seed in a fresh directory: identical numbers.
     run("experiments/crswnp-mtlnet.toml", &b);
-    assert_eq!(ma, metrics(&b), "same config and seed gave different metrics");
+    assert_eq!(
+        ma,
+        metrics(&b),
+        "same config and seed gave different metrics"
+    );
     // Rerun in place: every stage is taken from the cache, numbers unchanged.
     let log = run("experiments/crswnp-mtlnet.toml", &a);
     assert!(log.contains("stage segmentation: cached"), "{log}");
@@ -80,7 +93,13 @@ fn sap_tiny_runs_and_resumes_after_sigkill() {
     // Start, wait for the segmentation stage to finish, kill the process hard.
     let mut child = Command::new(bin())
         .current_dir(root())
-        .args(["run", "experiments/sap-multimodal.toml", "--profile", "tiny", "--out"])
+        .args([
+            "run",
+            "experiments/sap-multimodal.toml",
+            "--profile",
+            "tiny",
+            "--out",
+        ])
         .arg(&a)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -112,11 +131,20 @@ fn sap_tiny_runs_and_resumes_after_sigkill() {
     // An uninterrupted run gives the same numbers.
     let b = dir.path().join("b");
     run("experiments/sap-multimodal.toml", &b);
-    assert_eq!(resumed, metrics(&b), "resumed run differs from an uninterrupted one");
+    assert_eq!(
+        resumed,
+        metrics(&b),
+        "resumed run differs from an uninterrupted one"
+    );
     let models = resumed["results"]["models"].as_array().expect("models");
     let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
     for want in ["xgb_fused", "xgb_clinical", "xgb_radiomics", "xgb_deep"] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
-    assert!(resumed["results"]["max_shap_additivity_error"].as_f64().unwrap() < 1e-4);
+    assert!(
+        resumed["results"]["max_shap_additivity_error"]
+            .as_f64()
+            .unwrap()
+            < 1e-4
+    );
 }

@@ -124,6 +124,8 @@ def main():
     print(f"{f'resnet50-3d w{a.widen} fwd 1x1x{a.size}^3 (median)':<36}{t['median']:>9.3f}"
           f"{r['median']:>9.3f}{r['median'] / t['median']:>7.2f}x{t['peak_mb']:>10.0f}"
           f"{r['peak_mb']:>9.0f}")
+    print(f"{f'resnet50-3d w{a.widen} fwd 1x1x{a.size}^3 (min)':<36}{t['min']:>9.3f}"
+          f"{r['min']:>9.3f}{r['min'] / t['min']:>7.2f}x")
     print(f"{'conv3d 16->16 k3 64^3 forward (min)':<36}{tc['forward']:>9.3f}{rf:>9.3f}"
           f"{rf / tc['forward']:>7.2f}x")
     print(f"{'conv3d 16->16 k3 64^3 backward (min)':<36}{tc['backward']:>9.3f}{rb:>9.3f}"

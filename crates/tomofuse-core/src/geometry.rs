@@ -182,7 +182,9 @@ impl Geometry {
     pub fn index_to_world(&self, idx: [f64; 3]) -> [f64; 3] {
         let mut w = self.origin;
         for (wr, row) in w.iter_mut().zip(&self.direction) {
-            *wr += (0..3).map(|c| row[c] * self.spacing[c] * idx[c]).sum::<f64>();
+            *wr += (0..3)
+                .map(|c| row[c] * self.spacing[c] * idx[c])
+                .sum::<f64>();
         }
         w
     }

@@ -841,7 +841,110 @@ impl candle_core::CustomOp3 for Conv3dBiasOp {
         let gy = &gy;
         let (gx, gw) = Conv3dOp(self.p).bwd(x, w, y, gy)?;
         let gb = if b.track_op() {
-            Some(gy.sum(vec![0usize, 2, 3, 4])?)
+            Some(channel_sum(gy)?)
+        } else {
+            None
+        };
+        Ok((gx, gw, gb))
+    }
+}
+
+/// Per-channel sum of an N x C x ... tensor (the bias gradient): one parallel pass over
+/// contiguous planes with f64 partials, summed in a fixed order. candle's `sum` over axes
+/// (0, 2, 3, 4) is a strided single-threaded reduction and cost as much as the convolution.
+struct ChannelSumOp;
+
+impl candle_core::CustomOp1 for ChannelSumOp {
+    fn name(&self) -> &'static str {
+        "channel-sum"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d = l.dims();
+        if d.len() < 2 {
+            return Err(Nn3dError::Rank {
+                what: "channel sum",
+                expected: 5,
+                got: d.to_vec(),
+            }
+            .into());
+        }
+        let (c, plane) = (d[1], d[2..].iter().product::<usize>());
+        let x = f32_slice("channel sum", s, l)?;
+        let sums: Vec<f64> = x
+            .par_chunks(plane.max(1))
+            .map(|p| p.iter().map(|&v| v as f64).sum::<f64>())
+            .collect();
+        let mut out = vec![0f64; c];
+        for (i, v) in sums.iter().enumerate() {
+            out[i % c.max(1)] += v;
+        }
+        Ok((
+            CpuStorage::F32(out.iter().map(|&v| v as f32).collect()),
+            Shape::from(c),
+        ))
+    }
+}
+
+fn channel_sum(gy: &Tensor) -> Result<Tensor> {
+    if gy.device().is_cpu() && gy.dtype() == DType::F32 {
+        gy.contiguous()?.apply_op1_no_bwd(&ChannelSumOp)
+    } else {
+        let axes: Vec<usize> = (0..gy.rank()).filter(|&a| a != 1).collect();
+        gy.sum(axes)
+    }
+}
+
+/// Transposed convolution plus bias [Cout], the bias added inside the op (saves a pass
+/// forward and a broadcast reduction backward).
+struct ConvTranspose3dBiasOp(ConvTranspose3dOp);
+
+impl candle_core::CustomOp3 for ConvTranspose3dBiasOp {
+    fn name(&self) -> &'static str {
+        "conv-transpose3d-bias"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (y, shape) = candle_core::CustomOp2::cpu_fwd(&self.0, s1, l1, s2, l2)?;
+        let CpuStorage::F32(mut y) = y else {
+            return Err(Nn3dError::DType {
+                what: "conv_transpose3d",
+                got: y.dtype(),
+            }
+            .into());
+        };
+        let b = f32_slice("conv_transpose3d bias", s3, l3)?;
+        let d = shape.dims();
+        if b.len() != d[1] {
+            return Err(Nn3dError::Config {
+                what: "conv_transpose3d",
+                msg: format!("bias has {} values for {} output channels", b.len(), d[1]),
+            }
+            .into());
+        }
+        let plane = d[2..].iter().product::<usize>().max(1);
+        y.par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(i, p)| epilogue(p, b[i % b.len()], false));
+        Ok((CpuStorage::F32(y), shape))
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (gx, gw) = candle_core::CustomOp2::bwd(&self.0, x, w, y, gy)?;
+        let gb = if b.track_op() {
+            Some(channel_sum(gy)?)
         } else {
             None
         };
@@ -1100,6 +1203,33 @@ pub fn conv_transpose3d_op(x: &Tensor, w: &Tensor, cfg: ConvTranspose3dConfig) -
     x.contiguous()?.apply_op2(&w.contiguous()?, op)
 }
 
+/// Transposed conv3d plus bias [Cout], the bias added inside the op.
+pub fn conv_transpose3d_bias_op(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    cfg: ConvTranspose3dConfig,
+) -> Result<Tensor> {
+    check_f32("conv_transpose3d input", x)?;
+    check_f32("conv_transpose3d weight", w)?;
+    check_f32("conv_transpose3d bias", b)?;
+    let op = ConvTranspose3dOp {
+        p: ConvParams {
+            stride: cfg.stride,
+            pad: cfg.padding,
+            dil: cfg.dilation,
+            groups: 1,
+        },
+        output_padding: cfg.output_padding,
+    };
+    op.out_dims(x.dims(), w.dims())?;
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &b.contiguous()?,
+        ConvTranspose3dBiasOp(op),
+    )
+}
+
 fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
         None => Ok(y),
@@ -1231,10 +1361,15 @@ impl ConvTranspose3d {
 
 impl Module for ConvTranspose3d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        add_bias(
-            conv_transpose3d_op(x, &self.weight, self.cfg)?,
-            self.bias.as_ref(),
-        )
+        match &self.bias {
+            Some(b) if x.device().is_cpu() => {
+                conv_transpose3d_bias_op(x, &self.weight, b, self.cfg)
+            }
+            bias => add_bias(
+                conv_transpose3d_op(x, &self.weight, self.cfg)?,
+                bias.as_ref(),
+            ),
+        }
     }
 }
 

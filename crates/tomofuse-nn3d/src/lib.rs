@@ -14,17 +14,20 @@
 mod conv;
 mod error;
 mod norm;
+pub mod optim;
 mod pool;
 
 pub use conv::{
     Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfig, conv_transpose3d,
-    conv_transpose3d_no_bias, conv_transpose3d_op, conv3d, conv3d_bias_op, conv3d_bias_relu_op,
-    conv3d_no_bias, conv3d_op,
+    conv_transpose3d_bias_op, conv_transpose3d_no_bias, conv_transpose3d_op, conv3d,
+    conv3d_bias_op, conv3d_bias_relu_op, conv3d_no_bias, conv3d_op,
 };
 pub use error::Nn3dError;
 pub use norm::{
-    BatchNorm3d, GroupNorm3d, InstanceNorm3d, batch_norm3d, group_norm3d, instance_norm3d,
+    BatchNorm3d, GroupNorm3d, InstanceNorm3d, batch_norm3d, group_norm3d, instance_norm_prelu,
+    instance_norm3d,
 };
+pub use optim::{AdamW, ParamsAdamW};
 pub use pool::add_relu;
 pub use pool::{
     adaptive_avg_pool3d_1, avg_pool3d, max_pool3d, upsample_nearest3d, upsample_trilinear3d,

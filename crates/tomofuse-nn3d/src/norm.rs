@@ -522,3 +522,269 @@ fn fused_norm(
         .clone();
     Ok((y, st))
 }
+
+/// Instance norm (no affine, MONAI's default) followed by PReLU with one shared slope, as one
+/// op: MONAI's "NA" pair in two passes forward and two backward, without the intermediate
+/// tensor and its autograd node (candle zero-fills and adds every node's gradient, a full pass
+/// each). `slope` is a 1-element tensor (the PReLU weight, trainable).
+pub fn instance_norm_prelu(x: &Tensor, slope: &Tensor, eps: f64) -> Result<Tensor> {
+    if x.rank() != 5 {
+        return Err(Nn3dError::Rank {
+            what: "instance_norm_prelu",
+            expected: 5,
+            got: x.dims().to_vec(),
+        }
+        .into());
+    }
+    if x.dtype() != candle_core::DType::F32 || slope.dtype() != candle_core::DType::F32 {
+        return Err(Nn3dError::DType {
+            what: "instance_norm_prelu",
+            got: x.dtype(),
+        }
+        .into());
+    }
+    if slope.elem_count() != 1 {
+        return Err(Nn3dError::Config {
+            what: "instance_norm_prelu",
+            msg: format!("slope must have one value, got shape {:?}", slope.dims()),
+        }
+        .into());
+    }
+    let op = NormPreluOp {
+        eps,
+        stats: std::sync::Arc::new(std::sync::Mutex::new(Vec::new())),
+    };
+    x.contiguous()?.apply_op2(&slope.contiguous()?, op)
+}
+
+/// Per contiguous plane: (mean, 1 / sqrt(biased var + eps)), f64 sums.
+fn plane_stats(x: &[f32], s: usize, eps: f64) -> Vec<(f64, f64)> {
+    use rayon::prelude::*;
+    x.par_chunks(s.max(1))
+        .map(|p| {
+            let (a, q) = p.iter().fold((0f64, 0f64), |(a, q), &v| {
+                let v = v as f64;
+                (a + v, q + v * v)
+            });
+            let k = p.len().max(1) as f64;
+            let m = a / k;
+            (m, 1.0 / ((q / k - m * m).max(0.0) + eps).sqrt())
+        })
+        .collect()
+}
+
+struct NormPreluOp {
+    eps: f64,
+    /// per plane (mean, rstd), kept for the backward pass
+    stats: std::sync::Arc<std::sync::Mutex<Vec<(f64, f64)>>>,
+}
+
+impl candle_core::CustomOp2 for NormPreluOp {
+    fn name(&self) -> &'static str {
+        "instance-norm-prelu"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CpuStorage,
+        l2: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let (_, _, s) = norm_dims(l1)?;
+        let x = slice_f32(s1, l1)?;
+        let a = *slice_f32(s2, l2)?
+            .first()
+            .ok_or_else(|| Nn3dError::Config {
+                what: "instance_norm_prelu",
+                msg: "empty slope".into(),
+            })?;
+        let stats = plane_stats(x, s, self.eps);
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(s.max(1))
+            .zip(x.par_chunks(s.max(1)))
+            .zip(stats.par_iter())
+            .for_each(|((yp, xp), &(m, r))| {
+                let (scale, shift) = (r as f32, (-m * r) as f32);
+                for (o, &v) in yp.iter_mut().zip(xp) {
+                    let h = v * scale + shift;
+                    *o = if h > 0.0 { h } else { a * h };
+                }
+            });
+        if let Ok(mut st) = self.stats.lock() {
+            *st = stats;
+        }
+        Ok((candle_core::CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let stats = self
+            .stats
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("norm-prelu: poisoned statistics".into()))?
+            .clone();
+        let slope = a.flatten_all()?.to_vec1::<f32>()?;
+        let packed = x.apply_op2_no_bwd(
+            &gy.contiguous()?,
+            &NormPreluBwdOp {
+                slope: slope.first().copied().unwrap_or(0.0),
+                stats,
+            },
+        )?;
+        let len = x.elem_count();
+        let gx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
+        let ga = packed.narrow(0, len, 1)?.reshape(a.shape())?;
+        Ok((x.track_op().then_some(gx), a.track_op().then_some(ga)))
+    }
+}
+
+/// Backward of `NormPreluOp`: [gx (flattened), d slope] in one buffer.
+struct NormPreluBwdOp {
+    slope: f32,
+    stats: Vec<(f64, f64)>,
+}
+
+impl candle_core::CustomOp2 for NormPreluBwdOp {
+    fn name(&self) -> &'static str {
+        "instance-norm-prelu-bwd"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CpuStorage,
+        l2: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let (n, c, s) = norm_dims(l1)?;
+        let x = slice_f32(s1, l1)?;
+        let gy = slice_f32(s2, l2)?;
+        if self.stats.len() != n * c || gy.len() != x.len() {
+            return Err(Nn3dError::Config {
+                what: "instance_norm_prelu backward",
+                msg: "statistics or gradient do not match the input".into(),
+            }
+            .into());
+        }
+        let a = self.slope;
+        let mut out = vec![0f32; x.len() + 1];
+        let da: Vec<f64> = out[..x.len()]
+            .par_chunks_mut(s.max(1))
+            .zip(gy.par_chunks(s.max(1)).zip(x.par_chunks(s.max(1))))
+            .zip(self.stats.par_iter())
+            .map(|((gxp, (gp, xp)), &(m, r))| {
+                let (scale, shift) = (r as f32, (-m * r) as f32);
+                // pass 1: sums of the norm's output gradient gn and of gn * x; slope gradient
+                let (mut sg, mut sgx, mut da) = (0f64, 0f64, 0f64);
+                for (&g, &v) in gp.iter().zip(xp) {
+                    let h = v * scale + shift;
+                    let gn = if h > 0.0 {
+                        g
+                    } else {
+                        da += (g * h) as f64;
+                        a * g
+                    };
+                    sg += gn as f64;
+                    sgx += gn as f64 * v as f64;
+                }
+                let k = gp.len().max(1) as f64;
+                let ma = sg / k;
+                let mb = (sgx - m * sg) * r / k;
+                // pass 2: gx = r * (gn - ma - xhat * mb)
+                let (rr, c0, c1) = (r as f32, (r * ma) as f32, (r * mb) as f32);
+                for ((o, &g), &v) in gxp.iter_mut().zip(gp).zip(xp) {
+                    let h = v * scale + shift;
+                    let gn = if h > 0.0 { g } else { a * g };
+                    *o = rr * gn - c0 - h * c1;
+                }
+                da
+            })
+            .collect();
+        out[x.len()] = da.iter().sum::<f64>() as f32;
+        let len = out.len();
+        Ok((
+            candle_core::CpuStorage::F32(out),
+            candle_core::Shape::from(len),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// The fused op against the composition of candle ops (instance norm written out as
+    /// mean / variance reductions, PReLU as max / min): values and both gradients.
+    #[test]
+    fn instance_norm_prelu_matches_composition() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(
+            &Tensor::randn(0f32, 1.0, (2, 3, 4, 5, 6), &dev)
+                .unwrap()
+                .affine(2.0, 0.5)
+                .unwrap(),
+        )
+        .unwrap();
+        let a = Var::from_tensor(&Tensor::new(&[0.3f32], &dev).unwrap()).unwrap();
+        let r = Tensor::randn(0f32, 1.0, (2, 3, 4, 5, 6), &dev).unwrap();
+        let eps = 1e-5;
+        let fused = instance_norm_prelu(x.as_tensor(), a.as_tensor(), eps).unwrap();
+        let xt = x.as_tensor();
+        let flat = xt.reshape((2, 3, ())).unwrap();
+        let mean = flat.mean_keepdim(2).unwrap();
+        let cen = flat.broadcast_sub(&mean).unwrap();
+        let var = cen.sqr().unwrap().mean_keepdim(2).unwrap();
+        let h = cen
+            .broadcast_div(&(var + eps).unwrap().sqrt().unwrap())
+            .unwrap()
+            .reshape(xt.shape())
+            .unwrap();
+        let naive = (h.relu().unwrap()
+            + h.minimum(0f32)
+                .unwrap()
+                .broadcast_mul(a.as_tensor())
+                .unwrap())
+        .unwrap();
+        let err = |p: &Tensor, q: &Tensor| {
+            (p - q)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert!(err(&fused, &naive) < 1e-5);
+        let gf = (&fused * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gn = (&naive * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&x, &a] {
+            let (p, q) = (
+                gf.get(v.as_tensor()).unwrap(),
+                gn.get(v.as_tensor()).unwrap(),
+            );
+            let scale = q.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+            let e = err(p, q) / scale.to_scalar::<f32>().unwrap();
+            assert!(e < 1e-4, "relative gradient error {e}");
+        }
+    }
+}

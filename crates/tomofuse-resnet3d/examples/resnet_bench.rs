@@ -3,7 +3,9 @@
 //!
 //! CARGO_TARGET_DIR=/work/target-nn cargo run --release -p tomofuse-resnet3d \
 //!     --example resnet_bench -- [size=64] [widen=1.0] [reps=5]
-//! Prints one line per run and the median; wrap with `/usr/bin/time -v` for peak memory.
+//! Prints one line per run, the median, and a JSON line (median, min, peak_mb = VmHWM) for
+//! benches/python/torch_speed.py. The weights are plain tensors (as when loaded from a
+//! checkpoint), so the folded batch norms are computed once and cached.
 
 use std::time::Instant;
 
@@ -21,7 +23,20 @@ fn main() -> candle_core::Result<()> {
     let reps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
     let map = VarMap::new();
     let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
-    let net = ResNet3d::new(ResNetConfig::resnet50(1, 2).with_widen_factor(widen), vb)?;
+    let cfg = ResNetConfig::resnet50(1, 2).with_widen_factor(widen);
+    ResNet3d::new(cfg.clone(), vb)?;
+    // Inference model on detached weights, as loaded from a checkpoint.
+    let plain: std::collections::HashMap<String, Tensor> = map
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("lock".into()))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    let net = ResNet3d::new(
+        cfg,
+        VarBuilder::from_tensors(plain, DType::F32, &Device::Cpu),
+    )?;
     let x = Tensor::randn(0f32, 1.0, (1, 1, size, size, size), &Device::Cpu)?;
     net.forward(&x)?; // warm-up
     let mut times = Vec::new();
@@ -34,10 +49,14 @@ fn main() -> candle_core::Result<()> {
         times.push(s);
     }
     times.sort_by(f64::total_cmp);
+    let (med, min) = (times[times.len() / 2], times[0]);
     println!(
-        "resnet50-3d widen {widen} forward 1x1x{size}^3: median {:.3} s over {reps} runs ({} threads)",
-        times[times.len() / 2],
-        rayon_threads()
+        "resnet50-3d widen {widen} forward 1x1x{size}^3: median {med:.3} s over {reps} runs (RAYON_NUM_THREADS={:?})",
+        std::env::var("RAYON_NUM_THREADS").ok()
+    );
+    println!(
+        "{{\"median\": {med}, \"min\": {min}, \"peak_mb\": {}}}",
+        peak_rss_mb()
     );
     Ok(())
 }
@@ -87,8 +106,15 @@ fn cpu_seconds() -> f64 {
         * 1e-9
 }
 
-fn rayon_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+/// Peak resident memory of this process (VmHWM), MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
 }

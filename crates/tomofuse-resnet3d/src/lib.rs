@@ -4,6 +4,8 @@
 //! without remapping. `features` returns the global-average-pooled vector (2048-d at full
 //! width) used as deep radiomics features; `forward` the classifier logits.
 
+use std::sync::{Arc, Mutex};
+
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use tomofuse_nn3d::{
@@ -11,20 +13,57 @@ use tomofuse_nn3d::{
     conv3d, conv3d_bias_op, conv3d_bias_relu_op, conv3d_no_bias, max_pool3d,
 };
 
+/// Eval-mode folded weights and bias of one conv + batch-norm pair, computed on first use.
+/// Only cached when nothing in them is trainable (checkpoint weights, not `Var`s): then the
+/// weights cannot change, and the running statistics only change in a training forward, which
+/// clears the cache. Trainable weights are refolded on every call (autograd needs it).
+#[derive(Debug, Clone, Default)]
+struct FoldCache(Arc<Mutex<Option<(Tensor, Tensor)>>>);
+
+impl FoldCache {
+    fn clear(&self) {
+        if let Ok(mut c) = self.0.lock() {
+            *c = None;
+        }
+    }
+}
+
 /// conv followed by batch norm. In eval mode the norm is folded into the convolution
 /// (w * scale, bias * scale + shift): one pass over the activation instead of three.
-fn conv_bn(conv: &Conv3d, bn: &BatchNorm3d, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+fn conv_bn(
+    conv: &Conv3d,
+    bn: &BatchNorm3d,
+    cache: &FoldCache,
+    x: &Tensor,
+    train: bool,
+    relu: bool,
+) -> Result<Tensor> {
     if train {
+        cache.clear();
         let y = bn.forward_t(&conv.forward(x)?, true)?;
         return if relu { y.relu() } else { Ok(y) };
     }
-    let (scale, shift) = bn.eval_scale_shift()?;
-    let w = conv
-        .weight()
-        .broadcast_mul(&scale.reshape(((), 1, 1, 1, 1))?)?;
-    let b = match conv.bias() {
-        Some(b) => ((b * &scale)? + shift)?,
-        None => shift,
+    let cached = cache.0.lock().ok().and_then(|c| c.clone());
+    let (w, b) = match cached {
+        Some(wb) => wb,
+        None => {
+            let (scale, shift) = bn.eval_scale_shift()?;
+            let w = conv
+                .weight()
+                .broadcast_mul(&scale.reshape(((), 1, 1, 1, 1))?)?
+                .contiguous()?;
+            let b = match conv.bias() {
+                Some(b) => ((b * &scale)? + shift)?,
+                None => shift,
+            };
+            if !w.track_op()
+                && !b.track_op()
+                && let Ok(mut c) = cache.0.lock()
+            {
+                *c = Some((w.clone(), b.clone()));
+            }
+            (w, b)
+        }
     };
     if relu {
         conv3d_bias_relu_op(x, &w, &b, *conv.config())
@@ -138,6 +177,8 @@ pub struct Bottleneck {
     conv3: Conv3d,
     bn3: BatchNorm3d,
     downsample: Option<(Conv3d, BatchNorm3d)>,
+    /// Folded eval weights of (conv1, bn1), (conv2, bn2), (conv3, bn3), downsample.
+    folds: [FoldCache; 4],
 }
 
 impl Bottleneck {
@@ -185,15 +226,17 @@ impl Bottleneck {
             conv3: conv3d_no_bias(planes, out, 1, Default::default(), vb.pp("conv3"))?,
             bn3: bn(out, vb.pp("bn3"))?,
             downsample,
+            folds: Default::default(),
         })
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let h = conv_bn(&self.conv1, &self.bn1, x, train, true)?;
-        let h = conv_bn(&self.conv2, &self.bn2, &h, train, true)?;
-        let h = conv_bn(&self.conv3, &self.bn3, &h, train, false)?;
+        let f = &self.folds;
+        let h = conv_bn(&self.conv1, &self.bn1, &f[0], x, train, true)?;
+        let h = conv_bn(&self.conv2, &self.bn2, &f[1], &h, train, true)?;
+        let h = conv_bn(&self.conv3, &self.bn3, &f[2], &h, train, false)?;
         let res = match &self.downsample {
-            Some((c, b)) => conv_bn(c, b, x, train, false)?,
+            Some((c, b)) => conv_bn(c, b, &f[3], x, train, false)?,
             None => x.clone(),
         };
         add_relu(&h, &res)
@@ -205,6 +248,7 @@ impl Bottleneck {
 pub struct ResNet3d {
     conv1: Conv3d,
     bn1: BatchNorm3d,
+    fold1: FoldCache,
     stages: [Vec<Bottleneck>; 4],
     fc: Option<Linear>,
     cfg: ResNetConfig,
@@ -252,6 +296,7 @@ impl ResNet3d {
         Ok(Self {
             conv1,
             bn1,
+            fold1: FoldCache::default(),
             stages,
             fc,
             cfg,
@@ -298,7 +343,7 @@ impl ResNet3d {
             return Err(ResNetError::Stage(stage).into());
         }
         self.check_input(x)?;
-        let mut h = conv_bn(&self.conv1, &self.bn1, x, train, true)?;
+        let mut h = conv_bn(&self.conv1, &self.bn1, &self.fold1, x, train, true)?;
         if !self.cfg.no_max_pool {
             h = max_pool3d(&h, 3, 2, 1)?;
         }

@@ -4,12 +4,17 @@
 //! of `REPS` runs (default 5) and the peak resident memory. The PyTorch peer is
 //! benches/python/unet_speed.py.
 //!
-//! `RAYON_NUM_THREADS=2 cargo run --release -p tomofuse-unet --example unet_bench`
+//! `RAYON_NUM_THREADS=2 cargo run --release -p tomofuse-unet --example unet_bench [forward|train|layers]`
+//!
+//! `unet_bench check FILE` loads MONAI weights plus `io.x` / `io.y` from a safetensors file
+//! written by unet_speed.py and prints the forward error against MONAI as JSON. Timing modes
+//! also end with one JSON line (median, min, peak_mb) for the script.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
 use std::collections::HashMap;
 use std::time::Instant;
+use tomofuse_nn3d::{AdamW, ParamsAdamW};
 use tomofuse_unet::loss::dice_ce_loss;
 use tomofuse_unet::{Unet, UnetConfig};
 
@@ -32,6 +37,17 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Prints the human line and the JSON line the comparison script reads.
+fn report(what: &str, t: &[f64]) {
+    let (med, min, peak) = (
+        median(t.to_vec()),
+        t.iter().cloned().fold(f64::MAX, f64::min),
+        peak_rss_mb(),
+    );
+    println!("{what}: median {med:.3} s (min {min:.3}), peak RSS {peak:.0} MB");
+    println!("{{\"median\": {med}, \"min\": {min}, \"peak_mb\": {peak}}}");
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reps: usize = std::env::var("REPS")
         .ok()
@@ -52,6 +68,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("RAYON_NUM_THREADS").ok()
     );
 
+    if which == "check" {
+        let path = std::env::args()
+            .nth(2)
+            .ok_or("usage: unet_bench check FILE")?;
+        let mut all = candle_core::safetensors::load(&path, &dev)?;
+        let x = all.remove("io.x").ok_or("io.x missing")?;
+        let want = all.remove("io.y").ok_or("io.y missing")?;
+        let monai = Unet::new(&cfg, VarBuilder::from_tensors(all, DType::F32, &dev))?;
+        let got = monai.forward_t(&x, false)?.seg_logits;
+        let err = (&got - &want)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f32>()?;
+        let scale = want.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+        println!(
+            "{{\"max_abs_err\": {err:e}, \"max_abs\": {scale:e}, \"rel_err\": {:e}}}",
+            err / scale.max(f32::MIN_POSITIVE)
+        );
+        return Ok(());
+    }
     if which == "layers" {
         // Where the forward time goes, on the top level's tensor size (16 x 48^3).
         let x = Tensor::randn(0f32, 1.0, (1, 16, 48, 48, 48), &dev)?;
@@ -110,12 +147,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = y.seg_logits.sum_all()?.to_scalar::<f32>()?;
             t.push(s.elapsed().as_secs_f64());
         }
-        println!(
-            "forward 1x1x96^3: median {:.3} s (min {:.3}), peak RSS {:.0} MB",
-            median(t.clone()),
-            t.iter().cloned().fold(f64::MAX, f64::min),
-            peak_rss_mb()
-        );
+        report("forward 1x1x96^3", &t);
     }
     if which == "all" || which == "train" {
         let mut opt = AdamW::new(varmap.all_vars(), ParamsAdamW::default())?;
@@ -144,12 +176,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         step()?; // warm-up
         let t: Vec<f64> = (0..reps).map(|_| step()).collect::<Result<_, _>>()?;
-        println!(
-            "train step 2x1x64^3: median {:.3} s (min {:.3}), peak RSS {:.0} MB",
-            median(t.clone()),
-            t.iter().cloned().fold(f64::MAX, f64::min),
-            peak_rss_mb()
-        );
+        report("train step 2x1x64^3", &t);
     }
     Ok(())
 }

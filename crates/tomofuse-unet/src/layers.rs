@@ -103,6 +103,10 @@ impl Prelu {
         Ok(Self { weight })
     }
 
+    pub(crate) fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
     pub(crate) fn from_weight(weight: Tensor) -> Self {
         Self { weight }
     }
@@ -171,13 +175,17 @@ impl CustomOp2 for PreluOp {
             .first()
             .copied()
             .ok_or_else(|| candle_core::Error::Msg("prelu: empty weight".into()))?;
-        let dx = g.apply_op2_no_bwd(&x.contiguous()?, &PreluDxOp { slope })?;
-        let da = (g * x.minimum(0f32)?)?.sum_all()?.reshape(a.shape())?;
-        Ok((Some(dx), Some(da)))
+        // One pass: [dx (len values), d slope (1 value)].
+        let len = x.elem_count();
+        let packed = g.apply_op2_no_bwd(&x.contiguous()?, &PreluDxOp { slope })?;
+        let dx = packed.narrow(0, 0, len)?.reshape(x.shape())?;
+        let da = packed.narrow(0, len, 1)?.reshape(a.shape())?;
+        Ok((Some(dx), a.track_op().then_some(da)))
     }
 }
 
-/// (g, x) -> g where x > 0, slope * g elsewhere.
+/// (g, x) -> [g where x > 0, slope * g elsewhere; then sum(g * min(x, 0))], one pass (the
+/// slope gradient as candle ops took three more passes over the tensor).
 struct PreluDxOp {
     slope: f32,
 }
@@ -196,15 +204,32 @@ impl CustomOp2 for PreluDxOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = f32_slice(s1, l1, "gradient")?;
         let x = f32_slice(s2, l2, "input")?;
+        if g.len() != x.len() {
+            return Err(candle_core::Error::Msg(
+                "prelu: gradient and input sizes differ".into(),
+            ));
+        }
         let a = self.slope;
-        let mut out = vec![0f32; g.len()];
-        out.par_chunks_mut(CHUNK)
+        let mut out = vec![0f32; g.len() + 1];
+        // Partial sums per fixed chunk, added in order: deterministic.
+        let partial: Vec<f64> = out[..g.len()]
+            .par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK).zip(x.par_chunks(CHUNK)))
-            .for_each(|(o, (gi, xi))| {
+            .map(|(o, (gi, xi))| {
+                let mut da = 0f64;
                 for ((o, &gv), &xv) in o.iter_mut().zip(gi).zip(xi) {
-                    *o = if xv > 0.0 { gv } else { a * gv };
+                    if xv > 0.0 {
+                        *o = gv;
+                    } else {
+                        *o = a * gv;
+                        da += (gv * xv) as f64;
+                    }
                 }
-            });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+                da
+            })
+            .collect();
+        out[g.len()] = partial.iter().sum::<f64>() as f32;
+        let n = out.len();
+        Ok((CpuStorage::F32(out), Shape::from(n)))
     }
 }

@@ -27,6 +27,14 @@ impl Adn {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if let Norm3d::Instance(_) = self.norm {
+            // One fused op (MONAI's instance norm has no affine parameters, eps 1e-5).
+            return Ok(tomofuse_nn3d::instance_norm_prelu(
+                x,
+                self.act.weight(),
+                1e-5,
+            )?);
+        }
         let y = self.norm.forward_t(x, train)?;
         self.act.forward(&y)
     }

@@ -8,13 +8,14 @@ use crate::loss::{ClassLoss, class_loss, dice_ce_loss};
 use crate::model::Unet;
 use crate::sliding::{SlidingWindowConfig, sliding_window};
 use candle_core::{D, DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
 use ndarray::{Array3, Array4, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tomofuse_core::{Mask, Volume};
+use tomofuse_nn3d::{AdamW, ParamsAdamW};
 
 /// One training or validation case: a normalised image, its label mask (0 = background,
 /// 1..out_channels-1 = classes) on the same grid, and the case-level class if known.

@@ -13,8 +13,7 @@ use std::sync::Mutex;
 use tomofuse_cohort::{ClinicalValue, Cohort, NiftiIo, Profile, Split};
 use tomofuse_core::{Mask, Volume};
 use tomofuse_unet::{
-    ClassHeadConfig, History, NormKind, SlidingWindowConfig, TrainConfig, TrainedModel,
-    UnetConfig,
+    ClassHeadConfig, History, NormKind, SlidingWindowConfig, TrainConfig, TrainedModel, UnetConfig,
 };
 
 /// A case the pipeline could not process: reported and skipped, never fatal for the cohort.
@@ -117,7 +116,10 @@ pub fn assign_splits(cfg: &ExperimentConfig, cohort: &mut Cohort) -> Result<()> 
 
 /// A hash of what identifies the cohort, so cached stages are invalidated when it changes.
 pub fn cohort_key(cohort: &Cohort, cfg: &ExperimentConfig) -> String {
-    let mut s = format!("{}|{}|{}|", cohort.name, cfg.cohort.source, cfg.cohort.profile);
+    let mut s = format!(
+        "{}|{}|{}|",
+        cohort.name, cfg.cohort.source, cfg.cohort.profile
+    );
     for c in &cohort.cases {
         s.push_str(&format!(
             "{}:{:?}:{:?}:{:?};",
@@ -208,7 +210,7 @@ pub fn train_config(cfg: &ExperimentConfig, rd: &RunDir) -> TrainConfig {
             strides: vec![2; s.channels.len() - 1],
             num_res_units: s.res_units,
             norm: NormKind::Instance,
-            class_head: s.class_head.then(|| ClassHeadConfig {
+            class_head: s.class_head.then_some(ClassHeadConfig {
                 hidden: 32,
                 num_classes: 1,
             }),
@@ -247,7 +249,10 @@ pub struct SegStage {
 
 /// Trains the U-Net on the training split (validation split picks the best epoch), or loads the
 /// checkpoint of an identical earlier run.
-pub fn segmentation_stage(ctx: &Ctx, cases: &[Prepared]) -> Result<(TrainedModel, SegStage, String)> {
+pub fn segmentation_stage(
+    ctx: &Ctx,
+    cases: &[Prepared],
+) -> Result<(TrainedModel, SegStage, String)> {
     let tc = train_config(ctx.cfg, ctx.rd);
     let key = ctx.key(&tc, &[]);
     let to_case = |p: &Prepared| -> Option<tomofuse_unet::Case> {
@@ -359,7 +364,10 @@ fn predict_one(ctx: &Ctx, model: &TrainedModel, c: &Prepared) -> Result<CasePred
     let voxel_ml = sp[0] * sp[1] * sp[2] / 1000.0;
     let (mut dice, mut hd95, mut assd) = (None, None, None);
     if let Some(t) = &c.target {
-        dice = Some(tomofuse_metrics::dice(pred.mask.data.view(), t.data.view())?);
+        dice = Some(tomofuse_metrics::dice(
+            pred.mask.data.view(),
+            t.data.view(),
+        )?);
         // Surface distances are undefined when either mask is empty: reported as missing.
         if pred.mask.count_nonzero() > 0 && t.count_nonzero() > 0 {
             let m = tomofuse_metrics::segmentation_metrics_masks(&pred.mask, t)?;

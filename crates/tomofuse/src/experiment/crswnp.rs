@@ -16,6 +16,8 @@ pub struct CrswnpResults {
     pub youden_threshold_from_validation: Option<f64>,
     pub predictions: Vec<CasePrediction>,
     pub gradcam: Vec<summary::CamSummary>,
+    /// Surface meshes (PLY) of the predicted sinus segmentation, held-out cases.
+    pub meshes: Vec<String>,
     pub seg_history: tomofuse_unet::History,
 }
 
@@ -23,7 +25,8 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<CrswnpResu
     let cases: Vec<Prepared> = common::prepare(ctx, cohort);
     log::info!("{} of {} cases loaded", cases.len(), cohort.len());
     let (model, seg, seg_key) = common::segmentation_stage(ctx, &cases)?;
-    let (preds, _masks) = common::predict_stage(ctx, &model, &cases, &seg_key)?;
+    let (preds, masks) = common::predict_stage(ctx, &model, &cases, &seg_key)?;
+    let meshes = summary::write_meshes(ctx, &preds, &masks);
     summary::write_predictions_csv(ctx, &preds)?;
 
     let stats = &ctx.cfg.stats;
@@ -48,13 +51,23 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<CrswnpResu
     }
 
     let cams = summary::gradcam_examples(ctx, &model, &cases, &preds, report);
-    summary::seg_report(report, &seg, &sets, "MTLNet: sinus segmentation and eosinophilic CRSwNP");
+    summary::seg_report(
+        report,
+        &seg,
+        &sets,
+        "MTLNet: sinus segmentation and eosinophilic CRSwNP",
+    );
     summary::class_report(report, &sets, "eosinophilic CRSwNP", val_threshold);
+    report.push(super::report::Block::Paragraph(format!(
+        "3D reconstruction: {} surface meshes of the predicted sinus segmentation (held-out cases) in meshes/*.ply (LPS millimetres; 3D Slicer opens them directly).",
+        meshes.len()
+    )));
     Ok(CrswnpResults {
         sets,
         youden_threshold_from_validation: val_threshold,
         predictions: preds,
         gradcam: cams,
+        meshes,
         seg_history: seg.history,
     })
 }

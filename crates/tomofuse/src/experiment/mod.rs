@@ -42,8 +42,8 @@ pub struct Provenance {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Results {
-    Crswnp(crswnp::CrswnpResults),
-    Sap(sap::SapResults),
+    Crswnp(Box<crswnp::CrswnpResults>),
+    Sap(Box<sap::SapResults>),
 }
 
 #[derive(Debug, Serialize)]
@@ -60,7 +60,9 @@ struct Metrics<'a> {
 pub fn run(config: &Path, out: Option<&Path>, profile: Option<&str>) -> Result<PathBuf> {
     let t0 = std::time::Instant::now();
     let cfg0 = ExperimentConfig::load(config)?;
-    let profile = profile.map(str::to_string).unwrap_or_else(|| cfg0.cohort.profile.clone());
+    let profile = profile
+        .map(str::to_string)
+        .unwrap_or_else(|| cfg0.cohort.profile.clone());
     let cfg = cfg0.with_profile(&profile)?;
     let root = out.map(Path::to_path_buf).unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", cfg.experiment.name, profile))
@@ -92,7 +94,8 @@ pub fn run(config: &Path, out: Option<&Path>, profile: Option<&str>) -> Result<P
             }
         }
     }
-    let cfg_text = std::fs::read(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let cfg_text =
+        std::fs::read(config).with_context(|| format!("cannot read {}", config.display()))?;
     let prov = Provenance {
         tool: "tomofuse",
         version: env!("CARGO_PKG_VERSION"),
@@ -120,8 +123,8 @@ pub fn run(config: &Path, out: Option<&Path>, profile: Option<&str>) -> Result<P
     report.push(Block::Paragraph(cfg.experiment.description.clone()));
     cohort_section(&mut report, &cohort);
     let results = match cfg.experiment.study {
-        Study::Crswnp => Results::Crswnp(crswnp::run(&ctx, &cohort, &mut report)?),
-        Study::Sap => Results::Sap(sap::run(&ctx, &cohort, &mut report)?),
+        Study::Crswnp => Results::Crswnp(Box::new(crswnp::run(&ctx, &cohort, &mut report)?)),
+        Study::Sap => Results::Sap(Box::new(sap::run(&ctx, &cohort, &mut report)?)),
     };
     let failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
     if !failures.is_empty() {
@@ -161,7 +164,10 @@ fn cohort_section(report: &mut Report, cohort: &tomofuse_cohort::Cohort) {
     use std::collections::BTreeMap;
     let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for c in &cohort.cases {
-        let k = c.split.map(|s| s.as_str().to_string()).unwrap_or_else(|| "unassigned".into());
+        let k = c
+            .split
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "unassigned".into());
         let e = by.entry(k).or_default();
         e.0 += 1;
         if c.label == Some(true) {
@@ -171,7 +177,12 @@ fn cohort_section(report: &mut Report, cohort: &tomofuse_cohort::Cohort) {
     report.push(Block::Heading("Cohort".into()));
     report.push(Block::Table {
         caption: format!("{}: {} cases", cohort.name, cohort.len()),
-        header: vec!["set".into(), "cases".into(), "positive".into(), "prevalence".into()],
+        header: vec![
+            "set".into(),
+            "cases".into(),
+            "positive".into(),
+            "prevalence".into(),
+        ],
         rows: by
             .iter()
             .map(|(k, (n, p))| {
@@ -190,11 +201,19 @@ fn print_summary(results: &Results, failures: &[common::Failure]) {
     use summary::f3;
     match results {
         Results::Crswnp(r) => {
-            println!("{:<12} {:>4} {:>16} {:>22} {:>8} {:>8}", "set", "n", "Dice mean±SD", "AUC (95% CI)", "sens", "spec");
+            println!(
+                "{:<12} {:>4} {:>16} {:>22} {:>8} {:>8}",
+                "set", "n", "Dice mean±SD", "AUC (95% CI)", "sens", "spec"
+            );
             for s in &r.sets {
                 let (auc, sens, spec) = match &s.classification {
                     Some(c) => (
-                        format!("{:.3} ({:.3}-{:.3})", c.auc, c.auc_bootstrap.percentile.lower, c.auc_bootstrap.percentile.upper),
+                        format!(
+                            "{:.3} ({:.3}-{:.3})",
+                            c.auc,
+                            c.auc_bootstrap.percentile.lower,
+                            c.auc_bootstrap.percentile.upper
+                        ),
                         f3(c.threshold_metrics.sensitivity.as_ref().map(|p| p.estimate)),
                         f3(c.threshold_metrics.specificity.as_ref().map(|p| p.estimate)),
                     ),
@@ -213,9 +232,18 @@ fn print_summary(results: &Results, failures: &[common::Failure]) {
         }
         Results::Sap(r) => {
             for s in &r.segmentation {
-                println!("segmentation {:<10} n={:<4} Dice {}±{}", s.set, s.n, f3(s.dice_mean), f3(s.dice_sd));
+                println!(
+                    "segmentation {:<10} n={:<4} Dice {}±{}",
+                    s.set,
+                    s.n,
+                    f3(s.dice_mean),
+                    f3(s.dice_sd)
+                );
             }
-            println!("{:<22} {:>8} {:>10} {:>17} {:>12}", "model", "features", "test AUC", "95% CI", "p vs fused");
+            println!(
+                "{:<22} {:>8} {:>10} {:>17} {:>12}",
+                "model", "features", "test AUC", "95% CI", "p vs fused"
+            );
             for m in &r.models {
                 println!(
                     "{:<22} {:>8} {:>10.3} {:>17} {:>12}",
@@ -223,12 +251,17 @@ fn print_summary(results: &Results, failures: &[common::Failure]) {
                     m.features,
                     m.test_auc,
                     format!("{:.3}-{:.3}", m.auc_ci.0, m.auc_ci.1),
-                    m.delong_p_vs_fused.map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into())
+                    m.delong_p_vs_fused
+                        .map(|p| format!("{p:.4}"))
+                        .unwrap_or_else(|| "-".into())
                 );
             }
         }
     }
     if !failures.is_empty() {
-        println!("{} case failure(s) recorded (see report.html / metrics.json)", failures.len());
+        println!(
+            "{} case failure(s) recorded (see report.html / metrics.json)",
+            failures.len()
+        );
     }
 }

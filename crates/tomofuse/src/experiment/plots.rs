@@ -18,7 +18,13 @@ pub fn set_dir(dir: &Path) {
 
 fn slug(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -27,7 +33,10 @@ fn slug(s: &str) -> String {
 fn draw(name: &str, f: impl FnOnce(&Path) -> tomofuse_metrics::Result<()>) -> Option<String> {
     let dir = FIG_DIR.get()?;
     let path = dir.join(format!("{}.svg", slug(name)));
-    match f(&path).map_err(anyhow::Error::from).and_then(|_| Ok(std::fs::read_to_string(&path)?)) {
+    match f(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| Ok(std::fs::read_to_string(&path)?))
+    {
         Ok(svg) => Some(svg),
         Err(e) => {
             log::warn!("figure {name} not drawn: {e:#}");
@@ -38,7 +47,11 @@ fn draw(name: &str, f: impl FnOnce(&Path) -> tomofuse_metrics::Result<()>) -> Op
 
 pub fn roc_svg(r: &BinaryReport, title: &str) -> Option<String> {
     draw(title, |p| {
-        mp::plot_roc(p, &[(format!("AUC {:.3}", r.auc), &r.roc)], Some(&r.roc_band))
+        mp::plot_roc(
+            p,
+            &[(format!("AUC {:.3}", r.auc), &r.roc)],
+            Some(&r.roc_band),
+        )
     })
 }
 
@@ -48,15 +61,20 @@ pub fn probability_svgs(r: &BinaryReport) -> Vec<Block> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    if let Some(svg) = draw("calibration", |p| mp::plot_calibration(p, &pm.calibration_curve)) {
+    if let Some(svg) = draw("calibration", |p| {
+        mp::plot_calibration(p, &pm.calibration_curve)
+    }) {
         out.push(Block::Svg {
             caption: "Calibration curve (binned) of the fused model on the test centre".into(),
             svg,
         });
     }
-    if let Some(svg) = draw("decision-curve", |p| mp::plot_decision_curve(p, &pm.decision_curve)) {
+    if let Some(svg) = draw("decision-curve", |p| {
+        mp::plot_decision_curve(p, &pm.decision_curve)
+    }) {
         out.push(Block::Svg {
-            caption: "Decision curve: net benefit of the fused model vs treat-all and treat-none".into(),
+            caption: "Decision curve: net benefit of the fused model vs treat-all and treat-none"
+                .into(),
             svg,
         });
     }
@@ -87,12 +105,23 @@ pub fn shap_svgs(shap: &Shap, ds: &Dataset, rows: &[usize], cols: &[usize]) -> V
     if n == 0 {
         return out;
     }
-    let hi = (0..n).max_by(|&a, &b| shap.margin[a].total_cmp(&shap.margin[b])).unwrap_or(0);
-    let lo = (0..n).min_by(|&a, &b| shap.margin[a].total_cmp(&shap.margin[b])).unwrap_or(0);
+    let hi = (0..n)
+        .max_by(|&a, &b| shap.margin[a].total_cmp(&shap.margin[b]))
+        .unwrap_or(0);
+    let lo = (0..n)
+        .min_by(|&a, &b| shap.margin[a].total_cmp(&shap.margin[b]))
+        .unwrap_or(0);
     for (tag, i) in [("highest", hi), ("lowest", lo)] {
         let frow: Vec<f64> = cols.iter().map(|&j| ds.get(rows[i], j) as f64).collect();
         if let Some(svg) = draw(&format!("shap-waterfall-{}", ds.ids[rows[i]]), |path| {
-            mp::plot_shap_waterfall(path, shap.bias[i], shap.row(i), &frow, &shap.feature_names, 10)
+            mp::plot_shap_waterfall(
+                path,
+                shap.bias[i],
+                shap.row(i),
+                &frow,
+                &shap.feature_names,
+                10,
+            )
         }) {
             out.push(Block::Svg {
                 caption: format!(

@@ -15,7 +15,10 @@ pub enum Block {
         rows: Vec<Vec<String>>,
     },
     /// An inline SVG document (from the plotting functions).
-    Svg { caption: String, svg: String },
+    Svg {
+        caption: String,
+        svg: String,
+    },
     /// A greyscale+overlay image as RGB rows, embedded as a BMP data URI.
     Image {
         caption: String,
@@ -164,11 +167,21 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -188,13 +201,17 @@ pub fn overlay_rgb(
     for y in 0..height {
         for x in 0..width {
             let i = y * width + x;
-            let g = (((ct[i] - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0) as f32;
+            let g = ((ct[i] - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0;
             let mut px = [g, g, g];
             if let Some(h) = heat {
                 let v = h[i].clamp(0.0, 1.0);
                 if v > 0.2 {
                     // jet-like ramp: blue -> yellow -> red
-                    let c = [255.0 * (2.0 * v).min(1.0), 255.0 * (2.0 - 2.0 * v).min(1.0) * v.min(1.0), 255.0 * (1.0 - v)];
+                    let c = [
+                        255.0 * (2.0 * v).min(1.0),
+                        255.0 * (2.0 - 2.0 * v).min(1.0) * v.min(1.0),
+                        255.0 * (1.0 - v),
+                    ];
                     let a = 0.5 * v;
                     for k in 0..3 {
                         px[k] = px[k] * (1.0 - a) + c[k] * a;
@@ -224,7 +241,13 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(i.as_bytes()), o);
         }
     }
@@ -232,7 +255,8 @@ mod tests {
     #[test]
     fn bmp_header_and_padding() {
         let uri = bmp_data_uri(3, 2, &[[1, 2, 3]; 6]);
-        assert!(uri.starts_with("data:image/bmp;base64,Qk0")); // "BM"
+        // "BM" then the file size 78 = 0x4E: base64 "Qk1O".
+        assert!(uri.starts_with("data:image/bmp;base64,Qk1O"));
         // 54-byte header + 2 rows of 12 bytes (9 padded to 12).
         let b64 = &uri["data:image/bmp;base64,".len()..];
         assert_eq!(b64.len(), (54 + 24usize).div_ceil(3) * 4);

@@ -103,7 +103,10 @@ impl RunDir {
             && m.key == key
             && let Ok(v) = serde_json::from_slice::<T>(&a)
         {
-            log::info!("stage {stage}: cached (key {}), skipped", &key[..12.min(key.len())]);
+            log::info!(
+                "stage {stage}: cached (key {}), skipped",
+                &key[..12.min(key.len())]
+            );
             return Ok((v, true));
         }
         let t0 = std::time::Instant::now();

@@ -80,7 +80,10 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults
         .filter(|&i| ds.split.as_ref().and_then(|s| s[i].as_deref()) == Some("external"))
         .collect();
     if test.is_empty() {
-        bail!("no case in the test centre(s) {:?}", ctx.cfg.split.test_centres);
+        bail!(
+            "no case in the test centre(s) {:?}",
+            ctx.cfg.split.test_centres
+        );
     }
     let f = ctx.cfg.fusion.as_ref().context("[fusion] section")?;
     let mut pcfg = PipelineConfig {
@@ -111,7 +114,14 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults
         .context("fused model missing")?;
     let mut comparators: Vec<(String, usize, Vec<f64>, Option<f64>)> = reports
         .iter()
-        .map(|r| (r.name.clone(), r.selected.len(), r.test_scores.clone(), r.cv_auc))
+        .map(|r| {
+            (
+                r.name.clone(),
+                r.selected.len(),
+                r.test_scores.clone(),
+                r.cv_auc,
+            )
+        })
         .collect();
     for (name, score) in clinical_scores(&cases, &ds, &test) {
         comparators.push((name, 1, score, None));
@@ -137,7 +147,10 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults
                     name: name.clone(),
                     features: *nfeat,
                     test_auc: r.auc,
-                    auc_ci: (r.auc_bootstrap.percentile.lower, r.auc_bootstrap.percentile.upper),
+                    auc_ci: (
+                        r.auc_bootstrap.percentile.lower,
+                        r.auc_bootstrap.percentile.upper,
+                    ),
                     delong_p_vs_fused: r.comparison.as_ref().map(|c| c.delong_paired.p_value),
                     cv_auc: *cv,
                 });
@@ -154,7 +167,16 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults
     let m = tomofuse_fusion::Matrix::new(&test_x, test.len(), fused.cols.len())?;
     let shap = Shap::compute(&fused.model, m, tomofuse_fusion::explain::ADDITIVITY_TOL)?;
     let ranking = shap.global_ranking();
-    sap_report(report, &rows, &fused_test, &ranking, &shap, &ds, &test, &fused.cols);
+    sap_report(
+        report,
+        &rows,
+        &fused_test,
+        &ranking,
+        &shap,
+        &ds,
+        &test,
+        &fused.cols,
+    );
     let selected = fused.cols.iter().map(|&j| ds.names[j].clone()).collect();
     Ok(SapResults {
         segmentation: seg_sets,
@@ -178,7 +200,11 @@ fn features_stage(
     upstream: &str,
 ) -> Result<Vec<CaseFeatures>> {
     let rcfg = ctx.cfg.radiomics.as_ref().context("[radiomics] section")?;
-    let dcfg = ctx.cfg.deep_features.as_ref().context("[deep_features] section")?;
+    let dcfg = ctx
+        .cfg
+        .deep_features
+        .as_ref()
+        .context("[deep_features] section")?;
     let key = ctx.key(&(&rcfg.preset, dcfg.widen_factor, dcfg.crop), &[upstream]);
     let (feats, _) = ctx.rd.stage("features", &key, || {
         let settings = if rcfg.preset.ends_with(".toml") {
@@ -191,13 +217,16 @@ fn features_stage(
         // every case.
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let mut rc = tomofuse_resnet3d::ResNetConfig::resnet50(1, 2).with_widen_factor(dcfg.widen_factor);
+        let mut rc =
+            tomofuse_resnet3d::ResNetConfig::resnet50(1, 2).with_widen_factor(dcfg.widen_factor);
         rc.num_classes = None;
         let net = tomofuse_resnet3d::ResNet3d::new(rc, vb)?;
         tomofuse_unet::train::init_weights(&varmap, ctx.cfg.experiment.seed)?;
         let mut out = Vec::new();
         for c in cases {
-            let Some(mask) = masks.get(&c.id) else { continue };
+            let Some(mask) = masks.get(&c.id) else {
+                continue;
+            };
             match case_features(c, mask, &settings, &net, dcfg.crop) {
                 Ok(f) => out.push(f),
                 Err(e) => ctx.fail(&c.id, "features", e),
@@ -223,7 +252,11 @@ fn case_features(
         .collect();
     let patch = crop_around(&c.input, mask, crop)?;
     let s = patch.shape();
-    let t = Tensor::from_vec(patch.data.iter().copied().collect::<Vec<f32>>(), (1, 1, s[0], s[1], s[2]), &Device::Cpu)?;
+    let t = Tensor::from_vec(
+        patch.data.iter().copied().collect::<Vec<f32>>(),
+        (1, 1, s[0], s[1], s[2]),
+        &Device::Cpu,
+    )?;
     let deep = net.features(&t)?.flatten_all()?.to_vec1::<f32>()?;
     Ok(CaseFeatures {
         id: c.id.clone(),
@@ -237,7 +270,11 @@ fn case_features(
 fn crop_around(vol: &Volume<f32>, mask: &Mask, size: [usize; 3]) -> Result<Volume<f32>> {
     let sh = vol.shape();
     let centre: [usize; 3] = match mask.bounding_box() {
-        Some((lo, hi)) => [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2],
+        Some((lo, hi)) => [
+            (lo[0] + hi[0]) / 2,
+            (lo[1] + hi[1]) / 2,
+            (lo[2] + hi[2]) / 2,
+        ],
         None => [sh[0] / 2, sh[1] / 2, sh[2] / 2],
     };
     let mut lo = [0; 3];
@@ -300,7 +337,12 @@ fn build_dataset(cases: &[Prepared], feats: &[CaseFeatures]) -> Result<Dataset> 
     let mut x = Vec::with_capacity(rows.len() * names.len());
     for (c, f) in &rows {
         for k in &clin {
-            x.push(c.clinical.get(k).and_then(|v| v.as_f64()).map_or(f32::NAN, |v| v as f32));
+            x.push(
+                c.clinical
+                    .get(k)
+                    .and_then(|v| v.as_f64())
+                    .map_or(f32::NAN, |v| v as f32),
+            );
         }
         for r in &rad {
             x.push(f.radiomics.get(r).map_or(f32::NAN, |&v| v as f32));
@@ -310,9 +352,16 @@ fn build_dataset(cases: &[Prepared], feats: &[CaseFeatures]) -> Result<Dataset> 
         }
     }
     let ids = rows.iter().map(|(c, _)| c.id.clone()).collect();
-    let y = rows.iter().map(|(c, _)| u8::from(c.label == Some(true))).collect();
+    let y = rows
+        .iter()
+        .map(|(c, _)| u8::from(c.label == Some(true)))
+        .collect();
     let mut ds = Dataset::new(ids, y, names, modality, x)?;
-    ds.split = Some(rows.iter().map(|(c, _)| Some(c.split.as_str().to_string())).collect());
+    ds.split = Some(
+        rows.iter()
+            .map(|(c, _)| Some(c.split.as_str().to_string()))
+            .collect(),
+    );
     ds.centre = Some(rows.iter().map(|(c, _)| c.centre.clone()).collect());
     Ok(ds)
 }
@@ -333,7 +382,11 @@ fn clinical_scores(cases: &[Prepared], ds: &Dataset, test: &[usize]) -> Vec<(Str
         mctsi.push(tomofuse_fusion::scores::mctsi(&sc).map_or(f64::NAN, f64::from));
     }
     let mut out = Vec::new();
-    for (n, v) in [("BISAP", bisap), ("Ranson (admission)", ranson), ("MCTSI", mctsi)] {
+    for (n, v) in [
+        ("BISAP", bisap),
+        ("Ranson (admission)", ranson),
+        ("MCTSI", mctsi),
+    ] {
         if v.iter().all(|x| x.is_finite()) {
             out.push((n.to_string(), v));
         } else {
@@ -387,7 +440,9 @@ fn sap_report(
     test: &[usize],
     cols: &[usize],
 ) {
-    report.push(Block::Heading("Severe acute pancreatitis: model comparison on the held-out centre".into()));
+    report.push(Block::Heading(
+        "Severe acute pancreatitis: model comparison on the held-out centre".into(),
+    ));
     report.push(Block::Table {
         caption: "Test-centre AUC of the fused model, single-modality models, the logistic baseline and the clinical scores (paired DeLong test against the fused XGBoost model)".into(),
         header: vec![
@@ -415,8 +470,15 @@ fn sap_report(
     if let Some(f) = fused {
         let m = &f.threshold_metrics.confusion;
         report.push(Block::Table {
-            caption: format!("Fused model, test centre, Youden threshold {:.3}", f.threshold_metrics.threshold),
-            header: vec!["".into(), "predicted SAP".into(), "predicted non-SAP".into()],
+            caption: format!(
+                "Fused model, test centre, Youden threshold {:.3}",
+                f.threshold_metrics.threshold
+            ),
+            header: vec![
+                "".into(),
+                "predicted SAP".into(),
+                "predicted non-SAP".into(),
+            ],
             rows: vec![
                 vec!["SAP".into(), m.tp.to_string(), m.fn_.to_string()],
                 vec!["non-SAP".into(), m.fp.to_string(), m.tn.to_string()],
@@ -424,7 +486,8 @@ fn sap_report(
         });
         if let Some(svg) = super::plots::roc_svg(f, "ROC, fused model, test centre") {
             report.push(Block::Svg {
-                caption: "ROC of the fused model on the test centre with its 95% bootstrap band".into(),
+                caption: "ROC of the fused model on the test centre with its 95% bootstrap band"
+                    .into(),
                 svg,
             });
         }

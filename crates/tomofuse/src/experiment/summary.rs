@@ -58,7 +58,9 @@ fn labelled_scores(preds: &[CasePrediction], split: Split) -> (Vec<bool>, Vec<f6
 /// Youden-optimal threshold of the class probability on one set, if it has both classes.
 pub fn youden_on(preds: &[CasePrediction], split: Split) -> Option<f64> {
     let (y, s) = labelled_scores(preds, split);
-    tomofuse_metrics::youden_threshold(&y, &s).ok().map(|(t, _)| t)
+    tomofuse_metrics::youden_threshold(&y, &s)
+        .ok()
+        .map(|(t, _)| t)
 }
 
 pub fn summarise_set(
@@ -129,9 +131,8 @@ fn mean_sd(v: &[f64]) -> (Option<f64>, Option<f64>) {
         return (None, None);
     }
     let m = v.iter().sum::<f64>() / v.len() as f64;
-    let sd = (v.len() > 1).then(|| {
-        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
-    });
+    let sd = (v.len() > 1)
+        .then(|| (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt());
     (Some(m), sd)
 }
 
@@ -176,11 +177,7 @@ pub fn seg_report(
             vec![
                 s.set.clone(),
                 s.n.to_string(),
-                format!(
-                    "{} ± {}",
-                    f3(s.dice_mean),
-                    f3(s.dice_sd)
-                ),
+                format!("{} ± {}", f3(s.dice_mean), f3(s.dice_sd)),
                 s.dice_ci
                     .map(|(a, b)| format!("{a:.3}-{b:.3}"))
                     .unwrap_or_else(|| "-".into()),
@@ -238,7 +235,15 @@ pub fn class_report(report: &mut Report, sets: &[SetSummary], what: &str, thr: O
     let mut rows = Vec::new();
     for s in sets {
         let Some(c) = &s.classification else {
-            rows.push(vec![s.set.clone(), s.n.to_string(), "-".into(), "-".into(), "-".into(), "-".into(), "-".into()]);
+            rows.push(vec![
+                s.set.clone(),
+                s.n.to_string(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]);
             continue;
         };
         rows.push(vec![
@@ -271,7 +276,10 @@ pub fn class_report(report: &mut Report, sets: &[SetSummary], what: &str, thr: O
         if let Some(c) = &s.classification {
             let m = &c.threshold_metrics.confusion;
             report.push(Block::Table {
-                caption: format!("Confusion matrix, {} (threshold {:.3})", s.set, c.threshold_metrics.threshold),
+                caption: format!(
+                    "Confusion matrix, {} (threshold {:.3})",
+                    s.set, c.threshold_metrics.threshold
+                ),
                 header: vec!["".into(), "predicted +".into(), "predicted -".into()],
                 rows: vec![
                     vec!["actual +".into(), m.tp.to_string(), m.fn_.to_string()],
@@ -333,10 +341,11 @@ pub fn gradcam_examples(
             ctx.fail(&c.id, "gradcam", e);
             continue;
         }
-        let (peak, _) = cam
-            .data
-            .indexed_iter()
-            .fold(((0, 0, 0), f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+        let (peak, _) =
+            cam.data.indexed_iter().fold(
+                ((0, 0, 0), f32::MIN),
+                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+            );
         let peak = [peak.0, peak.1, peak.2];
         let peak_in_target = c.target.as_ref().map(|t| {
             let s = t.shape();
@@ -362,7 +371,10 @@ pub fn gradcam_examples(
                 cont.push(c.target.as_ref().is_some_and(|t| t.data[[i, j, k]] != 0));
             }
         }
-        let p = preds.iter().find(|p| p.id == c.id).and_then(|p| p.class_probability);
+        let p = preds
+            .iter()
+            .find(|p| p.id == c.id)
+            .and_then(|p| p.class_probability);
         blocks.push(Block::Image {
             caption: format!(
                 "Grad-CAM, case {} (label {}, p = {}), axial slice k = {k} through the map's peak; green = reference sinus contour",
@@ -385,7 +397,10 @@ pub fn gradcam_examples(
     }
     if !blocks.is_empty() {
         report.push(Block::Heading("Grad-CAM".into()));
-        let inside = out.iter().filter(|c| c.peak_in_target == Some(true)).count();
+        let inside = out
+            .iter()
+            .filter(|c| c.peak_in_target == Some(true))
+            .count();
         report.push(Block::Paragraph(format!(
             "Grad-CAM of the class logit at the bottleneck; the peak lies in (or next to) the reference sinus region in {inside} of {} cases shown. Maps are saved as NIfTI on the input geometry.",
             out.len()
@@ -395,4 +410,27 @@ pub fn gradcam_examples(
         }
     }
     out
+}
+
+/// 3D reconstruction: surface meshes (PLY, LPS mm, as 3D Slicer reads them) of the predicted
+/// segmentation of the held-out cases; returns the files written.
+pub fn write_meshes(
+    ctx: &Ctx,
+    preds: &[CasePrediction],
+    masks: &std::collections::BTreeMap<String, tomofuse_core::Mask>,
+) -> Vec<String> {
+    let mut files = Vec::new();
+    for p in preds.iter().filter(|p| p.split != "train") {
+        let Some(m) = masks.get(&p.id) else { continue };
+        let Some(mesh) = tomofuse_radiomics::mesh::surface_mesh(m, 1) else {
+            continue;
+        };
+        let file = format!("meshes/{}.ply", p.id);
+        let _ = std::fs::create_dir_all(ctx.rd.path("meshes"));
+        match tomofuse_io::write_ply(&ctx.rd.path(&file), &mesh.vertices, &mesh.triangles) {
+            Ok(()) => files.push(file),
+            Err(e) => ctx.fail(&p.id, "mesh", e),
+        }
+    }
+    files
 }
