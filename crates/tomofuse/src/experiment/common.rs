@@ -163,9 +163,8 @@ pub fn prepare(ctx: &Ctx, cohort: &Cohort) -> Vec<Prepared> {
                     return None;
                 }
             };
-            if let Some(n) = Some(loaded.image.data.iter().filter(|v| !v.is_finite()).count())
-                && n > 0
-            {
+            let n = loaded.image.data.iter().filter(|v| !v.is_finite()).count();
+            if n > 0 {
                 ctx.fail(&c.id, "load", format!("{n} non-finite voxels in the image"));
                 return None;
             }

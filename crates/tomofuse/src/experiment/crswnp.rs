@@ -47,7 +47,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<CrswnpResu
             bootstrap: boot,
             ..BinaryReportOptions::default()
         };
-        sets.push(summary::summarise_set(ctx, &preds, split, &opts));
+        sets.push(summary::summarise_set(&preds, split, &opts));
     }
 
     let cams = summary::gradcam_examples(ctx, &model, &cases, &preds, report);

@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults
     };
     let seg_sets: Vec<SetSummary> = [Split::Train, Split::Validation, Split::External]
         .into_iter()
-        .map(|s| summary::summarise_set(ctx, &preds, s, &seg_opts))
+        .map(|s| summary::summarise_set(&preds, s, &seg_opts))
         .collect();
     summary::seg_report(report, &seg, &seg_sets, "Pancreas segmentation (U-Net)");
 

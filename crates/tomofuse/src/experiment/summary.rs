@@ -64,7 +64,6 @@ pub fn youden_on(preds: &[CasePrediction], split: Split) -> Option<f64> {
 }
 
 pub fn summarise_set(
-    ctx: &Ctx,
     preds: &[CasePrediction],
     split: Split,
     opts: &BinaryReportOptions,
@@ -112,7 +111,6 @@ pub fn summarise_set(
             }
         }
     };
-    let _ = ctx;
     SetSummary {
         set: split.as_str().into(),
         n: sel.len(),
