@@ -84,34 +84,7 @@ pub fn moran_geary(roi: &Roi) -> Result<(f64, f64), String> {
     let (msum, wsum, gsum) = if n <= 2000 {
         moran_direct(roi, &a)
     } else {
-        // Tight bounding box of the intensity mask: the FFT grid is twice its size.
-        let [nz, ny, nx] = roi.dims;
-        let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
-        for z in 0..nz {
-            for y in 0..ny {
-                for x in 0..nx {
-                    if roi.int_mask[roi.idx(z, y, x)] {
-                        for (k, v) in [z, y, x].into_iter().enumerate() {
-                            lo[k] = lo[k].min(v);
-                            hi[k] = hi[k].max(v);
-                        }
-                    }
-                }
-            }
-        }
-        let bd = [hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1];
-        let mut ab = Vec::with_capacity(bd[0] * bd[1] * bd[2]);
-        let mut mb = Vec::with_capacity(ab.capacity());
-        for z in lo[0]..=hi[0] {
-            for y in lo[1]..=hi[1] {
-                for x in lo[2]..=hi[2] {
-                    let id = roi.idx(z, y, x);
-                    ab.push(a[id]);
-                    mb.push(f64::from(u8::from(roi.int_mask[id])));
-                }
-            }
-        }
-        crate::fft3::weighted_sums(&ab, &mb, bd, roi.spacing)
+        moran_fft(roi, &a)
             .ok_or_else(|| "ROI bounding box too large for the FFT autocorrelation".to_string())?
     };
     if ss <= 0.0 || wsum <= 0.0 {
@@ -121,6 +94,42 @@ pub fn moran_geary(roi: &Roi) -> Result<(f64, f64), String> {
     let moran = nf / wsum * msum / ss;
     let geary = (nf - 1.0) / (2.0 * wsum) * (2.0 * gsum - 2.0 * msum) / ss;
     Ok((moran, geary))
+}
+
+/// The pair sums of [`moran_direct`] by FFT autocorrelation on the intensity mask's tight
+/// bounding box (see `fft3`); None when the padded grid would be too large.
+pub fn moran_fft(roi: &Roi, a: &[f64]) -> Option<(f64, f64, f64)> {
+    // Tight bounding box of the intensity mask: the FFT grid is twice its size.
+    let [nz, ny, nx] = roi.dims;
+    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                if roi.int_mask[roi.idx(z, y, x)] {
+                    for (k, v) in [z, y, x].into_iter().enumerate() {
+                        lo[k] = lo[k].min(v);
+                        hi[k] = hi[k].max(v);
+                    }
+                }
+            }
+        }
+    }
+    if lo[0] == usize::MAX {
+        return Some((0.0, 0.0, 0.0));
+    }
+    let bd = [hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1];
+    let mut ab = Vec::with_capacity(bd[0] * bd[1] * bd[2]);
+    let mut mb = Vec::with_capacity(ab.capacity());
+    for z in lo[0]..=hi[0] {
+        for y in lo[1]..=hi[1] {
+            for x in lo[2]..=hi[2] {
+                let id = roi.idx(z, y, x);
+                ab.push(a[id]);
+                mb.push(f64::from(u8::from(roi.int_mask[id])));
+            }
+        }
+    }
+    crate::fft3::weighted_sums(&ab, &mb, bd, roi.spacing)
 }
 
 /// Direct pair sums (sum w a_i a_j, sum w, sum a_i^2 W_i) over ordered pairs i != j.
