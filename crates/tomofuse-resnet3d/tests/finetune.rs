@@ -10,12 +10,9 @@ use tomofuse_resnet3d::ResNetConfig;
 use tomofuse_resnet3d::ResNetError;
 use tomofuse_resnet3d::train::{Augment, Classifier, FinetuneConfig, Sample, finetune};
 
-/// ResNet50-3D at width 0.25 with MedicalNet's stride-2 stem (the recommended setting: 5x
-/// cheaper to train than MONAI's stride-1 stem on 32^3 crops).
+/// The recommended network (ResNet50-3D, width 0.25, stride-2 stem).
 fn net() -> ResNetConfig {
-    let mut c = ResNetConfig::resnet50(1, 1).with_widen_factor(0.25);
-    c.conv1_t_stride = 2;
-    c
+    tomofuse_resnet3d::train::finetune_net_config()
 }
 
 /// A smaller net and 16^3 crops for the tests that check mechanics, not learning.
