@@ -2,7 +2,11 @@
 //! layout: parameter names (`conv1`, `bn1`, `layer1.0.conv1`, `layer1.0.downsample.0`, `fc`,
 //! ...) match `monai.networks.nets.resnet50` so its state dict, saved as safetensors, loads
 //! without remapping. `features` returns the global-average-pooled vector (2048-d at full
-//! width) used as deep radiomics features; `forward` the classifier logits.
+//! width) used as deep radiomics features; `forward` the classifier logits. [`train`]
+//! fine-tunes a 1-logit classifier on labelled crops (no pretrained weights are available
+//! offline, so the network must learn from the study's own training cases).
+
+pub mod train;
 
 use std::sync::{Arc, Mutex};
 
@@ -83,11 +87,30 @@ pub enum ResNetError {
     TooSmall { size: Vec<usize>, stride: usize },
     #[error("resnet3d: stage {0} does not exist (0 = stem, 1..=4 = layer1..layer4)")]
     Stage(usize),
+    #[error("finetune config: {field}: {msg}")]
+    FinetuneConfig { field: &'static str, msg: String },
+    #[error("finetune: the training set is empty")]
+    EmptySet,
+    #[error(
+        "finetune: the training set needs both classes ({positives} positive, {negatives} negative)"
+    )]
+    OneClass { positives: usize, negatives: usize },
+    #[error("resnet3d sample {index}: {reason}")]
+    BadSample { index: usize, reason: String },
+    #[error("finetune: non-finite loss at step {step} (lower the learning rate)")]
+    Diverged { step: usize },
+    #[error("resnet3d checkpoint {path}: {msg}")]
+    Checkpoint { path: String, msg: String },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
 }
 
 impl From<ResNetError> for candle_core::Error {
     fn from(e: ResNetError) -> Self {
-        candle_core::Error::wrap(e)
+        match e {
+            ResNetError::Candle(c) => c,
+            e => candle_core::Error::wrap(e),
+        }
     }
 }
 
@@ -151,7 +174,7 @@ impl ResNetConfig {
         self.conv1_t_stride * if self.no_max_pool { 1 } else { 2 } * 8
     }
 
-    fn validate(&self) -> std::result::Result<(), ResNetError> {
+    pub(crate) fn validate(&self) -> std::result::Result<(), ResNetError> {
         if self.planes().contains(&0)
             || self.n_input_channels == 0
             || self.conv1_t_size == 0
