@@ -155,6 +155,139 @@ pub fn mesh_with(
 /// (f64 because centroid fans add non-lattice points).
 type LatticeTri = [[f64; 3]; 3];
 
+/// The surface pieces of one cube configuration, in cube-local coordinates.
+#[derive(Default)]
+struct CaseMesh {
+    /// Outward triangles in doubled lattice units relative to the cube's corner 0.
+    tris: Vec<LatticeTri>,
+    /// Total triangle area, mm^2 (translation invariant).
+    area: f64,
+    /// `sum dot(a, b x c)` of the triangles in mm relative to corner 0, and
+    /// `sum (b x c + c x a + a x b)`: a cube at mm offset `o` adds `(v0 + o . n) / 6` volume.
+    v0: f64,
+    n: [f64; 3],
+}
+
+/// Triangulates every cube configuration once. The choice between triangulations compares
+/// enclosed volumes (or areas) of polygons sharing one boundary, which do not depend on where
+/// the cube is, so a per-configuration table gives the same mesh as a per-cube choice.
+fn case_table(spacing: [f64; 3], opt: MeshOptions) -> Vec<CaseMesh> {
+    let loops = loop_table(opt.join_inside);
+    let corner = |c: usize| -> [i64; 3] {
+        [
+            2 * (c & 1) as i64,
+            2 * (c >> 1 & 1) as i64,
+            2 * (c >> 2 & 1) as i64,
+        ]
+    };
+    // Lattice (x, y, z) -> mm (x, y, z).
+    let to_mm = |p: [f64; 3]| {
+        [
+            p[0] / 2.0 * spacing[2],
+            p[1] / 2.0 * spacing[1],
+            p[2] / 2.0 * spacing[0],
+        ]
+    };
+    (0..256usize)
+        .map(|case| {
+            let mut cm = CaseMesh::default();
+            for lp in &loops[case] {
+                // Doubled-lattice vertex of each edge midpoint.
+                let pts: Vec<[i64; 3]> = lp
+                    .iter()
+                    .map(|&e| {
+                        let (a, b) = EDGES[e];
+                        let (pa, pb) = (corner(a), corner(b));
+                        [
+                            (pa[0] + pb[0]) / 2,
+                            (pa[1] + pb[1]) / 2,
+                            (pa[2] + pb[2]) / 2,
+                        ]
+                    })
+                    .collect();
+                // Outward direction: from inside corners to outside corners.
+                let mut dir = [0.0; 3];
+                for &e in lp {
+                    let (a, b) = EDGES[e];
+                    let (inn, out) = if case >> a & 1 == 1 { (a, b) } else { (b, a) };
+                    let (pi, po) = (corner(inn), corner(out));
+                    for k in 0..3 {
+                        dir[k] += (po[k] - pi[k]) as f64;
+                    }
+                }
+                let mut lat: Vec<[f64; 3]> = pts
+                    .iter()
+                    .map(|p| [p[0] as f64, p[1] as f64, p[2] as f64])
+                    .collect();
+                let mut mm: Vec<[f64; 3]> = lat.iter().map(|&p| to_mm(p)).collect();
+                // Newell normal (in index units) decides the winding.
+                let mut nrm = [0.0; 3];
+                for k in 0..pts.len() {
+                    let a = pts[k];
+                    let b = pts[(k + 1) % pts.len()];
+                    nrm[0] += ((a[1] - b[1]) * (a[2] + b[2])) as f64;
+                    nrm[1] += ((a[2] - b[2]) * (a[0] + b[0])) as f64;
+                    nrm[2] += ((a[0] - b[0]) * (a[1] + b[1])) as f64;
+                }
+                let flip = nrm[0] * dir[0] + nrm[1] * dir[1] + nrm[2] * dir[2] < 0.0;
+                let np = mm.len();
+                let sv = |tr: &[[usize; 3]]| -> f64 {
+                    tr.iter()
+                        .map(|&[a, b, c]| {
+                            let v = dot(mm[a], cross(mm[b], mm[c]));
+                            if flip { -v } else { v }
+                        })
+                        .sum()
+                };
+                let tris: Vec<[usize; 3]> = if opt.triangulation >= 4 && np > 3 {
+                    dp_triangulation(&mm, flip, opt.triangulation)
+                } else if np <= 4 || opt.triangulation != 3 {
+                    let mut best: Vec<[usize; 3]> = Vec::new();
+                    let mut bv = f64::NEG_INFINITY;
+                    for o in 0..np {
+                        let tr: Vec<[usize; 3]> = (1..np - 1)
+                            .map(|t| [o, (o + t) % np, (o + t + 1) % np])
+                            .collect();
+                        let v = match opt.triangulation {
+                            0 => -(o as f64),
+                            1 => sv(&tr),
+                            _ => -sv(&tr),
+                        };
+                        if v > bv + 1e-9 {
+                            bv = v;
+                            best = tr;
+                        }
+                    }
+                    best
+                } else {
+                    let (mut c, mut cl) = ([0.0; 3], [0.0; 3]);
+                    for (p, q) in mm.iter().zip(&lat) {
+                        for k in 0..3 {
+                            c[k] += p[k] / np as f64;
+                            cl[k] += q[k] / np as f64;
+                        }
+                    }
+                    mm.push(c);
+                    lat.push(cl);
+                    (0..np).map(|t| [np, t, (t + 1) % np]).collect()
+                };
+                for [a, b0, c0] in tris {
+                    let (b, c) = if flip { (c0, b0) } else { (b0, c0) };
+                    let (pa, pb, pc) = (mm[a], mm[b], mm[c]);
+                    cm.area += 0.5 * norm(cross(sub(pb, pa), sub(pc, pa)));
+                    cm.v0 += dot(pa, cross(pb, pc));
+                    let n = [cross(pb, pc), cross(pc, pa), cross(pa, pb)];
+                    for (k, acc) in cm.n.iter_mut().enumerate() {
+                        *acc += n[0][k] + n[1][k] + n[2][k];
+                    }
+                    cm.tris.push([lat[a], lat[b], lat[c]]);
+                }
+            }
+            cm
+        })
+        .collect()
+}
+
 /// The marching-cubes walk shared by the summary ([`mesh_with`]) and the exported surface
 /// ([`surface_mesh`]); `keep` also returns every triangle.
 fn mesh_core(
@@ -165,168 +298,93 @@ fn mesh_core(
     keep: bool,
 ) -> Option<(MeshStats, Vec<LatticeTri>)> {
     let [nz, ny, nx] = dims;
-    let table = loop_table(opt.join_inside);
-    let at = |z: isize, y: isize, x: isize| -> bool {
-        if z < 0 || y < 0 || x < 0 || z >= nz as isize || y >= ny as isize || x >= nx as isize {
-            false
-        } else {
-            mask[(z as usize * ny + y as usize) * nx + x as usize]
+    let table = case_table(spacing, opt);
+    // Zero-padded copy: padded index (z + 1, y + 1, x + 1) holds voxel (z, y, x).
+    let (qz, qy, qx) = (nz + 2, ny + 2, nx + 2);
+    let mut mp = vec![0u8; qz * qy * qx];
+    for z in 0..nz {
+        for y in 0..ny {
+            let src = (z * ny + y) * nx;
+            let dst = ((z + 1) * qy + y + 1) * qx + 1;
+            for (o, &m) in mp[dst..dst + nx].iter_mut().zip(&mask[src..src + nx]) {
+                *o = u8::from(m);
+            }
         }
-    };
-    // Cube (cz, cy, cx) has corners at voxels (cz-1+bz, cy-1+by, cx-1+bx).
-    let center = [nz as f64, ny as f64, nx as f64];
-    type Part = (f64, f64, Vec<[i64; 3]>, Vec<LatticeTri>);
+    }
+    // Cube (cz, cy, cx), 0 <= c <= n, has its corner (bx, by, bz) at padded voxel
+    // (cz + bz, cy + by, cx + bx); corner index c = bx + 2 by + 4 bz.
+    let half = [nx as f64 / 2.0, ny as f64 / 2.0, nz as f64 / 2.0];
+    type Part = (f64, f64, Vec<LatticeTri>);
     let per: Vec<Part> = (0..=nz)
         .into_par_iter()
         .map(|cz| {
             let (mut vol, mut area) = (0.0, 0.0);
-            let mut verts = Vec::new();
             let mut kept: Vec<LatticeTri> = Vec::new();
+            let oz = (cz as f64 - half[2]) * spacing[0];
             for cy in 0..=ny {
+                let r00 = &mp[(cz * qy + cy) * qx..][..qx];
+                let r01 = &mp[(cz * qy + cy + 1) * qx..][..qx];
+                let r10 = &mp[((cz + 1) * qy + cy) * qx..][..qx];
+                let r11 = &mp[((cz + 1) * qy + cy + 1) * qx..][..qx];
+                let col = |x: usize| -> usize {
+                    (r00[x] | r01[x] << 2 | r10[x] << 4 | r11[x] << 6) as usize
+                };
+                let oy = (cy as f64 - half[1]) * spacing[1];
+                let mut prev = col(0);
                 for cx in 0..=nx {
-                    let mut case = 0usize;
-                    for c in 0..8 {
-                        let (bx, by, bz) = (c & 1, c >> 1 & 1, c >> 2 & 1);
-                        if at(
-                            cz as isize - 1 + bz as isize,
-                            cy as isize - 1 + by as isize,
-                            cx as isize - 1 + bx as isize,
-                        ) {
-                            case |= 1 << c;
-                        }
-                    }
+                    let next = col(cx + 1);
+                    let case = prev | next << 1;
+                    prev = next;
                     if case == 0 || case == 255 {
                         continue;
                     }
-                    let corner = |c: usize| -> [i64; 3] {
-                        [
-                            2 * (cx as i64 + (c & 1) as i64),
-                            2 * (cy as i64 + (c >> 1 & 1) as i64),
-                            2 * (cz as i64 + (c >> 2 & 1) as i64),
-                        ]
-                    };
-                    for lp in &table[case] {
-                        // Doubled-lattice vertex of each edge midpoint.
-                        let pts: Vec<[i64; 3]> = lp
-                            .iter()
-                            .map(|&e| {
-                                let (a, b) = EDGES[e];
-                                let (pa, pb) = (corner(a), corner(b));
-                                [
-                                    (pa[0] + pb[0]) / 2,
-                                    (pa[1] + pb[1]) / 2,
-                                    (pa[2] + pb[2]) / 2,
-                                ]
-                            })
-                            .collect();
-                        // Outward direction: from inside corners to outside corners.
-                        let mut dir = [0.0; 3];
-                        for &e in lp {
-                            let (a, b) = EDGES[e];
-                            let (inn, out) = if case >> a & 1 == 1 { (a, b) } else { (b, a) };
-                            let (pi, po) = (corner(inn), corner(out));
-                            for k in 0..3 {
-                                dir[k] += (po[k] - pi[k]) as f64;
-                            }
+                    let cm = &table[case];
+                    let o = [(cx as f64 - half[0]) * spacing[2], oy, oz];
+                    area += cm.area;
+                    vol += (cm.v0 + dot(o, cm.n)) / 6.0;
+                    if keep {
+                        let base = [2.0 * cx as f64, 2.0 * cy as f64, 2.0 * cz as f64];
+                        for t in &cm.tris {
+                            kept.push(t.map(|p| [p[0] + base[0], p[1] + base[1], p[2] + base[2]]));
                         }
-                        // mm positions relative to the grid centre (x, y, z order), and the
-                        // same points in lattice units.
-                        let mut mm: Vec<[f64; 3]> = pts
-                            .iter()
-                            .map(|p| {
-                                [
-                                    (p[0] as f64 / 2.0 - center[2] / 2.0) * spacing[2],
-                                    (p[1] as f64 / 2.0 - center[1] / 2.0) * spacing[1],
-                                    (p[2] as f64 / 2.0 - center[0] / 2.0) * spacing[0],
-                                ]
-                            })
-                            .collect();
-                        let mut lat: Vec<[f64; 3]> = pts
-                            .iter()
-                            .map(|p| [p[0] as f64, p[1] as f64, p[2] as f64])
-                            .collect();
-                        // Newell normal (in index units) decides the winding.
-                        let mut nrm = [0.0; 3];
-                        for k in 0..pts.len() {
-                            let a = pts[k];
-                            let b = pts[(k + 1) % pts.len()];
-                            nrm[0] += ((a[1] - b[1]) * (a[2] + b[2])) as f64;
-                            nrm[1] += ((a[2] - b[2]) * (a[0] + b[0])) as f64;
-                            nrm[2] += ((a[0] - b[0]) * (a[1] + b[1])) as f64;
-                        }
-                        let flip = nrm[0] * dir[0] + nrm[1] * dir[1] + nrm[2] * dir[2] < 0.0;
-                        let np = mm.len();
-                        let sv = |tr: &[[usize; 3]]| -> f64 {
-                            tr.iter()
-                                .map(|&[a, b, c]| {
-                                    let v = dot(mm[a], cross(mm[b], mm[c]));
-                                    if flip { -v } else { v }
-                                })
-                                .sum()
-                        };
-                        let tris: Vec<[usize; 3]> = if opt.triangulation >= 4 && np > 3 {
-                            dp_triangulation(&mm, flip, opt.triangulation)
-                        } else if np <= 4 || opt.triangulation != 3 {
-                            let mut best: Vec<[usize; 3]> = Vec::new();
-                            let mut bv = f64::NEG_INFINITY;
-                            for o in 0..np {
-                                let tr: Vec<[usize; 3]> = (1..np - 1)
-                                    .map(|t| [o, (o + t) % np, (o + t + 1) % np])
-                                    .collect();
-                                let v = match opt.triangulation {
-                                    0 => -(o as f64),
-                                    1 => sv(&tr),
-                                    _ => -sv(&tr),
-                                };
-                                if v > bv + 1e-9 {
-                                    bv = v;
-                                    best = tr;
-                                }
-                            }
-                            best
-                        } else {
-                            let (mut c, mut cl) = ([0.0; 3], [0.0; 3]);
-                            for (p, q) in mm.iter().zip(&lat) {
-                                for k in 0..3 {
-                                    c[k] += p[k] / np as f64;
-                                    cl[k] += q[k] / np as f64;
-                                }
-                            }
-                            mm.push(c);
-                            lat.push(cl);
-                            (0..np).map(|t| [np, t, (t + 1) % np]).collect()
-                        };
-                        for [a, b0, c0] in tris {
-                            let (b, c) = if flip { (c0, b0) } else { (b0, c0) };
-                            let (pa, pb, pc) = (mm[a], mm[b], mm[c]);
-                            let cr = cross(sub(pb, pa), sub(pc, pa));
-                            area += 0.5 * norm(cr);
-                            vol += dot(pa, cross(pb, pc)) / 6.0;
-                            if keep {
-                                kept.push([lat[a], lat[b], lat[c]]);
-                            }
-                        }
-                        verts.extend(pts);
                     }
                 }
             }
-            (vol, area, verts, kept)
+            (vol, area, kept)
         })
         .collect();
     let (mut volume, mut area) = (0.0, 0.0);
-    let mut vertices = Vec::new();
     let mut tris = Vec::new();
-    for (v, a, vs, ts) in per {
+    for (v, a, ts) in per {
         volume += v;
         area += a;
-        vertices.extend(vs);
         tris.extend(ts);
+    }
+    // Vertices: the midpoints of the grid edges whose two (padded) voxels differ; every
+    // such edge carries one contour vertex in each cube around it, and no other edge does.
+    // Padded voxel p sits at lattice 2 p; the edge to p + e_axis at 2 p + e_axis.
+    let mut vertices = Vec::new();
+    for z in 0..qz {
+        for y in 0..qy {
+            for x in 0..qx {
+                let v = mp[(z * qy + y) * qx + x];
+                let p = [2 * x as i64, 2 * y as i64, 2 * z as i64];
+                if x + 1 < qx && mp[(z * qy + y) * qx + x + 1] != v {
+                    vertices.push([p[0] + 1, p[1], p[2]]);
+                }
+                if y + 1 < qy && mp[(z * qy + y + 1) * qx + x] != v {
+                    vertices.push([p[0], p[1] + 1, p[2]]);
+                }
+                if z + 1 < qz && mp[((z + 1) * qy + y) * qx + x] != v {
+                    vertices.push([p[0], p[1], p[2] + 1]);
+                }
+            }
+        }
     }
     if vertices.is_empty() {
         return None;
     }
     vertices.sort_unstable();
-    vertices.dedup();
     Some((
         MeshStats {
             volume,
@@ -490,6 +548,27 @@ pub fn norm(a: [f64; 3]) -> f64 {
     dot(a, a).sqrt()
 }
 
+/// [`hull_prefilter`] along all three axes: a vertex of the 3D hull is a vertex of its
+/// x-, y- and z-plane's 2D hulls. Output ordered as [`hull_prefilter`]'s.
+pub fn hull_prefilter_3d(pts: &[[i64; 3]]) -> Vec<[i64; 3]> {
+    let mut p = pts.to_vec();
+    for axis in [0usize, 1] {
+        let (a, b) = ((axis + 1) % 3, (axis + 2) % 3);
+        let perm: Vec<[i64; 3]> = p.iter().map(|v| [v[a], v[b], v[axis]]).collect();
+        p = hull_prefilter(&perm)
+            .into_iter()
+            .map(|q| {
+                let mut v = [0i64; 3];
+                v[a] = q[0];
+                v[b] = q[1];
+                v[axis] = q[2];
+                v
+            })
+            .collect();
+    }
+    hull_prefilter(&p)
+}
+
 /// Keeps only the vertices of each z-plane's 2D convex hull (Andrew's monotone chain, exact
 /// integer arithmetic): a point inside or on an edge of its plane's hull is a convex
 /// combination of other points, so it is no vertex of the 3D hull either. Cuts the 3D hull's
@@ -540,6 +619,52 @@ pub fn hull_prefilter(pts: &[[i64; 3]]) -> Vec<[i64; 3]> {
 /// Points that can be vertices of the convex hull: a point strictly between two others on
 /// an axis-parallel line is not extreme, so only per-line minima and maxima survive.
 pub fn hull_candidates(pts: &[[i64; 3]]) -> Vec<[i64; 3]> {
+    if pts.is_empty() {
+        return Vec::new();
+    }
+    let (mut lo, mut hi) = ([i64::MAX; 3], [i64::MIN; 3]);
+    for p in pts {
+        for k in 0..3 {
+            lo[k] = lo[k].min(p[k]);
+            hi[k] = hi[k].max(p[k]);
+        }
+    }
+    let ext: [usize; 3] = std::array::from_fn(|k| (hi[k] - lo[k]) as usize + 1);
+    // Dense per-line extremes when the three line grids are small, else hashed.
+    let cells = (0..3).map(|a| ext[(a + 1) % 3].saturating_mul(ext[(a + 2) % 3]));
+    if cells.clone().any(|c| c > 1 << 24) {
+        return hull_candidates_hashed(pts);
+    }
+    let mut extreme = vec![0u8; pts.len()];
+    for (axis, cells) in cells.enumerate() {
+        let (b, c) = ((axis + 1) % 3, (axis + 2) % 3);
+        let line = |p: &[i64; 3]| (p[b] - lo[b]) as usize * ext[c] + (p[c] - lo[c]) as usize;
+        let mut mm = vec![(i64::MAX, i64::MIN); cells];
+        for p in pts {
+            let e = &mut mm[line(p)];
+            e.0 = e.0.min(p[axis]);
+            e.1 = e.1.max(p[axis]);
+        }
+        for (p, x) in pts.iter().zip(extreme.iter_mut()) {
+            let e = mm[line(p)];
+            if p[axis] == e.0 || p[axis] == e.1 {
+                *x += 1;
+            }
+        }
+    }
+    let mut v: Vec<[i64; 3]> = pts
+        .iter()
+        .zip(&extreme)
+        .filter(|(_, c)| **c == 3)
+        .map(|(p, _)| *p)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// [`hull_candidates`] with hashed line extremes (for very large coordinate ranges).
+fn hull_candidates_hashed(pts: &[[i64; 3]]) -> Vec<[i64; 3]> {
     let mut keep: HashMap<[i64; 3], u8> = HashMap::new();
     for axis in 0..3 {
         let mut ext: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
@@ -719,4 +844,28 @@ pub fn convex_hull(pts: &[[i64; 3]]) -> Option<Vec<[[i64; 3]; 3]>> {
             .map(|(f, _)| [pts[f[0]], pts[f[1]], pts[f[2]]])
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_hull_candidates_equal_the_hashed_ones() {
+        let mut state = 5u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % m) as i64
+        };
+        for n in [1usize, 5, 50, 2000] {
+            let mut pts: Vec<[i64; 3]> = (0..n)
+                .map(|_| [next(40) - 7, next(25) + 3, next(9)])
+                .collect();
+            pts.sort_unstable();
+            pts.dedup();
+            assert_eq!(hull_candidates(&pts), hull_candidates_hashed(&pts));
+        }
+    }
 }

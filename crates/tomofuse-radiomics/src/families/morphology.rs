@@ -245,7 +245,7 @@ impl FeatureFamily for Morphology {
                 p[2] as f64 / 2.0 * sp[0],
             ]
         };
-        let cand = mesh::hull_prefilter(&hull_candidates(&m.vertices));
+        let cand = mesh::hull_prefilter_3d(&hull_candidates(&m.vertices));
         let hull = convex_hull(&cand);
         let diam_pts: Vec<[i64; 3]> = match &hull {
             Some(faces) => {
