@@ -57,50 +57,124 @@ impl Roi {
     /// Validates inputs, interpolates (when configured), crops, resegments and discretises.
     pub fn build(image: &Volume<f32>, mask: &Mask, label: u8, s: &Settings) -> Result<Self> {
         image.check_same_grid(mask, &GeometryTolerance::default())?;
-        let (image, mask) = match &s.interpolation {
-            Some(interp) => crate::interp::resample(image, mask, label, interp)?,
-            None => (image.clone(), mask.select_label(label)),
+        let resampled = match &s.interpolation {
+            Some(interp) => Some(crate::interp::resample(image, mask, label, interp)?),
+            None => None,
         };
-        let bbox = mask.bounding_box().ok_or(RadiomicsError::EmptyMask {
+        // Without interpolation the inputs are read in place (no copies): the ROI is
+        // `mask == label`; a resampled mask is already binary (ROI: non-zero).
+        let (image, mask, want) = match &resampled {
+            Some((img, msk)) => (img, msk, None),
+            None => (image, mask, Some(label)),
+        };
+        let sp = image.geometry.spacing;
+        let shape = image.shape();
+        let (Some(idata), Some(mdata)) = (image.data.as_slice(), mask.data.as_slice()) else {
+            // Non-standard layouts (not produced by tomofuse's readers): standard copies.
+            let img = Volume::new(image.data.as_standard_layout().into_owned(), image.geometry)?;
+            let msk = Volume::new(mask.data.as_standard_layout().into_owned(), mask.geometry)?;
+            return Self::build_std(&img, &msk, want, label, s);
+        };
+        Self::build_std_slices(idata, mdata, shape, sp, want, label, s)
+    }
+
+    /// [`Roi::build`] on a standard-layout volume (one call, no interpolation left to do).
+    fn build_std(
+        image: &Volume<f32>,
+        mask: &Mask,
+        want: Option<u8>,
+        label: u8,
+        s: &Settings,
+    ) -> Result<Self> {
+        let (Some(idata), Some(mdata)) = (image.data.as_slice(), mask.data.as_slice()) else {
+            unreachable!("standard layout volumes are contiguous");
+        };
+        Self::build_std_slices(
+            idata,
+            mdata,
+            image.shape(),
+            image.geometry.spacing,
+            want,
             label,
-            what: "mask".into(),
-        })?;
+            s,
+        )
+    }
+
+    /// The ROI (`mask == want`, or `mask != 0` for None) from C-ordered (`k` fastest) image
+    /// and mask buffers.
+    fn build_std_slices(
+        idata: &[f32],
+        mdata: &[u8],
+        shape: [usize; 3],
+        sp: [f64; 3],
+        want: Option<u8>,
+        label: u8,
+        s: &Settings,
+    ) -> Result<Self> {
+        let inside = |v: u8| match want {
+            Some(l) => v == l,
+            None => v != 0,
+        };
+        let [_, nj, nk] = shape;
+        let at = |i: usize, j: usize| (i * nj + j) * nk;
+        // Bounding box of the ROI, row by row along k.
+        let (mut blo, mut bhi) = ([usize::MAX; 3], [0usize; 3]);
+        for (r, row) in mdata.chunks_exact(nk).enumerate() {
+            let Some(k0) = row.iter().position(|&v| inside(v)) else {
+                continue;
+            };
+            let k1 = row.iter().rposition(|&v| inside(v)).unwrap_or(k0);
+            let (i, j) = (r / nj, r % nj);
+            blo = [blo[0].min(i), blo[1].min(j), blo[2].min(k0)];
+            bhi = [bhi[0].max(i), bhi[1].max(j), bhi[2].max(k1)];
+        }
+        if blo[0] == usize::MAX {
+            return Err(RadiomicsError::EmptyMask {
+                label,
+                what: "mask".into(),
+            });
+        }
         // Non-finite intensities inside the ROI make every intensity feature meaningless.
         let mut bad = 0usize;
         let mut first = [0usize; 3];
-        for ((i, j, k), &m) in mask.data.indexed_iter() {
-            if m != 0 && !image.data[[i, j, k]].is_finite() {
-                if bad == 0 {
-                    first = [i, j, k];
+        for i in blo[0]..=bhi[0] {
+            for j in blo[1]..=bhi[1] {
+                let o = at(i, j);
+                for k in blo[2]..=bhi[2] {
+                    if inside(mdata[o + k]) && !idata[o + k].is_finite() {
+                        if bad == 0 {
+                            first = [i, j, k];
+                        }
+                        bad += 1;
+                    }
                 }
-                bad += 1;
             }
         }
         if bad > 0 {
             return Err(RadiomicsError::NonFinite { count: bad, first });
         }
-        let sp = image.geometry.spacing;
-        let shape = image.shape();
         // Margin: the local-intensity sphere plus one voxel of background for the mesh.
         let margin = [
             (PEAK_RADIUS_MM / sp[0]).ceil() as usize + 1,
             (PEAK_RADIUS_MM / sp[1]).ceil() as usize + 1,
             (PEAK_RADIUS_MM / sp[2]).ceil() as usize + 1,
         ];
-        let lo: [usize; 3] = std::array::from_fn(|a| bbox.0[a].saturating_sub(margin[a]));
-        let hi: [usize; 3] = std::array::from_fn(|a| (bbox.1[a] + margin[a]).min(shape[a] - 1));
+        let lo: [usize; 3] = std::array::from_fn(|a| blo[a].saturating_sub(margin[a]));
+        let hi: [usize; 3] = std::array::from_fn(|a| (bhi[a] + margin[a]).min(shape[a] - 1));
         let (nx, ny, nz) = (hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1);
         tomofuse_core::check_alloc([nx, ny, nz], 8)?;
         let n = nx * ny * nz;
+        // Crop [z][y][x] with x = i, z = k: read along k (contiguous), write strided.
         let mut img = vec![f64::NAN; n];
         let mut morph = vec![false; n];
-        for z in 0..nz {
+        for x in 0..nx {
             for y in 0..ny {
-                for x in 0..nx {
-                    let (i, j, k) = (x + lo[0], y + lo[1], z + lo[2]);
+                let o = at(x + lo[0], y + lo[1]) + lo[2];
+                let (irow, mrow) = (&idata[o..o + nz], &mdata[o..o + nz]);
+                for (z, (&v, &m)) in irow.iter().zip(mrow).enumerate() {
                     let id = (z * ny + y) * nx + x;
-                    img[id] = image.data[[i, j, k]] as f64;
-                    morph[id] = mask.data[[i, j, k]] != 0;
+                    img[id] = v as f64;
+                    morph[id] = inside(m);
                 }
             }
         }

@@ -43,29 +43,56 @@ fn prefix(roi: &Roi) -> (Vec<f64>, Vec<u32>) {
     (s, c)
 }
 
-/// Mean image intensity (any voxel of the crop, inside the ROI or not) in the sphere.
-fn local_mean(
+/// Sphere sums and voxel counts for the voxels `x0..=x1` of row (z, y): per sphere row, a
+/// difference of two prefix sums; the unclipped middle of the range is a plain (vectorised)
+/// loop. `sum` and `cnt` are overwritten on `x0..=x1`.
+#[allow(clippy::too_many_arguments)]
+fn row_sums(
     roi: &Roi,
     rows: &[(isize, isize, isize)],
     ps: &(Vec<f64>, Vec<u32>),
     z: usize,
     y: usize,
-    x: usize,
-) -> f64 {
+    (x0, x1): (usize, usize),
+    sum: &mut [f64],
+    cnt: &mut [u32],
+) {
     let [nz, ny, nx] = roi.dims;
-    let (mut s, mut c) = (0.0, 0u32);
+    sum[x0..=x1].fill(0.0);
+    cnt[x0..=x1].fill(0);
     for &(dz, dy, hw) in rows {
         let (zz, yy) = (z as isize + dz, y as isize + dy);
         if zz < 0 || yy < 0 || zz >= nz as isize || yy >= ny as isize {
             continue;
         }
-        let lo = (x as isize - hw).max(0) as usize;
-        let hi = ((x as isize + hw).min(nx as isize - 1) + 1) as usize;
         let b = (zz as usize * ny + yy as usize) * (nx + 1);
-        s += ps.0[b + hi] - ps.0[b + lo];
-        c += ps.1[b + hi] - ps.1[b + lo];
+        let (s, c) = (&ps.0[b..b + nx + 1], &ps.1[b..b + nx + 1]);
+        let hw = hw as usize;
+        // Unclipped: x - hw >= 0 and x + hw + 1 <= nx.
+        let (a, e) = (x0.max(hw), x1.min(nx.saturating_sub(hw + 1)));
+        let clipped = |x: usize, sum: &mut [f64], cnt: &mut [u32]| {
+            let lo = x.saturating_sub(hw);
+            let hi = (x + hw).min(nx - 1) + 1;
+            sum[x] += s[hi] - s[lo];
+            cnt[x] += c[hi] - c[lo];
+        };
+        if a > e {
+            for x in x0..=x1 {
+                clipped(x, sum, cnt);
+            }
+            continue;
+        }
+        for x in x0..a {
+            clipped(x, sum, cnt);
+        }
+        for ((o, oc), x) in sum[a..=e].iter_mut().zip(cnt[a..=e].iter_mut()).zip(a..=e) {
+            *o += s[x + hw + 1] - s[x - hw];
+            *oc += c[x + hw + 1] - c[x - hw];
+        }
+        for x in e + 1..=x1 {
+            clipped(x, sum, cnt);
+        }
     }
-    if c == 0 { f64::NAN } else { s / c as f64 }
 }
 
 impl FeatureFamily for LocalIntensity {
@@ -81,29 +108,41 @@ impl FeatureFamily for LocalIntensity {
         let ps = prefix(roi);
         let [nz, ny, nx] = roi.dims;
         let vmax = roi.values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        // Per voxel of the intensity mask: (is a maximum-intensity voxel, local mean).
-        let per: Vec<(bool, f64)> = (0..nz)
+        // Per z plane: (largest local mean at a maximum-intensity voxel, largest local mean).
+        let per: Vec<(f64, f64)> = (0..nz)
             .into_par_iter()
-            .flat_map_iter(|z| {
-                let (rows, ps) = (&rows, &ps);
-                (0..ny).flat_map(move |y| {
-                    (0..nx).filter_map(move |x| {
-                        let id = roi.idx(z, y, x);
-                        roi.int_mask[id]
-                            .then(|| (roi.img[id] == vmax, local_mean(roi, rows, ps, z, y, x)))
-                    })
-                })
+            .map(|z| {
+                let (mut loc, mut glob) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+                let mut sum = vec![0.0; nx];
+                let mut cnt = vec![0u32; nx];
+                for y in 0..ny {
+                    let m = &roi.int_mask[roi.idx(z, y, 0)..roi.idx(z, y, 0) + nx];
+                    let (Some(x0), Some(x1)) =
+                        (m.iter().position(|&b| b), m.iter().rposition(|&b| b))
+                    else {
+                        continue;
+                    };
+                    row_sums(roi, &rows, &ps, z, y, (x0, x1), &mut sum, &mut cnt);
+                    for x in x0..=x1 {
+                        if !m[x] {
+                            continue;
+                        }
+                        let v = if cnt[x] == 0 {
+                            f64::NAN
+                        } else {
+                            sum[x] / cnt[x] as f64
+                        };
+                        glob = glob.max(v);
+                        if roi.img[roi.idx(z, y, x)] == vmax {
+                            loc = loc.max(v);
+                        }
+                    }
+                }
+                (loc, glob)
             })
             .collect();
-        let loc = per
-            .iter()
-            .filter(|(m, _)| *m)
-            .map(|(_, v)| *v)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let glob = per
-            .iter()
-            .map(|(_, v)| *v)
-            .fold(f64::NEG_INFINITY, f64::max);
+        let loc = per.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        let glob = per.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
         vec![
             Feature::new(fam, "loc_peak_loc", None, loc),
             Feature::new(fam, "loc_peak_glob", None, glob),
