@@ -58,9 +58,9 @@ def main():
 
     env = dict(os.environ, CARGO_TARGET_DIR=os.environ.get("CARGO_TARGET_DIR", "target"))
     subprocess.run(
-        ["cargo", "build", "-q", "--profile", "test", "-p", "tomofuse-radiomics", "--example", "radiomics_time"],
+        ["cargo", "build", "-q", "--release", "-p", "tomofuse-radiomics", "--example", "radiomics_time"],
         check=True, env=env)
-    exe = os.path.join(env["CARGO_TARGET_DIR"], "debug", "examples", "radiomics_time")
+    exe = os.path.join(env["CARGO_TARGET_DIR"], "release", "examples", "radiomics_time")
     def run(extra_env, preset="ibsi-a"):
         out = subprocess.run([exe, img, msk, preset, str(a.repeats)], check=True, capture_output=True,
                              text=True, env=dict(env, **extra_env)).stdout.split()

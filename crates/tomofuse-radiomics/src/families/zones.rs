@@ -3,7 +3,7 @@
 //! kept sparse, so memory grows with the number of distinct (level, size) pairs, not with
 //! level x maximum zone size.
 
-use super::texture::{Sparse, dims, emphasis_features, mean_vec, roi_slices, step};
+use super::texture::{Sparse, dims, emphasis_features, mean_vec, roi_slices};
 use crate::roi::Roi;
 use crate::settings::Settings;
 use crate::{Feature, FeatureFamily};
@@ -49,80 +49,96 @@ const DZM: [&str; 16] = [
     "zd_entr",
 ];
 
-fn neighbours(d3: bool) -> Vec<[isize; 3]> {
-    let mut v = Vec::new();
-    let zr = if d3 { -1..=1 } else { 0..=0 };
-    for dz in zr {
-        for dy in -1..=1 {
-            for dx in -1..=1 {
-                if (dz, dy, dx) != (0, 0, 0) {
-                    v.push([dz, dy, dx]);
+/// The slices `zs` copied into a zero-padded grid (one voxel of padding in y and x, and in z
+/// for 3D), with the offsets of the 8 (2D) or 26 (3D) neighbours and of the 4 or 6 face
+/// neighbours in padded index space. Padding voxels stand for "outside the crop".
+struct Padded {
+    /// Padded dims (z, y, x).
+    dims: [usize; 3],
+    /// Padding in z (0 for one 2D slice, 1 for 3D).
+    pz: usize,
+    all: Vec<isize>,
+    faces: Vec<isize>,
+}
+
+impl Padded {
+    fn new(ny: usize, nx: usize, nzs: usize, d3: bool) -> Self {
+        let pz = usize::from(d3);
+        let dims = [nzs + 2 * pz, ny + 2, nx + 2];
+        let (sy, sz) = (dims[2] as isize, (dims[1] * dims[2]) as isize);
+        let zr = if d3 { -1..=1 } else { 0..=0 };
+        let mut all = Vec::new();
+        let mut faces = Vec::new();
+        for dz in zr {
+            for dy in -1isize..=1 {
+                for dx in -1isize..=1 {
+                    if (dz, dy, dx) == (0, 0, 0) {
+                        continue;
+                    }
+                    let o = dz * sz + dy * sy + dx;
+                    all.push(o);
+                    if dz.abs() + dy.abs() + dx.abs() == 1 {
+                        faces.push(o);
+                    }
                 }
             }
         }
+        Self {
+            dims,
+            pz,
+            all,
+            faces,
+        }
     }
-    v
+
+    /// Padded index of crop voxel (z, y, x), z relative to the first slice of the range.
+    #[inline]
+    fn at(&self, z: usize, y: usize, x: usize) -> usize {
+        ((z + self.pz) * self.dims[1] + y + 1) * self.dims[2] + x + 1
+    }
+
+    /// Copies `src` (crop order) for slices `zs` into a padded array.
+    fn fill<T: Copy + Default>(&self, roi: &Roi, zs: &std::ops::Range<usize>, src: &[T]) -> Vec<T> {
+        let [_, ny, nx] = roi.dims;
+        let mut out = vec![T::default(); self.dims.iter().product()];
+        for (zi, z) in zs.clone().enumerate() {
+            for y in 0..ny {
+                let s = (z * ny + y) * nx;
+                let d = self.at(zi, y, 0);
+                out[d..d + nx].copy_from_slice(&src[s..s + nx]);
+            }
+        }
+        out
+    }
 }
 
-/// Distance to the ROI edge (IBSI 3.9): 1 for voxels with a face neighbour outside the
-/// morphological mask, growing by 1 per face step inward (city-block); 2D uses in-slice
-/// neighbours only. 0 outside the mask. Indexed relative to the first voxel of `zs`.
-pub fn edge_distance(roi: &Roi, zs: std::ops::Range<usize>, d3: bool) -> Vec<u32> {
-    let [nz, ny, nx] = roi.dims;
-    let faces: Vec<[isize; 3]> = if d3 {
-        vec![
-            [1, 0, 0],
-            [-1, 0, 0],
-            [0, 1, 0],
-            [0, -1, 0],
-            [0, 0, 1],
-            [0, 0, -1],
-        ]
-    } else {
-        vec![[0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]]
-    };
-    let _ = nz;
-    let mask = &roi.morph;
-    // Arrays cover only the slices `zs` (a 2D slice never allocates the whole volume).
-    let base = zs.start * ny * nx;
-    let mut dist = vec![0u32; zs.len() * ny * nx];
-    let inside = |id: usize| zs.contains(&(id / (ny * nx)));
+/// Distance to the ROI edge (IBSI 3.9) in padded index space: 1 for voxels with a face
+/// neighbour outside the morphological mask, growing by 1 per face step inward (city-block);
+/// 2D uses in-slice neighbours only. 0 outside the mask.
+fn edge_distance(roi: &Roi, zs: &std::ops::Range<usize>, pd: &Padded) -> Vec<u32> {
+    let mask = pd.fill(roi, zs, &roi.morph);
+    let mut dist = vec![0u32; mask.len()];
     let mut front = Vec::new();
-    for z in zs.clone() {
-        for y in 0..ny {
-            for x in 0..nx {
-                let id = (z * ny + y) * nx + x;
-                if !mask[id] {
-                    continue;
-                }
-                let edge = faces.iter().any(|&f| match step(roi, z, y, x, f) {
-                    Some(n) => !mask[n],
-                    None => true,
-                });
-                if edge {
-                    dist[id - base] = 1;
-                    front.push(id);
-                }
-            }
+    for (id, &m) in mask.iter().enumerate() {
+        if m && pd.faces.iter().any(|&f| !mask[(id as isize + f) as usize]) {
+            dist[id] = 1;
+            front.push(id);
         }
     }
     let mut d = 1;
+    let mut next = Vec::new();
     while !front.is_empty() {
-        let mut next = Vec::new();
+        next.clear();
         for &id in &front {
-            let (z, y, x) = (id / (ny * nx), (id / nx) % ny, id % nx);
-            for &f in &faces {
-                if let Some(n) = step(roi, z, y, x, f)
-                    && inside(n)
-                    && mask[n]
-                    && dist[n - base] == 0
-                {
-                    dist[n - base] = d + 1;
+            for &f in &pd.faces {
+                let n = (id as isize + f) as usize;
+                if mask[n] && dist[n] == 0 {
+                    dist[n] = d + 1;
                     next.push(n);
                 }
             }
         }
-        front = next;
+        std::mem::swap(&mut front, &mut next);
         d += 1;
     }
     dist
@@ -136,54 +152,53 @@ pub fn zone_matrices(
     want_dist: bool,
 ) -> (Sparse, Sparse) {
     let [_, ny, nx] = roi.dims;
-    let nb = neighbours(d3);
+    let pd = Padded::new(ny, nx, zs.len(), d3);
     let dist = if want_dist {
-        edge_distance(roi, zs.clone(), d3)
+        edge_distance(roi, &zs, &pd)
     } else {
         Vec::new()
     };
-    let base = zs.start * ny * nx;
-    let mut seen = vec![false; zs.len() * ny * nx];
-    let (mut szm, mut dzm) = (Sparse::default(), Sparse::default());
+    // Grey levels, zeroed as voxels join a zone (0 = background or already in a zone).
+    let mut gl = pd.fill(roi, &zs, &roi.gl);
+    let mut zones: Vec<(u32, u32, u32)> = Vec::new();
     let mut stack = Vec::new();
-    let in_range = |id: usize| zs.contains(&(id / (ny * nx)));
-    for z in zs.clone() {
-        for y in 0..ny {
-            for x in 0..nx {
-                let id = (z * ny + y) * nx + x;
-                let a = roi.gl[id];
-                if a == 0 || seen[id - base] {
-                    continue;
-                }
-                seen[id - base] = true;
-                stack.push(id);
-                let mut size = 0u32;
-                let mut dmin = u32::MAX;
-                while let Some(c) = stack.pop() {
-                    size += 1;
-                    if want_dist {
-                        dmin = dmin.min(dist[c - base]);
-                    }
-                    let (cz, cy, cx) = (c / (ny * nx), (c / nx) % ny, c % nx);
-                    for &o in &nb {
-                        if let Some(n) = step(roi, cz, cy, cx, o)
-                            && in_range(n)
-                            && !seen[n - base]
-                            && roi.gl[n] == a
-                        {
-                            seen[n - base] = true;
-                            stack.push(n);
-                        }
-                    }
-                }
-                szm.add(a, size, 1.0);
-                szm.nv += size as f64;
-                if want_dist {
-                    dzm.add(a, dmin.max(1), 1.0);
-                    dzm.nv += size as f64;
+    for start in 0..gl.len() {
+        let a = gl[start];
+        if a == 0 {
+            continue;
+        }
+        gl[start] = 0;
+        stack.push(start);
+        let mut size = 0u32;
+        let mut dmin = u32::MAX;
+        while let Some(c) = stack.pop() {
+            size += 1;
+            if want_dist {
+                dmin = dmin.min(dist[c]);
+            }
+            for &o in &pd.all {
+                let n = (c as isize + o) as usize;
+                if gl[n] == a {
+                    gl[n] = 0;
+                    stack.push(n);
                 }
             }
         }
+        zones.push((a, size, dmin.max(1)));
+    }
+    let (mut szm, mut dzm) = (Sparse::default(), Sparse::default());
+    let add_runs = |m: &mut Sparse, mut keys: Vec<(u32, u32)>| {
+        keys.sort_unstable();
+        for run in keys.chunk_by(|a, b| a == b) {
+            m.add(run[0].0, run[0].1, run.len() as f64);
+        }
+    };
+    add_runs(&mut szm, zones.iter().map(|z| (z.0, z.1)).collect());
+    let nv: f64 = zones.iter().map(|z| z.1 as f64).sum();
+    szm.nv = nv;
+    if want_dist {
+        add_runs(&mut dzm, zones.iter().map(|z| (z.0, z.2)).collect());
+        dzm.nv = nv;
     }
     (szm, dzm)
 }
