@@ -86,30 +86,99 @@ fn crswnp_tiny_is_deterministic_and_resumes() {
     assert_eq!(ma, metrics(&a));
 }
 
+/// Runs the binary with `args` (from the workspace root) and returns (success, stdout+stderr).
+fn tomofuse(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(root()).args(args).env("RUST_LOG", "info");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().expect("spawn tomofuse");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !text.contains("panicked") && o.status.code() != Some(101),
+        "tomofuse {args:?} panicked:\n{text}"
+    );
+    (o.status.success(), text)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+/// The "stage NAME: T cases: C cached, K computed, F failed" line of a log.
+fn stage_counts(log: &str, stage: &str) -> (usize, usize, usize) {
+    let pre = format!("stage {stage}: ");
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains(&pre) && l.contains(" cached, "))
+        .unwrap_or_else(|| panic!("no summary of stage {stage} in:\n{log}"));
+    let num = |word: &str| -> usize {
+        let i = line.find(word).unwrap();
+        line[..i]
+            .trim_end()
+            .rsplit([' ', ':', ','])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (num(" cached"), num(" computed"), num(" failed"))
+}
+
+const SAP: &str = "experiments/sap-multimodal.toml";
+
 #[test]
-fn sap_tiny_runs_and_resumes_after_sigkill() {
+fn sap_tiny_resumes_after_sigkill_shards_merge_identically_and_survives_a_full_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let a = dir.path().join("a");
-    // Start, wait for the segmentation stage to finish, kill the process hard.
+    // Reference: one uninterrupted run.
+    let reference = dir.path().join("reference");
+    run(SAP, &reference);
+    check_outputs(&reference);
+    let want = metrics(&reference);
+    let models = want["results"]["models"].as_array().expect("models");
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    for m in ["xgb_fused", "xgb_clinical", "xgb_radiomics", "xgb_deep"] {
+        assert!(names.contains(&m), "{m} missing from {names:?}");
+    }
+    assert!(
+        want["results"]["max_shap_additivity_error"]
+            .as_f64()
+            .unwrap()
+            < 1e-4
+    );
+    assert!(reference.join("features.parquet").is_file());
+
+    // SIGKILL in the middle of the per-case feature stage, then resume.
+    let a = dir.path().join("killed");
     let mut child = Command::new(bin())
         .current_dir(root())
-        .args([
-            "run",
-            "experiments/sap-multimodal.toml",
-            "--profile",
-            "tiny",
-            "--out",
-        ])
+        .args(["run", SAP, "--profile", "tiny", "--out"])
         .arg(&a)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let marker = a.join("stages/segmentation.done.json");
+    let feats = a.join("cases/features");
     let t0 = std::time::Instant::now();
     let mut killed = false;
-    while t0.elapsed().as_secs() < 600 {
-        if marker.exists() {
+    while t0.elapsed().as_secs() < 900 {
+        let n = std::fs::read_dir(&feats).map_or(0, |d| d.count());
+        if n >= 3 {
             child.kill().unwrap();
             killed = true;
             break;
@@ -117,34 +186,207 @@ fn sap_tiny_runs_and_resumes_after_sigkill() {
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let _ = child.wait();
-    assert!(marker.exists(), "segmentation stage never finished");
-    // Resume: the trained U-Net is reused, the run completes.
-    let log = run("experiments/sap-multimodal.toml", &a);
-    if killed {
-        assert!(log.contains("stage segmentation: cached"), "{log}");
-    }
-    check_outputs(&a);
-    let resumed = metrics(&a);
-    // An uninterrupted run gives the same numbers.
-    let b = dir.path().join("b");
-    run("experiments/sap-multimodal.toml", &b);
+    assert!(killed, "the run ended before it could be killed mid-stage");
+    assert!(!a.join("metrics.json").exists());
+    let log = run(SAP, &a);
+    assert!(log.contains("stage segmentation: cached"), "{log}");
+    let (cached, computed, _) = stage_counts(&log, "features");
+    assert!(
+        cached >= 3 && computed >= 1,
+        "features: {cached} cached, {computed} computed"
+    );
+    assert_eq!(stage_counts(&log, "predict").1, 0, "predict redone:\n{log}");
     assert_eq!(
-        resumed,
-        metrics(&b),
+        want,
+        metrics(&a),
         "resumed run differs from an uninterrupted one"
     );
-    let models = resumed["results"]["models"].as_array().expect("models");
-    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
-    for want in ["xgb_fused", "xgb_clinical", "xgb_radiomics", "xgb_deep"] {
-        assert!(names.contains(&want), "{want} missing from {names:?}");
-    }
-    assert!(
-        resumed["results"]["max_shap_additivity_error"]
-            .as_f64()
-            .unwrap()
-            < 1e-4
+
+    // Sharded: prepare once, then N shards and a merge give the single run's numbers.
+    let prepared = dir.path().join("prepared");
+    let p = prepared.to_str().unwrap();
+    let (ok, log) = tomofuse(
+        &[
+            "run",
+            SAP,
+            "--profile",
+            "tiny",
+            "--out",
+            p,
+            "--until",
+            "models",
+        ],
+        &[],
     );
+    assert!(ok, "{log}");
+    assert!(!prepared.join("metrics.json").exists());
+    for n in [1usize, 3, 7] {
+        let d = dir.path().join(format!("shards{n}"));
+        copy_dir(&prepared, &d);
+        let ds = d.to_str().unwrap();
+        for i in 0..n {
+            if n == 3 && i == 2 {
+                // Merging before the last shard finished names what is missing.
+                let (ok, log) = tomofuse(&["merge", ds], &[]);
+                assert!(!ok, "merge with a shard missing succeeded:\n{log}");
+                assert!(log.contains("shard 2/3 has not finished"), "{log}");
+                assert!(log.contains("in no finished shard"), "{log}");
+            }
+            let shard = format!("{i}/{n}");
+            let (ok, log) = tomofuse(
+                &[
+                    "run",
+                    SAP,
+                    "--profile",
+                    "tiny",
+                    "--out",
+                    ds,
+                    "--shard",
+                    &shard,
+                ],
+                &[],
+            );
+            assert!(ok, "shard {shard}: {log}");
+            assert!(
+                d.join(format!("shards/shard-{i:03}-of-{n:03}.json"))
+                    .is_file()
+            );
+            assert!(d.join(format!("logs/shard-{i:03}-of-{n:03}.log")).is_file());
+        }
+        let (ok, log) = tomofuse(&["merge", ds], &[]);
+        assert!(ok, "merge of {n} shards: {log}");
+        assert_eq!(
+            want,
+            metrics(&d),
+            "{n} shards merged differ from a single run"
+        );
+        assert_eq!(
+            std::fs::read(reference.join("predictions.csv")).unwrap(),
+            std::fs::read(d.join("predictions.csv")).unwrap()
+        );
+    }
+    // A shard with another config is refused before it writes anything.
+    let d1 = dir.path().join("shards1");
+    let (ok, log) = tomofuse(
+        &[
+            "run",
+            SAP,
+            "--profile",
+            "default",
+            "--out",
+            d1.to_str().unwrap(),
+            "--shard",
+            "0/1",
+        ],
+        &[],
+    );
+    assert!(!ok && log.contains("different config"), "{log}");
+
+    // A full disk while one case's features are saved: the run completes without that case
+    // and says why; the next run computes only it and matches the reference.
+    let f = dir.path().join("disk-full");
+    copy_dir(&prepared, &f);
+    let fs = f.to_str().unwrap();
+    let victim = "sap-0005";
+    let (ok, log) = tomofuse(
+        &["run", SAP, "--profile", "tiny", "--out", fs],
+        &[(
+            "TOMOFUSE_FAULT_WRITE",
+            &format!("cases/features/{victim}.json"),
+        )],
+    );
+    assert!(ok, "{log}");
+    let m = metrics(&f);
+    let fails = m["failures"].as_array().unwrap();
+    assert!(
+        fails.iter().any(
+            |x| x["case_id"] == victim && x["reason"].as_str().unwrap().contains("os error 28")
+        ),
+        "{fails:?}"
+    );
+    assert!(!f.join(format!("cases/features/{victim}.json")).exists());
+    let (ok, log) = tomofuse(&["run", SAP, "--profile", "tiny", "--out", fs], &[]);
+    assert!(ok, "{log}");
+    assert_eq!(stage_counts(&log, "features").1, 1, "{log}");
+    assert_eq!(want, metrics(&f), "after the disk was freed");
+}
+
+/// Corrupt, truncated and non-finite inputs mixed into a real (manifest) cohort: the run
+/// completes, every good case has its results, and each bad case is listed with its reason.
+#[test]
+fn sap_manifest_cohort_with_corrupt_inputs_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped config's seed, so the held-out centre has both outcomes; the broken cases are
+    // taken from the training centres.
+    let cohort = tomofuse_cohort::builtin("sap", tomofuse_cohort::Profile::Tiny, 20260609).unwrap();
+    let data = dir.path().join("cohort");
+    let manifest =
+        tomofuse_cohort::write_cohort(&cohort, &data, &tomofuse_cohort::NiftiIo).unwrap();
+    let bad: Vec<&str> = cohort
+        .cases
+        .iter()
+        .filter(|c| c.centre.as_deref() != Some("C"))
+        .map(|c| c.id.as_str())
+        .step_by(5)
+        .take(3)
+        .collect();
+    // Truncated image, garbage mask, NaN voxels.
+    let img = |id: &str| data.join(format!("images/{id}.nii.gz"));
+    let bytes = std::fs::read(img(bad[0])).unwrap();
+    std::fs::write(img(bad[0]), &bytes[..bytes.len() / 3]).unwrap();
+    std::fs::write(
+        data.join(format!("masks/{}.nii.gz", bad[1])),
+        b"not a nifti file at all",
+    )
+    .unwrap();
+    let mut v = tomofuse_io::read_image(&img(bad[2])).unwrap();
+    v.data[[3, 3, 3]] = f32::NAN;
+    tomofuse_io::write_nifti(&img(bad[2]), &v).unwrap();
+
+    let text = std::fs::read_to_string(root().join(SAP)).unwrap();
+    let text = text.replace(
+        "source = \"synthetic\"",
+        &format!(
+            "source = \"manifest\"\nmanifest = {:?}",
+            manifest.to_str().unwrap()
+        ),
+    );
+    assert!(text.contains("source = \"manifest\""));
+    let config = dir.path().join("sap-manifest.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("run");
+    let (ok, log) = tomofuse(
+        &[
+            "run",
+            config.to_str().unwrap(),
+            "--profile",
+            "tiny",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{log}");
+    let m = metrics(&out);
+    let fails = m["failures"].as_array().unwrap();
+    for &id in &bad {
+        let f = fails
+            .iter()
+            .find(|f| f["case_id"] == id)
+            .unwrap_or_else(|| panic!("{id} not reported: {fails:?}"));
+        assert!(!f["reason"].as_str().unwrap().is_empty());
+    }
+    let preds = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    for c in &cohort.cases {
+        let present = preds.lines().any(|l| l.starts_with(&format!("{},", c.id)));
+        assert_eq!(
+            present,
+            !bad.contains(&c.id.as_str()),
+            "{} in predictions.csv",
+            c.id
+        );
+    }
 }

@@ -252,6 +252,7 @@ fn sap_fusion_beats_single_modalities_and_scores() {
     let a_lab = test_auc(&logistic_scores(&labs, &y, &train));
     let a_img = test_auc(&logistic_scores(&img, &y, &train));
     let a_fus = test_auc(&logistic_scores(&both, &y, &train));
+    eprintln!("logistic test AUC: labs {a_lab:.3}, image {a_img:.3}, fused {a_fus:.3}");
     assert!(a_fus < 0.97, "fusion must not be trivial: {a_fus}");
     assert!(
         a_fus > a_lab + 0.02 && a_fus > a_img + 0.02,
@@ -268,6 +269,7 @@ fn sap_fusion_beats_single_modalities_and_scores() {
     ] {
         let s: Vec<f64> = c.cases.iter().map(|x| f(x).unwrap() as f64).collect();
         let a = test_auc(&s);
+        eprintln!("{name}: test AUC {a:.3}");
         assert!(
             a > 0.6 && a < a_fus - 0.05,
             "{name} AUC {a} (fused {a_fus})"

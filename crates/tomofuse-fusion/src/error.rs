@@ -6,6 +6,8 @@ use thiserror::Error;
 pub enum FusionError {
     #[error("cannot read `{path}`: {reason}")]
     Read { path: String, reason: String },
+    #[error("cannot write `{path}`: {reason}")]
+    Write { path: String, reason: String },
     #[error("`{path}`: unsupported table format (expected .csv or .parquet)")]
     UnsupportedFormat { path: String },
     #[error("table spec `{path}`: {reason}")]

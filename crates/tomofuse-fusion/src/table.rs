@@ -604,6 +604,38 @@ impl FeatureTable {
     }
 }
 
+impl FeatureTable {
+    /// Writes the table as Parquet (`id_column` first, then one Float32 column per feature) so
+    /// that [`FeatureTable::read`] gives it back unchanged.
+    pub fn write_parquet(&self, path: &Path, id_column: &str) -> Result<()> {
+        let err = |reason: String| FusionError::Write {
+            path: path.display().to_string(),
+            reason,
+        };
+        if self.columns.len() != self.names.len()
+            || self.columns.iter().any(|c| c.len() != self.ids.len())
+        {
+            return Err(err(format!(
+                "{} ids, {} names and {} columns do not line up",
+                self.ids.len(),
+                self.names.len(),
+                self.columns.len()
+            )));
+        }
+        let mut cols: Vec<Column> = Vec::with_capacity(self.names.len() + 1);
+        cols.push(Column::new(id_column.into(), self.ids.clone()));
+        for (n, c) in self.names.iter().zip(&self.columns) {
+            cols.push(Column::new(n.as_str().into(), c.clone()));
+        }
+        let mut df = DataFrame::new(self.ids.len(), cols).map_err(|e| err(e.to_string()))?;
+        let f = std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
+        ParquetWriter::new(f)
+            .finish(&mut df)
+            .map_err(|e| err(e.to_string()))?;
+        Ok(())
+    }
+}
+
 /// Joins a clinical table with feature tables by case id. Every clinical case must be present
 /// in every feature table; ids a feature table has beyond the clinical table are errors unless
 /// `allow_extra_ids`. Feature names must be unique across tables.

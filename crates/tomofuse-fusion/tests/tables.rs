@@ -366,3 +366,31 @@ fn specs_agree_with_the_json_schema() {
         "{text}"
     );
 }
+
+#[test]
+fn feature_table_parquet_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = FeatureTable {
+        path: "mem".into(),
+        ids: vec!["a".into(), "b".into(), "c".into()],
+        names: vec!["rad_x".into(), "deep_0001".into()],
+        columns: vec![vec![1.5, f32::NAN, -3.25], vec![0.0, 1e-7, 7.0]],
+    };
+    let p = dir.path().join("f.parquet");
+    t.write_parquet(&p, "case_id").unwrap();
+    let back = FeatureTable::read(&p, "case_id", &[]).unwrap();
+    assert_eq!(back.ids, t.ids);
+    assert_eq!(back.names, t.names);
+    for (a, b) in back.columns.iter().zip(&t.columns) {
+        for (x, y) in a.iter().zip(b) {
+            assert!(x == y || (x.is_nan() && y.is_nan()), "{x} vs {y}");
+        }
+    }
+    // Ragged input is an error naming the file, not a panic.
+    let bad = FeatureTable {
+        columns: vec![vec![1.0]],
+        ..t.clone()
+    };
+    let e = bad.write_parquet(&p, "case_id").unwrap_err().to_string();
+    assert!(e.contains("f.parquet"), "{e}");
+}

@@ -3,6 +3,7 @@
 
 mod cmd;
 mod experiment;
+mod logging;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ enum Command {
     Convert(cmd::convert::Args),
     /// Run an experiment end to end (cohort, segmentation, features, models, statistics, report).
     Run(cmd::run::Args),
+    /// Join the shards of a sharded run (checks every shard finished with the same config, no
+    /// case twice, none missing), then run the cohort-level stages: models, statistics, report.
+    Merge(cmd::run::MergeArgs),
     /// Check every case of a cohort manifest before any work; report all problems at once.
     ValidateData(cmd::validate_data::Args),
     /// ROC/AUC with bootstrap and DeLong CIs, calibration, decision curve and paired DeLong test from a predictions CSV.
@@ -40,16 +44,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,openjp2=warn"),
-    )
-    .format_target(false)
-    .init();
+    logging::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Run(a) => cmd::run::run(a),
+        Command::Merge(a) => cmd::run::merge(a),
         Command::ValidateData(a) => cmd::validate_data::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Resample(a) => cmd::resample::run(a),

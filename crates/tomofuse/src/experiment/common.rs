@@ -3,10 +3,10 @@
 //! orchestrator only decides order, caching and what happens to a failing case.
 
 use super::config::{ExperimentConfig, Study};
-use super::rundir::{RunDir, sha256_hex};
+use super::rundir::{CaseOutcome, RunDir, sha256_hex};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -17,11 +17,100 @@ use tomofuse_unet::{
 };
 
 /// A case the pipeline could not process: reported and skipped, never fatal for the cohort.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
     pub case_id: String,
     pub stage: String,
     pub reason: String,
+}
+
+/// One shard of a cohort run: cases at cohort positions `p` with `p % count == index`
+/// (round robin over the cohort order, so heavy and light cases spread evenly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub fn new(index: usize, count: usize) -> Result<Self> {
+        if count == 0 || index >= count {
+            bail!("shard {index}/{count}: need 0 <= I < N and N >= 1");
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Parses `I/N` (0-based I).
+    pub fn parse(text: &str) -> Result<Self> {
+        let (i, n) = text
+            .split_once('/')
+            .with_context(|| format!("--shard `{text}`: expected I/N, e.g. 0/4"))?;
+        let i: usize = i
+            .trim()
+            .parse()
+            .with_context(|| format!("--shard `{text}`: shard index `{i}` is not a number"))?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .with_context(|| format!("--shard `{text}`: shard count `{n}` is not a number"))?;
+        Self::new(i, n)
+    }
+
+    /// The shard of an array job, when the scheduler says so: Slurm (`SLURM_ARRAY_TASK_ID`,
+    /// `SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT`) or a Kubernetes Indexed Job
+    /// (`JOB_COMPLETION_INDEX`, with the count in `TOMOFUSE_SHARD_COUNT` because Kubernetes
+    /// does not export `.spec.completions`).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>> {
+        let num = |k: &str| -> Result<Option<usize>> {
+            get(k)
+                .map(|v| {
+                    v.trim()
+                        .parse::<usize>()
+                        .with_context(|| format!("environment variable {k}=`{v}` is not a number"))
+                })
+                .transpose()
+        };
+        if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            let count = num("SLURM_ARRAY_TASK_COUNT")?
+                .context("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
+            let index = id.checked_sub(min).with_context(|| {
+                format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}")
+            })?;
+            return Self::new(index, count)
+                .context("Slurm array (use a contiguous range such as --array=0-7)")
+                .map(Some);
+        }
+        if let Some(index) = num("JOB_COMPLETION_INDEX")? {
+            let count = num("TOMOFUSE_SHARD_COUNT")?.context(
+                "JOB_COMPLETION_INDEX is set: also set TOMOFUSE_SHARD_COUNT to the Job's completions",
+            )?;
+            return Self::new(index, count).map(Some);
+        }
+        Ok(None)
+    }
+
+    pub fn contains(&self, pos: usize) -> bool {
+        pos % self.count == self.index
+    }
+
+    /// File-name tag, e.g. `002-of-007`.
+    pub fn tag(&self) -> String {
+        format!("{:03}-of-{:03}", self.index, self.count)
+    }
+}
+
+/// Which part of a run this process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything in one process.
+    Full,
+    /// Train (or load) the models the shards share, then stop: the step before a sharded run.
+    UntilModels,
+    /// The per-case stages of one shard, then stop.
+    Shard(Shard),
+    /// The cohort-level stages over what the shards left; computes no case.
+    Merge,
 }
 
 /// Shared state of one run.
@@ -31,12 +120,19 @@ pub struct Ctx<'a> {
     pub failures: Mutex<Vec<Failure>>,
     /// Hash of the cohort's identity (ids, labels, splits, source) for stage keys.
     pub cohort_key: String,
+    pub mode: Mode,
+    /// Recompute cases whose stored outcome is a failure (e.g. after fixing an input file).
+    pub retry_failed: bool,
 }
 
 impl Ctx<'_> {
     pub fn fail(&self, case_id: &str, stage: &str, reason: impl std::fmt::Display) {
         let reason = format!("{reason:#}");
         log::warn!("case {case_id}: {stage} failed, skipped: {reason}");
+        self.record(case_id, stage, reason);
+    }
+
+    fn record(&self, case_id: &str, stage: &str, reason: String) {
         if let Ok(mut f) = self.failures.lock() {
             f.push(Failure {
                 case_id: case_id.into(),
@@ -56,6 +152,131 @@ impl Ctx<'_> {
         }
         sha256_hex(s.as_bytes())
     }
+
+    /// Whether this process handles the case at cohort position `pos`.
+    pub fn selects(&self, pos: usize) -> bool {
+        match self.mode {
+            Mode::Shard(s) => s.contains(pos),
+            _ => true,
+        }
+    }
+}
+
+/// What the pipeline needs to know about a case without its pixels.
+#[derive(Debug, Clone)]
+pub struct CaseMeta {
+    /// Position in the cohort (the shard partition and every output follow this order).
+    pub pos: usize,
+    pub id: String,
+    pub split: Split,
+    pub label: Option<bool>,
+    pub centre: Option<String>,
+    pub clinical: BTreeMap<String, ClinicalValue>,
+}
+
+pub fn metas(cohort: &Cohort) -> Vec<CaseMeta> {
+    cohort
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(pos, c)| CaseMeta {
+            pos,
+            id: c.id.clone(),
+            split: c.split.unwrap_or(Split::Train),
+            label: c.label,
+            centre: c.centre.clone(),
+            clinical: c.clinical.clone(),
+        })
+        .collect()
+}
+
+/// Runs one per-case stage over the cases this process handles, in cohort order. Each case's
+/// outcome is stored on its own (`cases/<stage>/<id>.json`, atomically), so an interrupted
+/// run or shard redoes only unfinished cases and the merge step finds every case's result.
+/// A case that fails is stored as a failure with its reason and skipped; a result that cannot
+/// be saved (disk full) is a failure of this run only and is retried by the next one.
+pub fn per_case<T, F>(
+    ctx: &Ctx,
+    metas: &[CaseMeta],
+    stage: &str,
+    key: &str,
+    mut compute: F,
+) -> Result<Vec<(usize, T)>>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut(&CaseMeta) -> Result<T>,
+{
+    let sel: Vec<&CaseMeta> = metas.iter().filter(|m| ctx.selects(m.pos)).collect();
+    let total = sel.len();
+    let (mut cached, mut computed, mut failed) = (0usize, 0usize, 0usize);
+    let mut missing = Vec::new();
+    let mut out = Vec::with_capacity(total);
+    let t0 = std::time::Instant::now();
+    let mut last_log = t0;
+    for (done, m) in sel.into_iter().enumerate() {
+        match ctx.rd.case_cached::<T>(stage, &m.id, key) {
+            Some(CaseOutcome::Ok(v)) => {
+                cached += 1;
+                out.push((m.pos, v));
+                continue;
+            }
+            Some(CaseOutcome::Failed(reason)) if !ctx.retry_failed => {
+                log::info!("case {}: {stage} failed in an earlier run: {reason}", m.id);
+                failed += 1;
+                ctx.record(&m.id, stage, reason);
+                continue;
+            }
+            _ => {}
+        }
+        if ctx.mode == Mode::Merge {
+            missing.push(m.id.clone());
+            continue;
+        }
+        match compute(m) {
+            Ok(v) => match ctx.rd.case_store(stage, &m.id, key, CaseOutcome::Ok(&v)) {
+                Ok(()) => {
+                    computed += 1;
+                    out.push((m.pos, v));
+                }
+                Err(e) => {
+                    failed += 1;
+                    ctx.fail(&m.id, stage, format!("result not saved: {e:#}"));
+                }
+            },
+            Err(e) => {
+                failed += 1;
+                let reason = format!("{e:#}");
+                if let Err(w) =
+                    ctx.rd
+                        .case_store::<&T>(stage, &m.id, key, CaseOutcome::Failed(reason.clone()))
+                {
+                    log::warn!("case {}: cannot record the failure: {w:#}", m.id);
+                }
+                ctx.fail(&m.id, stage, reason);
+            }
+        }
+        if last_log.elapsed().as_secs_f64() > 10.0 {
+            last_log = std::time::Instant::now();
+            log::info!(
+                "stage {stage}: {}/{total} cases ({:.0} s)",
+                done + 1,
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "stage {stage}: {} case(s) have no stored result ({}{}); did every shard finish?",
+            missing.len(),
+            missing[..missing.len().min(5)].join(", "),
+            if missing.len() > 5 { ", ..." } else { "" }
+        );
+    }
+    log::info!(
+        "stage {stage}: {total} cases: {cached} cached, {computed} computed, {failed} failed ({:.1} s)",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(out)
 }
 
 /// Loads the cohort named by the config: built-in synthetic (generated from the seed) or a
@@ -144,54 +365,60 @@ pub struct Prepared {
     pub input: Volume<f32>,
     /// Binary segmentation target (None when the case has no mask).
     pub target: Option<Mask>,
-    pub clinical: BTreeMap<String, ClinicalValue>,
 }
 
-/// Loads every case (rendering synthetic ones), in parallel. A case that fails to load or is
-/// not finite is recorded in the context and skipped.
-pub fn prepare(ctx: &Ctx, cohort: &Cohort) -> Vec<Prepared> {
+/// Loads one case (rendering a synthetic one): the image must be finite and the mask on the
+/// image grid.
+pub fn load_one(ctx: &Ctx, cohort: &Cohort, pos: usize) -> Result<Prepared> {
+    let c = cohort
+        .cases
+        .get(pos)
+        .with_context(|| format!("no case at position {pos}"))?;
     let [lo, hi] = ctx.cfg.segmentation.hu_window;
     let (lo, hi) = (lo as f32, hi as f32);
-    let out: Vec<Option<Prepared>> = cohort
-        .cases
+    let loaded = c.load(Some(&NiftiIo))?;
+    let n = loaded.image.data.iter().filter(|v| !v.is_finite()).count();
+    if n > 0 {
+        bail!("{n} non-finite voxels in the image");
+    }
+    let target = loaded.mask.as_ref().map(|m| cohort.target(m));
+    if let Some(t) = &target {
+        loaded
+            .image
+            .same_grid_default(t)
+            .context("mask is not on the image grid")?;
+    }
+    let input = tomofuse_preprocess::intensity::clip(&loaded.image, lo, hi)
+        .context("intensity window")?
+        .map(|&x| 2.0 * (x - lo) / (hi - lo) - 1.0);
+    Ok(Prepared {
+        id: c.id.clone(),
+        split: c.split.unwrap_or(Split::Train),
+        label: c.label,
+        centre: c.centre.clone(),
+        hu: loaded.image,
+        input,
+        target,
+    })
+}
+
+/// Loads the cases `want` selects, in parallel. A case that cannot be loaded is logged and left
+/// out here; the per-case stages record it as a failure with its reason.
+pub fn prepare(
+    ctx: &Ctx,
+    cohort: &Cohort,
+    want: impl Fn(&CaseMeta) -> bool + Sync,
+) -> Vec<Prepared> {
+    let ms = metas(cohort);
+    let out: Vec<Option<Prepared>> = ms
         .par_iter()
-        .map(|c| {
-            let loaded = match c.load(Some(&NiftiIo)) {
-                Ok(l) => l,
-                Err(e) => {
-                    ctx.fail(&c.id, "load", e);
-                    return None;
-                }
-            };
-            let n = loaded.image.data.iter().filter(|v| !v.is_finite()).count();
-            if n > 0 {
-                ctx.fail(&c.id, "load", format!("{n} non-finite voxels in the image"));
-                return None;
+        .filter(|m| want(m))
+        .map(|m| match load_one(ctx, cohort, m.pos) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::warn!("case {}: not loaded: {e:#}", m.id);
+                None
             }
-            let target = loaded.mask.as_ref().map(|m| cohort.target(m));
-            if let Some(t) = &target
-                && let Err(e) = loaded.image.same_grid_default(t)
-            {
-                ctx.fail(&c.id, "load", format!("mask is not on the image grid: {e}"));
-                return None;
-            }
-            let input = match tomofuse_preprocess::intensity::clip(&loaded.image, lo, hi) {
-                Ok(v) => v.map(|&x| 2.0 * (x - lo) / (hi - lo) - 1.0),
-                Err(e) => {
-                    ctx.fail(&c.id, "normalise", e);
-                    return None;
-                }
-            };
-            Some(Prepared {
-                id: c.id.clone(),
-                split: c.split.unwrap_or(Split::Train),
-                label: c.label,
-                centre: c.centre.clone(),
-                hu: loaded.image,
-                input,
-                target,
-                clinical: c.clinical.clone(),
-            })
         })
         .collect();
     out.into_iter().flatten().collect()
@@ -247,21 +474,30 @@ pub struct SegStage {
 }
 
 /// Trains the U-Net on the training split (validation split picks the best epoch), or loads the
-/// checkpoint of an identical earlier run.
-pub fn segmentation_stage(
-    ctx: &Ctx,
-    cases: &[Prepared],
-) -> Result<(TrainedModel, SegStage, String)> {
+/// checkpoint of an identical earlier run. Shards and the merge step never train: the model
+/// must come from an earlier `--until models` (or full) run into the same directory.
+pub fn segmentation_stage(ctx: &Ctx, cohort: &Cohort) -> Result<(TrainedModel, SegStage, String)> {
     let tc = train_config(ctx.cfg, ctx.rd);
     let key = ctx.key(&tc, &[]);
-    let to_case = |p: &Prepared| -> Option<tomofuse_unet::Case> {
-        p.target.as_ref().map(|t| tomofuse_unet::Case {
-            image: p.input.clone(),
-            mask: t.clone(),
-            label: p.label,
-        })
-    };
+    if matches!(ctx.mode, Mode::Shard(_) | Mode::Merge) && !ctx.rd.stage_done("segmentation", &key)
+    {
+        bail!(
+            "no trained segmentation model for this config in {}: run `tomofuse run CONFIG --out {} --until models` before the shards (docs/scale-out.md)",
+            ctx.rd.root.display(),
+            ctx.rd.root.display()
+        );
+    }
     let (stage, cached) = ctx.rd.stage("segmentation", &key, || {
+        let cases = prepare(ctx, cohort, |m| {
+            matches!(m.split, Split::Train | Split::Validation)
+        });
+        let to_case = |p: &Prepared| -> Option<tomofuse_unet::Case> {
+            p.target.as_ref().map(|t| tomofuse_unet::Case {
+                image: p.input.clone(),
+                mask: t.clone(),
+                label: p.label,
+            })
+        };
         let train: Vec<_> = cases
             .iter()
             .filter(|c| c.split == Split::Train)
@@ -272,6 +508,7 @@ pub fn segmentation_stage(
             .filter(|c| c.split == Split::Validation)
             .filter_map(to_case)
             .collect();
+        drop(cases);
         if train.is_empty() {
             bail!("no training case with a mask");
         }
@@ -317,46 +554,38 @@ pub struct CasePrediction {
     pub mask_file: String,
 }
 
-/// Predicts every case with the trained model, writes the predicted masks (NIfTI, the input's
-/// geometry) and computes segmentation metrics against the target where there is one.
+/// Predicts every case this process handles with the trained model, writes the predicted masks
+/// (NIfTI, the input's geometry) and computes segmentation metrics against the target where
+/// there is one. Results are in cohort order.
 pub fn predict_stage(
     ctx: &Ctx,
+    cohort: &Cohort,
+    metas: &[CaseMeta],
     model: &TrainedModel,
-    cases: &[Prepared],
     upstream: &str,
-) -> Result<(Vec<CasePrediction>, BTreeMap<String, Mask>)> {
+) -> Result<Vec<CasePrediction>> {
     let key = ctx.key(&"predict", &[upstream]);
     std::fs::create_dir_all(ctx.rd.path("masks"))?;
-    let (preds, _) = ctx.rd.stage("predict", &key, || {
-        let out: Vec<Option<CasePrediction>> = cases
-            .iter()
-            .map(|c| match predict_one(ctx, model, c) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    ctx.fail(&c.id, "predict", e);
-                    None
-                }
-            })
-            .collect();
-        Ok(out.into_iter().flatten().collect::<Vec<_>>())
+    let preds = per_case(ctx, metas, "predict", &key, |m| {
+        let c = load_one(ctx, cohort, m.pos)?;
+        predict_one(ctx, model, &c)
     })?;
-    let mut masks = BTreeMap::new();
-    for p in &preds {
-        match tomofuse_io::read_mask(&ctx.rd.path(&p.mask_file)) {
-            Ok(m) => {
-                masks.insert(p.id.clone(), m);
-            }
-            Err(e) => ctx.fail(&p.id, "predict", e),
-        }
-    }
-    Ok((preds, masks))
+    Ok(preds.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The predicted mask of a case, read back from the run directory.
+pub fn predicted_mask(ctx: &Ctx, p: &CasePrediction) -> Result<Mask> {
+    Ok(tomofuse_io::read_mask(&ctx.rd.path(&p.mask_file))?)
 }
 
 fn predict_one(ctx: &Ctx, model: &TrainedModel, c: &Prepared) -> Result<CasePrediction> {
     let pred = model.predict(&c.input)?;
-    let mask_file = format!("masks/{}.nii.gz", c.id);
+    let mask_file = format!("masks/{}.nii.gz", super::rundir::case_file_name(&c.id));
     let path = ctx.rd.path(&mask_file);
-    let tmp = ctx.rd.path(&format!("masks/.{}.tmp.nii.gz", c.id));
+    super::rundir::check_write_fault(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // The temporary keeps the .nii.gz ending: the writer picks compression from it.
+    let tmp = super::rundir::temp_sibling(&path).with_extension("nii.gz");
     tomofuse_io::write_nifti(&tmp, &pred.mask)?;
     std::fs::rename(&tmp, &path)?;
     let sp = pred.mask.geometry.spacing;
@@ -386,4 +615,71 @@ fn predict_one(ctx: &Ctx, model: &TrainedModel, c: &Prepared) -> Result<CasePred
         predicted_volume_ml: pred.mask.count_nonzero() as f64 * voxel_ml,
         mask_file,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_parse_and_errors() {
+        assert_eq!(Shard::parse("2/7").unwrap(), Shard { index: 2, count: 7 });
+        for bad in ["7/7", "1/0", "x/3", "3", "-1/4", "1/two"] {
+            assert!(Shard::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn shards_partition_the_cohort() {
+        for n in [1usize, 3, 7] {
+            let mut seen = vec![0u8; 100];
+            for i in 0..n {
+                let s = Shard::new(i, n).unwrap();
+                for (pos, c) in seen.iter_mut().enumerate() {
+                    if s.contains(pos) {
+                        *c += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&c| c == 1), "N = {n}");
+        }
+    }
+
+    #[test]
+    fn shard_from_scheduler_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(a, _)| *a == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(Shard::from_env(env(&[])).unwrap(), None);
+        // Slurm `--array=1-4`: task 3 is the third of four.
+        let s = Shard::from_env(env(&[
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]))
+        .unwrap();
+        assert_eq!(s, Some(Shard { index: 2, count: 4 }));
+        let k = Shard::from_env(env(&[
+            ("JOB_COMPLETION_INDEX", "0"),
+            ("TOMOFUSE_SHARD_COUNT", "5"),
+        ]))
+        .unwrap();
+        assert_eq!(k, Some(Shard { index: 0, count: 5 }));
+        let e = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "1")])).unwrap_err();
+        assert!(e.to_string().contains("TOMOFUSE_SHARD_COUNT"), "{e}");
+        let e = Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "2")])).unwrap_err();
+        assert!(e.to_string().contains("SLURM_ARRAY_TASK_COUNT"), "{e}");
+        assert!(
+            Shard::from_env(env(&[
+                ("SLURM_ARRAY_TASK_ID", "9"),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ]))
+            .is_err()
+        );
+    }
 }

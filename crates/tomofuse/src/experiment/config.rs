@@ -112,6 +112,18 @@ pub struct DeepFeaturesSection {
     pub widen_factor: f64,
     /// Size of the crop around the (predicted) organ fed to the network.
     pub crop: [usize; 3],
+    /// Epochs of supervised fine-tuning of the ResNet50-3D on the training cases (K-fold
+    /// cross-fitted `deep_score`); 0 keeps only the features of the seeded random network.
+    #[serde(default)]
+    pub finetune_epochs: usize,
+    /// Folds of the cross-fitting: each training case's score comes from the model that did
+    /// not see it; held-out cases get the mean logit of all fold models.
+    #[serde(default = "three")]
+    pub folds: usize,
+}
+
+fn three() -> usize {
+    3
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,6 +156,9 @@ pub struct ProfileOverride {
     pub patch: Option<[usize; 3]>,
     #[serde(default)]
     pub channels: Option<Vec<usize>>,
+    /// Overrides `deep_features.finetune_epochs`.
+    #[serde(default)]
+    pub finetune_epochs: Option<usize>,
 }
 
 impl ExperimentConfig {
@@ -180,6 +195,9 @@ impl ExperimentConfig {
             }
             if let Some(v) = o.channels {
                 self.segmentation.channels = v;
+            }
+            if let (Some(v), Some(d)) = (o.finetune_epochs, self.deep_features.as_mut()) {
+                d.finetune_epochs = v;
             }
         }
         self.validate()?;
@@ -270,6 +288,18 @@ impl ExperimentConfig {
             ensure!(
                 d.widen_factor > 0.0 && d.widen_factor <= 2.0,
                 "deep_features.widen_factor must be in (0, 2]"
+            );
+            ensure!(
+                d.finetune_epochs <= 1000,
+                "deep_features.finetune_epochs must be <= 1000"
+            );
+            ensure!(
+                (2..=10).contains(&d.folds),
+                "deep_features.folds must be in [2, 10]"
+            );
+            ensure!(
+                d.crop.iter().all(|&c| (16..=256).contains(&c)),
+                "deep_features.crop must be 16..256 voxels per axis (the network's stride is 16)"
             );
         }
         Ok(())

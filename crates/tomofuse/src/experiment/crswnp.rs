@@ -1,7 +1,7 @@
 //! MTLNet on sinus CT: one multitask U-Net segments the sinus region and classifies the
 //! endotype; results per split (train, validation, temporal external) as in the study's table.
 
-use super::common::{self, CasePrediction, Ctx, Prepared};
+use super::common::{self, CasePrediction, Ctx, Mode};
 use super::report::Report;
 use super::summary::{self, SetSummary};
 use anyhow::Result;
@@ -21,13 +21,24 @@ pub struct CrswnpResults {
     pub seg_history: tomofuse_unet::History,
 }
 
-pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<CrswnpResults> {
-    let cases: Vec<Prepared> = common::prepare(ctx, cohort);
-    log::info!("{} of {} cases loaded", cases.len(), cohort.len());
-    let (model, seg, seg_key) = common::segmentation_stage(ctx, &cases)?;
-    let (preds, masks) = common::predict_stage(ctx, &model, &cases, &seg_key)?;
-    let meshes = summary::write_meshes(ctx, &preds, &masks);
-    summary::write_predictions_csv(ctx, &preds)?;
+/// Runs the study; `None` when this process stops early (`--until models`, a shard).
+pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<CrswnpResults>> {
+    let metas = common::metas(cohort);
+    let (model, seg, seg_key) = common::segmentation_stage(ctx, cohort)?;
+    if ctx.mode == Mode::UntilModels {
+        return Ok(None);
+    }
+    let preds = common::predict_stage(ctx, cohort, &metas, &model, &seg_key)?;
+    if let Mode::Shard(s) = ctx.mode {
+        summary::write_predictions_csv(
+            ctx,
+            &preds,
+            &format!("shards/predictions-{}.csv", s.tag()),
+        )?;
+        return Ok(None);
+    }
+    let meshes = summary::write_meshes(ctx, &preds);
+    summary::write_predictions_csv(ctx, &preds, "predictions.csv")?;
 
     let stats = &ctx.cfg.stats;
     let boot = BootstrapConfig {
@@ -50,7 +61,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<CrswnpResu
         sets.push(summary::summarise_set(&preds, split, &opts));
     }
 
-    let cams = summary::gradcam_examples(ctx, &model, &cases, &preds, report);
+    let cams = summary::gradcam_examples(ctx, cohort, &model, &preds, report);
     summary::seg_report(
         report,
         &seg,
@@ -62,12 +73,12 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<CrswnpResu
         "3D reconstruction: {} surface meshes of the predicted sinus segmentation (held-out cases) in meshes/*.ply (LPS millimetres; 3D Slicer opens them directly).",
         meshes.len()
     )));
-    Ok(CrswnpResults {
+    Ok(Some(CrswnpResults {
         sets,
         youden_threshold_from_validation: val_threshold,
         predictions: preds,
         gradcam: cams,
         meshes,
         seg_history: seg.history,
-    })
+    }))
 }

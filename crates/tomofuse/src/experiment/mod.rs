@@ -10,11 +10,12 @@ pub mod rundir;
 pub mod sap;
 pub mod summary;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use common::Mode;
 use config::{ExperimentConfig, Study};
 use report::{Block, Report};
 use rundir::{RunDir, hash_path, sha256_hex, write_json};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -55,35 +56,253 @@ struct Metrics<'a> {
     failures: &'a [common::Failure],
 }
 
+/// What a run directory was created for (`run.json`): the merge step and shards read it back,
+/// so every process of a cluster run uses exactly the same resolved config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub config_file: String,
+    /// Folder that relative paths of the config (a cohort manifest) are resolved against.
+    pub config_dir: PathBuf,
+    pub config_sha256: String,
+    pub profile: String,
+    pub resolved_config: ExperimentConfig,
+    /// sha256 of the resolved config: what shards and the merge step must agree on.
+    pub resolved_sha256: String,
+}
+
+/// A finished shard (`shards/shard-III-of-NNN.json`): written last, so its presence means every
+/// case of the shard has a stored outcome.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ShardMarker {
+    pub shard: common::Shard,
+    pub resolved_sha256: String,
+    pub cases: Vec<String>,
+    pub failures: Vec<common::Failure>,
+    pub provenance: serde_json::Value,
+}
+
+/// Options of `tomofuse run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub out: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub shard: Option<common::Shard>,
+    /// Stop after the cohort-level models the shards share (`--until models`).
+    pub until_models: bool,
+    pub retry_failed: bool,
+}
+
 /// Runs the experiment in `config` (with `profile` overrides) into `out` (default
 /// `runs/<name>-<profile>`). Returns the run directory.
-pub fn run(config: &Path, out: Option<&Path>, profile: Option<&str>) -> Result<PathBuf> {
-    let t0 = std::time::Instant::now();
+pub fn run(config: &Path, opts: &RunOptions) -> Result<PathBuf> {
     let cfg0 = ExperimentConfig::load(config)?;
-    let profile = profile
-        .map(str::to_string)
+    let profile = opts
+        .profile
+        .clone()
         .unwrap_or_else(|| cfg0.cohort.profile.clone());
     let cfg = cfg0.with_profile(&profile)?;
-    let root = out.map(Path::to_path_buf).unwrap_or_else(|| {
+    let root = opts.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", cfg.experiment.name, profile))
     });
-    let rd = RunDir::create(&root)?;
-    plots::set_dir(&rd.path("figures"));
+    let cfg_text =
+        std::fs::read(config).with_context(|| format!("cannot read {}", config.display()))?;
     let config_dir = config.parent().unwrap_or(Path::new("."));
+    let config_dir = std::fs::canonicalize(if config_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        config_dir
+    })
+    .with_context(|| format!("cannot resolve {}", config_dir.display()))?;
+    let spec = RunSpec {
+        config_file: config.display().to_string(),
+        config_dir,
+        config_sha256: sha256_hex(&cfg_text),
+        profile,
+        resolved_sha256: sha256_hex(serde_json::to_string(&cfg)?.as_bytes()),
+        resolved_config: cfg,
+    };
+    let rd = RunDir::create(&root)?;
+    let spec_path = rd.path("run.json");
+    if let Some(shard) = opts.shard {
+        // Shards join a directory prepared by `--until models`; a different config
+        // there would silently mix two experiments.
+        let old: RunSpec = serde_json::from_slice(&std::fs::read(&spec_path).with_context(|| {
+            format!(
+                "shard {}/{}: {} has no run.json: run `tomofuse run CONFIG --out {} --until models` first",
+                shard.index,
+                shard.count,
+                root.display(),
+                root.display()
+            )
+        })?)
+        .with_context(|| format!("cannot parse {}", spec_path.display()))?;
+        if old.resolved_sha256 != spec.resolved_sha256 {
+            bail!(
+                "{} was prepared for a different config (resolved sha256 {} vs {} now); use the same config and profile, or another --out",
+                root.display(),
+                &old.resolved_sha256[..12],
+                &spec.resolved_sha256[..12]
+            );
+        }
+    } else {
+        write_json(&spec_path, &spec)?;
+    }
+    let mode = match (opts.shard, opts.until_models) {
+        (Some(_), true) => bail!("--shard and --until cannot be combined"),
+        (Some(s), false) => Mode::Shard(s),
+        (None, true) => Mode::UntilModels,
+        (None, false) => Mode::Full,
+    };
+    execute(&rd, &spec, mode, opts.retry_failed)
+}
+
+/// `tomofuse merge RUN_DIR`: checks that every shard finished with the same config, that no
+/// case is in two shards and none is missing, then runs the cohort-level stages.
+pub fn merge(root: &Path) -> Result<PathBuf> {
+    let rd = RunDir::create(root)?;
+    let spec_path = rd.path("run.json");
+    let spec: RunSpec = serde_json::from_slice(
+        &std::fs::read(&spec_path)
+            .with_context(|| format!("{} is not a run directory (no run.json)", root.display()))?,
+    )
+    .with_context(|| format!("cannot parse {}", spec_path.display()))?;
+    let mut cohort = common::load_cohort(&spec.resolved_config, &spec.config_dir)?;
+    common::assign_splits(&spec.resolved_config, &mut cohort)?;
+    check_shards(&rd, &spec, &cohort)?;
+    execute(&rd, &spec, Mode::Merge, false)
+}
+
+/// Every problem of the shards at once, or Ok.
+fn check_shards(rd: &RunDir, spec: &RunSpec, cohort: &tomofuse_cohort::Cohort) -> Result<()> {
+    let dir = rd.path("shards");
+    let mut markers: Vec<(String, ShardMarker)> = Vec::new();
+    let mut problems = Vec::new();
+    let entries = std::fs::read_dir(&dir)
+        .with_context(|| format!("no shard has finished: {} does not exist", dir.display()))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("shard-") && name.ends_with(".json")) {
+            continue;
+        }
+        match std::fs::read(e.path())
+            .map_err(anyhow::Error::from)
+            .and_then(|b| Ok(serde_json::from_slice::<ShardMarker>(&b)?))
+        {
+            Ok(m) => markers.push((name, m)),
+            Err(err) => problems.push(format!("{name}: unreadable shard marker: {err:#}")),
+        }
+    }
+    if markers.is_empty() && problems.is_empty() {
+        bail!("no shard has finished in {}", dir.display());
+    }
+    let counts: std::collections::BTreeSet<usize> =
+        markers.iter().map(|(_, m)| m.shard.count).collect();
+    if counts.len() > 1 {
+        problems.push(format!(
+            "shards of different partitions are mixed (N = {counts:?}): clear shards/ and rerun with one N"
+        ));
+    }
+    if let Some(&n) = counts.iter().next() {
+        for i in 0..n {
+            if !markers
+                .iter()
+                .any(|(_, m)| m.shard.index == i && m.shard.count == n)
+            {
+                problems.push(format!(
+                    "shard {i}/{n} has not finished (no shards/shard-{}.json)",
+                    common::Shard { index: i, count: n }.tag()
+                ));
+            }
+        }
+    }
+    let mut owner: std::collections::BTreeMap<&str, &str> = Default::default();
+    for (name, m) in &markers {
+        if m.resolved_sha256 != spec.resolved_sha256 {
+            problems.push(format!(
+                "{name}: run with a different config (resolved sha256 {} vs {})",
+                &m.resolved_sha256[..12.min(m.resolved_sha256.len())],
+                &spec.resolved_sha256[..12]
+            ));
+        }
+        for c in &m.cases {
+            if let Some(prev) = owner.insert(c.as_str(), name.as_str()) {
+                problems.push(format!("case {c} is in two shards: {prev} and {name}"));
+            }
+        }
+    }
+    let ids: std::collections::BTreeSet<&str> =
+        cohort.cases.iter().map(|c| c.id.as_str()).collect();
+    let missing: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| !owner.contains_key(id))
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "{} case(s) of the cohort are in no finished shard: {}{}",
+            missing.len(),
+            missing[..missing.len().min(8)].join(", "),
+            if missing.len() > 8 { ", ..." } else { "" }
+        ));
+    }
+    for id in owner.keys() {
+        if !ids.contains(id) {
+            problems.push(format!("case {id} is in a shard but not in the cohort"));
+        }
+    }
+    if problems.is_empty() {
+        log::info!(
+            "{} shard(s) complete and consistent: {} cases",
+            markers.len(),
+            owner.len()
+        );
+        Ok(())
+    } else {
+        bail!(
+            "cannot merge {}:\n  - {}",
+            rd.root.display(),
+            problems.join("\n  - ")
+        )
+    }
+}
+
+/// Runs the stages `mode` asks for, in the run directory described by `spec`.
+fn execute(rd: &RunDir, spec: &RunSpec, mode: Mode, retry_failed: bool) -> Result<PathBuf> {
+    let t0 = std::time::Instant::now();
+    let cfg = &spec.resolved_config;
+    let root = rd.root.clone();
+    let log_name = match mode {
+        Mode::Shard(s) => format!("logs/shard-{}.log", s.tag()),
+        Mode::Merge => "logs/merge.log".into(),
+        Mode::UntilModels => "logs/models.log".into(),
+        Mode::Full => "logs/run.log".into(),
+    };
+    if let Err(e) = crate::logging::copy_to_file(&rd.path(&log_name)) {
+        log::warn!("no log file {log_name}: {e:#}");
+    }
+    plots::set_dir(&rd.path("figures"));
     log::info!(
-        "experiment {} (profile {profile}, seed {}) -> {}",
+        "experiment {} (profile {}, seed {}, {mode:?}) -> {}",
         cfg.experiment.name,
+        spec.profile,
         cfg.experiment.seed,
         root.display()
     );
 
-    let mut cohort = common::load_cohort(&cfg, config_dir)?;
-    common::assign_splits(&cfg, &mut cohort)?;
+    let mut cohort = common::load_cohort(cfg, &spec.config_dir)?;
+    common::assign_splits(cfg, &mut cohort)?;
     let mut input_hashes = Vec::new();
     if cfg.cohort.source == "manifest" {
-        let m = config_dir.join(cfg.cohort.manifest.as_deref().unwrap_or_default());
+        let m = spec
+            .config_dir
+            .join(cfg.cohort.manifest.as_deref().unwrap_or_default());
         input_hashes.push((m.display().to_string(), hash_path(&m)?));
-        for c in &cohort.cases {
+        for (pos, c) in cohort.cases.iter().enumerate() {
+            if let Mode::Shard(s) = mode
+                && !s.contains(pos)
+            {
+                continue;
+            }
             if let tomofuse_cohort::Source::Files { image, mask } = &c.source {
                 for p in std::iter::once(image).chain(mask.iter()) {
                     match hash_path(p) {
@@ -94,39 +313,83 @@ pub fn run(config: &Path, out: Option<&Path>, profile: Option<&str>) -> Result<P
             }
         }
     }
-    let cfg_text =
-        std::fs::read(config).with_context(|| format!("cannot read {}", config.display()))?;
     let prov = Provenance {
         tool: "tomofuse",
         version: env!("CARGO_PKG_VERSION"),
         git_commit: env!("TOMOFUSE_GIT_COMMIT"),
         rustc: env!("TOMOFUSE_RUSTC"),
-        config_file: config.display().to_string(),
-        config_sha256: sha256_hex(&cfg_text),
+        config_file: spec.config_file.clone(),
+        config_sha256: spec.config_sha256.clone(),
         resolved_config: cfg.clone(),
-        profile: profile.clone(),
+        profile: spec.profile.clone(),
         seed: cfg.experiment.seed,
         cohort: cohort.name.clone(),
         n_cases: cohort.len(),
         input_hashes,
         threads: rayon::current_num_threads(),
     };
-    write_json(&rd.path("manifest.json"), &prov)?;
+    if !matches!(mode, Mode::Shard(_)) {
+        write_json(&rd.path("manifest.json"), &prov)?;
+    }
 
     let ctx = common::Ctx {
-        cfg: &cfg,
-        rd: &rd,
+        cfg,
+        rd,
         failures: Mutex::new(Vec::new()),
-        cohort_key: common::cohort_key(&cohort, &cfg),
+        cohort_key: common::cohort_key(&cohort, cfg),
+        mode,
+        retry_failed,
     };
     let mut report = Report::new(&format!("tomofuse: {}", cfg.experiment.name));
     report.push(Block::Paragraph(cfg.experiment.description.clone()));
     cohort_section(&mut report, &cohort);
     let results = match cfg.experiment.study {
-        Study::Crswnp => Results::Crswnp(Box::new(crswnp::run(&ctx, &cohort, &mut report)?)),
-        Study::Sap => Results::Sap(Box::new(sap::run(&ctx, &cohort, &mut report)?)),
+        Study::Crswnp => {
+            crswnp::run(&ctx, &cohort, &mut report)?.map(|r| Results::Crswnp(Box::new(r)))
+        }
+        Study::Sap => sap::run(&ctx, &cohort, &mut report)?.map(|r| Results::Sap(Box::new(r))),
     };
-    let failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
+    let mut failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
+    // One order whatever the sharding: by case, then stage.
+    failures.sort_by(|a, b| (&a.case_id, &a.stage).cmp(&(&b.case_id, &b.stage)));
+    failures.dedup();
+    let Some(results) = results else {
+        if let Mode::Shard(s) = mode {
+            let cases: Vec<String> = cohort
+                .cases
+                .iter()
+                .enumerate()
+                .filter(|(pos, _)| s.contains(*pos))
+                .map(|(_, c)| c.id.clone())
+                .collect();
+            let n = cases.len();
+            write_json(
+                &rd.path(&format!("shards/shard-{}.json", s.tag())),
+                &ShardMarker {
+                    shard: s,
+                    resolved_sha256: spec.resolved_sha256.clone(),
+                    cases,
+                    failures: failures.clone(),
+                    provenance: serde_json::to_value(&prov)?,
+                },
+            )?;
+            eprintln!(
+                "shard {}/{} done in {:.1} s: {n} cases, {} failure(s); merge with `tomofuse merge {}` once every shard has finished",
+                s.index,
+                s.count,
+                t0.elapsed().as_secs_f64(),
+                failures.len(),
+                root.display()
+            );
+        } else {
+            eprintln!(
+                "segmentation model ready in {:.1} s: {}",
+                t0.elapsed().as_secs_f64(),
+                root.display()
+            );
+        }
+        return Ok(root);
+    };
     if !failures.is_empty() {
         report.push(Block::Heading("Cases that failed and were skipped".into()));
         report.push(Block::Table {
@@ -144,7 +407,7 @@ pub fn run(config: &Path, out: Option<&Path>, profile: Option<&str>) -> Result<P
         &rd.path("metrics.json"),
         &Metrics {
             experiment: &cfg.experiment.name,
-            profile: &profile,
+            profile: &spec.profile,
             seed: cfg.experiment.seed,
             results: &results,
             failures: &failures,

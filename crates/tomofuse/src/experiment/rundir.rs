@@ -8,15 +8,45 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` atomically: a temporary sibling, fsync, then rename.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Fault injection for tests and drills: `TOMOFUSE_FAULT_WRITE` holds comma-separated path
+/// fragments; writing a run-directory file whose path contains one fails as a full disk does
+/// (ENOSPC). Unset, it costs one environment lookup.
+pub fn check_write_fault(path: &Path) -> std::io::Result<()> {
+    if let Ok(spec) = std::env::var("TOMOFUSE_FAULT_WRITE") {
+        let p = path.to_string_lossy();
+        if spec.split(',').any(|f| !f.is_empty() && p.contains(f)) {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+    }
+    Ok(())
+}
+
+/// A temporary sibling of `path` unique to this process and call, so shards writing into one
+/// run directory (possibly from several hosts) never share a temporary file.
+pub fn temp_sibling(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    dir.join(format!(
+        ".{name}.tmp-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary sibling, fsync, then rename.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    check_write_fault(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let tmp = temp_sibling(path);
     {
         let mut f = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -62,6 +92,43 @@ pub fn hash_path(path: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// The stored result of one case in one per-case stage: its value, or why it failed (a failure
+/// is final for the same inputs, so a rerun does not retry a corrupt file forever).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseOutcome<T> {
+    Ok(T),
+    Failed(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CaseRecord<T> {
+    stage: String,
+    case_id: String,
+    key: String,
+    outcome: CaseOutcome<T>,
+}
+
+/// A file name for a case id: the id itself when it is plain (letters, digits, `-`, `_`, `.`),
+/// otherwise a sanitised id plus a hash, so no id can escape its folder.
+pub fn case_file_name(id: &str) -> String {
+    let plain = !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if plain {
+        id.to_string()
+    } else {
+        let safe: String = id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(40)
+            .collect();
+        format!("{safe}-{}", &sha256_hex(id.as_bytes())[..12])
+    }
+}
+
 /// A marker for a finished stage: the key of the inputs it was computed from.
 #[derive(Debug, Serialize, Deserialize)]
 struct StageMarker {
@@ -87,6 +154,54 @@ impl RunDir {
 
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
+    }
+
+    /// Whether `stage` finished with `key` (its artifact present), without loading it.
+    pub fn stage_done(&self, stage: &str, key: &str) -> bool {
+        let marker = self.path(&format!("stages/{stage}.done.json"));
+        std::fs::read(&marker)
+            .ok()
+            .and_then(|m| serde_json::from_slice::<StageMarker>(&m).ok())
+            .is_some_and(|m| m.key == key)
+            && self.path(&format!("stages/{stage}.json")).is_file()
+    }
+
+    fn case_path(&self, stage: &str, id: &str) -> PathBuf {
+        self.root
+            .join("cases")
+            .join(stage)
+            .join(format!("{}.json", case_file_name(id)))
+    }
+
+    /// The stored outcome of `id` in `stage`, if it was computed from inputs with this `key`.
+    pub fn case_cached<T: DeserializeOwned>(
+        &self,
+        stage: &str,
+        id: &str,
+        key: &str,
+    ) -> Option<CaseOutcome<T>> {
+        let bytes = std::fs::read(self.case_path(stage, id)).ok()?;
+        let r: CaseRecord<T> = serde_json::from_slice(&bytes).ok()?;
+        (r.key == key && r.case_id == id).then_some(r.outcome)
+    }
+
+    /// Stores the outcome of `id` in `stage` atomically.
+    pub fn case_store<T: Serialize>(
+        &self,
+        stage: &str,
+        id: &str,
+        key: &str,
+        outcome: CaseOutcome<T>,
+    ) -> Result<()> {
+        write_json(
+            &self.case_path(stage, id),
+            &CaseRecord {
+                stage: stage.into(),
+                case_id: id.into(),
+                key: key.into(),
+                outcome,
+            },
+        )
     }
 
     /// Runs `compute` unless the stage already finished with the same `key`; the artifact is
@@ -150,6 +265,52 @@ mod tests {
             .unwrap();
         assert_eq!((v, cached), (vec![3], false));
         assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn case_cache_round_trip_and_key_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(dir.path()).unwrap();
+        assert!(rd.case_cached::<f64>("s", "c1", "k").is_none());
+        rd.case_store("s", "c1", "k", CaseOutcome::Ok(0.1 + 0.2))
+            .unwrap();
+        rd.case_store::<f64>("s", "c2", "k", CaseOutcome::Failed("bad".into()))
+            .unwrap();
+        match rd.case_cached::<f64>("s", "c1", "k") {
+            Some(CaseOutcome::Ok(v)) => assert_eq!(v, 0.1 + 0.2),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            rd.case_cached::<f64>("s", "c2", "k"),
+            Some(CaseOutcome::Failed(r)) if r == "bad"
+        ));
+        assert!(rd.case_cached::<f64>("s", "c1", "other-key").is_none());
+    }
+
+    #[test]
+    fn case_file_names_cannot_escape() {
+        assert_eq!(case_file_name("sap-0001"), "sap-0001");
+        for id in ["../x", "a/b", "", ".hidden", "Patient Name^X"] {
+            let f = case_file_name(id);
+            assert!(
+                !f.contains('/') && !f.starts_with('.') && !f.is_empty(),
+                "{id} -> {f}"
+            );
+        }
+        assert_ne!(case_file_name("a/b"), case_file_name("a_b"));
+    }
+
+    #[test]
+    fn injected_write_fault_is_enospc_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cases/x/victim.json");
+        // SAFETY (test): no other thread of this test binary reads this variable.
+        unsafe { std::env::set_var("TOMOFUSE_FAULT_WRITE", "victim") };
+        let e = atomic_write(&p, b"{}").unwrap_err();
+        unsafe { std::env::remove_var("TOMOFUSE_FAULT_WRITE") };
+        assert!(format!("{e:#}").contains("os error 28"), "{e:#}");
+        assert!(!p.exists());
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! deep features of the pancreas crop + clinical indicators -> selection -> XGBoost, compared
 //! with single-modality models and with BISAP, Ranson and MCTSI on a held-out centre.
 
-use super::common::{self, CasePrediction, Ctx, Prepared};
+use super::common::{self, CaseMeta, CasePrediction, Ctx, Mode, Prepared};
 use super::report::{Block, Report};
 use super::summary::{self, SetSummary, f3};
 use anyhow::{Context, Result, bail};
@@ -14,6 +14,7 @@ use tomofuse_cohort::{Cohort, Split};
 use tomofuse_core::{Mask, Volume};
 use tomofuse_fusion::{Dataset, Modality, PipelineConfig, Shap, XgbParams};
 use tomofuse_metrics::{BinaryReportOptions, BootstrapConfig, ThresholdChoice};
+use tomofuse_resnet3d::train::Classifier;
 
 /// One row of the model comparison on the test centre.
 #[derive(Debug, Clone, Serialize)]
@@ -43,16 +44,69 @@ pub struct SapResults {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CaseFeatures {
     id: String,
+    /// A feature that could not be computed is NaN; JSON has no NaN, so it is stored as null.
+    #[serde(with = "nan_as_null")]
     radiomics: BTreeMap<String, f64>,
     deep: Vec<f32>,
+    /// Cross-fitted logit of the fine-tuned ResNet50-3D (None without fine-tuning).
+    #[serde(default)]
+    deep_score: Option<f64>,
 }
 
-pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults> {
-    let cases: Vec<Prepared> = common::prepare(ctx, cohort);
-    log::info!("{} of {} cases loaded", cases.len(), cohort.len());
-    let (model, seg, seg_key) = common::segmentation_stage(ctx, &cases)?;
-    let (preds, masks) = common::predict_stage(ctx, &model, &cases, &seg_key)?;
-    summary::write_predictions_csv(ctx, &preds)?;
+/// NaN <-> JSON null for a feature map, so a cached case reads back exactly what was computed.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        m.iter()
+            .map(|(k, v)| (k, v.is_finite().then_some(*v)))
+            .collect::<BTreeMap<_, _>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let m = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+        Ok(m.into_iter()
+            .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+            .collect())
+    }
+}
+
+/// The fine-tuned deep classifiers: one per fold, and which fold each training case was in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DeepStage {
+    key: String,
+    files: Vec<String>,
+    fold_of: BTreeMap<String, usize>,
+    n_train: usize,
+    final_losses: Vec<f64>,
+    seconds: f64,
+}
+
+/// Runs the study; `None` when this process stops early (`--until models`, a shard).
+pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<SapResults>> {
+    let metas = common::metas(cohort);
+    let (model, seg, seg_key) = common::segmentation_stage(ctx, cohort)?;
+    let deep = deep_classifier_stage(ctx, cohort)?;
+    if ctx.mode == Mode::UntilModels {
+        return Ok(None);
+    }
+    let preds = common::predict_stage(ctx, cohort, &metas, &model, &seg_key)?;
+    drop(model);
+    // Features on the predicted masks.
+    let feats = features_stage(ctx, cohort, &metas, &preds, &seg_key, deep.as_ref())?;
+    if let Mode::Shard(s) = ctx.mode {
+        summary::write_predictions_csv(
+            ctx,
+            &preds,
+            &format!("shards/predictions-{}.csv", s.tag()),
+        )?;
+        write_feature_table(ctx, &feats, &format!("shards/features-{}.parquet", s.tag()))?;
+        return Ok(None);
+    }
+    summary::write_predictions_csv(ctx, &preds, "predictions.csv")?;
+    write_feature_table(ctx, &feats, "features.parquet")?;
     let stats = &ctx.cfg.stats;
     let boot = BootstrapConfig {
         n_resamples: stats.bootstrap,
@@ -70,9 +124,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults
         .collect();
     summary::seg_report(report, &seg, &seg_sets, "Pancreas segmentation (U-Net)");
 
-    // Features on the predicted masks.
-    let feats = features_stage(ctx, &cases, &masks, &seg_key)?;
-    let ds = build_dataset(&cases, &feats)?;
+    let ds = build_dataset(&metas, &feats)?;
     let train: Vec<usize> = (0..ds.n_rows())
         .filter(|&i| ds.split.as_ref().and_then(|s| s[i].as_deref()) != Some("external"))
         .collect();
@@ -123,7 +175,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults
             )
         })
         .collect();
-    for (name, score) in clinical_scores(&cases, &ds, &test) {
+    for (name, score) in clinical_scores(&metas, &ds, &test) {
         comparators.push((name, 1, score, None));
     }
     let opts = BinaryReportOptions {
@@ -178,7 +230,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults
         &fused.cols,
     );
     let selected = fused.cols.iter().map(|&j| ds.names[j].clone()).collect();
-    Ok(SapResults {
+    Ok(Some(SapResults {
         segmentation: seg_sets,
         models: rows,
         fused_test,
@@ -188,16 +240,18 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<SapResults
         n_train: train.len(),
         n_test: test.len(),
         predictions: preds,
-    })
+    }))
 }
 
-/// Radiomics on the predicted pancreas and ResNet50-3D features of its crop, per case; a case
-/// whose extraction fails is reported and skipped.
+/// Radiomics on the predicted pancreas and ResNet50-3D features of its crop, per case (cases
+/// whose prediction failed are skipped; they are already reported).
 fn features_stage(
     ctx: &Ctx,
-    cases: &[Prepared],
-    masks: &BTreeMap<String, Mask>,
+    cohort: &Cohort,
+    metas: &[CaseMeta],
+    preds: &[CasePrediction],
     upstream: &str,
+    deep: Option<&DeepStage>,
 ) -> Result<Vec<CaseFeatures>> {
     let rcfg = ctx.cfg.radiomics.as_ref().context("[radiomics] section")?;
     let dcfg = ctx
@@ -205,36 +259,231 @@ fn features_stage(
         .deep_features
         .as_ref()
         .context("[deep_features] section")?;
-    let key = ctx.key(&(&rcfg.preset, dcfg.widen_factor, dcfg.crop), &[upstream]);
-    let (feats, _) = ctx.rd.stage("features", &key, || {
-        let settings = if rcfg.preset.ends_with(".toml") {
-            tomofuse_radiomics::Settings::from_file(std::path::Path::new(&rcfg.preset))?
-        } else {
-            tomofuse_radiomics::Settings::preset(&rcfg.preset)?
-        };
-        // No pretrained MedicalNet weights can be fetched here: the extractor is a seeded,
-        // randomly initialised ResNet50-3D (random convolutional features), the same for
-        // every case.
-        let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let mut rc =
-            tomofuse_resnet3d::ResNetConfig::resnet50(1, 2).with_widen_factor(dcfg.widen_factor);
-        rc.num_classes = None;
-        let net = tomofuse_resnet3d::ResNet3d::new(rc, vb)?;
-        tomofuse_unet::train::init_weights(&varmap, ctx.cfg.experiment.seed)?;
-        let mut out = Vec::new();
-        for c in cases {
-            let Some(mask) = masks.get(&c.id) else {
+    let deep_key = deep.map_or("", |d| d.key.as_str());
+    let key = ctx.key(
+        &(&rcfg.preset, dcfg.widen_factor, dcfg.crop),
+        &[upstream, deep_key],
+    );
+    let settings = if rcfg.preset.ends_with(".toml") {
+        tomofuse_radiomics::Settings::from_file(std::path::Path::new(&rcfg.preset))?
+    } else {
+        tomofuse_radiomics::Settings::preset(&rcfg.preset)?
+    };
+    let by_id: BTreeMap<&str, &CasePrediction> = preds.iter().map(|p| (p.id.as_str(), p)).collect();
+    let with_pred: Vec<CaseMeta> = metas
+        .iter()
+        .filter(|m| by_id.contains_key(m.id.as_str()))
+        .cloned()
+        .collect();
+    // Built on first use: a merge (everything cached) never needs them.
+    let mut net: Option<tomofuse_resnet3d::ResNet3d> = None;
+    let mut clfs: Option<Vec<Classifier>> = None;
+    let feats = common::per_case(ctx, &with_pred, "features", &key, |m| {
+        if net.is_none() {
+            net = Some(deep_extractor(ctx, dcfg.widen_factor)?);
+        }
+        if let (Some(d), None) = (deep, &clfs) {
+            let mut v = Vec::new();
+            for f in &d.files {
+                v.push(
+                    Classifier::load(ctx.rd.path(f))
+                        .with_context(|| format!("cannot load the deep classifier {f}"))?,
+                );
+            }
+            clfs = Some(v);
+        }
+        let c = common::load_one(ctx, cohort, m.pos)?;
+        let mask = common::predicted_mask(ctx, by_id[m.id.as_str()])?;
+        let net = net.as_ref().context("deep feature extractor")?;
+        let mut f = case_features(&c, &mask, &settings, net, dcfg.crop)?;
+        if let (Some(d), Some(clfs)) = (deep, &clfs) {
+            let crop = crop_around(&c.input, &mask, dcfg.crop)?;
+            f.deep_score = Some(match d.fold_of.get(&m.id) {
+                // A training case: the model of the fold that left it out.
+                Some(&k) => f64::from(clfs[k].logit(&crop)?),
+                // Held out from all: the mean logit of the fold models.
+                None => {
+                    let mut sum = 0.0;
+                    for clf in clfs {
+                        sum += f64::from(clf.logit(&crop)?);
+                    }
+                    sum / clfs.len() as f64
+                }
+            });
+        }
+        Ok(f)
+    })?;
+    Ok(feats.into_iter().map(|(_, f)| f).collect())
+}
+
+/// Fine-tunes the ResNet50-3D on the training centres' cases (crops around the reference
+/// pancreas; outcome as label) with K-fold cross-fitting, so that every training case gets a
+/// score from a model that never saw it and no outcome leaks into the fused model's inputs.
+/// Cohort-level: runs before the shards (`--until models`), which only load the folds.
+fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepStage>> {
+    let dcfg = ctx
+        .cfg
+        .deep_features
+        .as_ref()
+        .context("[deep_features] section")?;
+    if dcfg.finetune_epochs == 0 {
+        return Ok(None);
+    }
+    let ft = tomofuse_resnet3d::train::FinetuneConfig {
+        epochs: dcfg.finetune_epochs,
+        seed: ctx.cfg.experiment.seed,
+        ..Default::default()
+    };
+    let key = ctx.key(
+        &(
+            "deep-classifier",
+            dcfg.crop,
+            dcfg.folds,
+            format!("{ft:?}"),
+            ctx.cfg.segmentation.hu_window,
+        ),
+        &[],
+    );
+    if matches!(ctx.mode, Mode::Shard(_) | Mode::Merge)
+        && !ctx.rd.stage_done("deep_classifier", &key)
+    {
+        bail!(
+            "no fine-tuned deep classifier for this config in {}: run `tomofuse run CONFIG --out {} --until models` before the shards (docs/scale-out.md)",
+            ctx.rd.root.display(),
+            ctx.rd.root.display()
+        );
+    }
+    let (stage, _) = ctx.rd.stage("deep_classifier", &key, || {
+        let t0 = std::time::Instant::now();
+        let cases = common::prepare(ctx, cohort, |m| {
+            m.label.is_some() && matches!(m.split, Split::Train | Split::Validation)
+        });
+        let mut samples = Vec::new();
+        let mut ids = Vec::new();
+        for c in &cases {
+            let (Some(t), Some(label)) = (&c.target, c.label) else {
                 continue;
             };
-            match case_features(c, mask, &settings, &net, dcfg.crop) {
-                Ok(f) => out.push(f),
-                Err(e) => ctx.fail(&c.id, "features", e),
+            samples.push(tomofuse_resnet3d::train::Sample {
+                crop: crop_around(&c.input, t, dcfg.crop)?,
+                label,
+            });
+            ids.push(c.id.clone());
+        }
+        drop(cases);
+        // Stratified folds: each class shuffled with the seed, dealt round robin.
+        let mut fold_of = BTreeMap::new();
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+            ctx.cfg.experiment.seed ^ 0xDEE9_F01D,
+        );
+        for class in [false, true] {
+            let mut idx: Vec<usize> = (0..ids.len())
+                .filter(|&i| samples[i].label == class)
+                .collect();
+            rand::seq::SliceRandom::shuffle(idx.as_mut_slice(), &mut rng);
+            for (r, i) in idx.into_iter().enumerate() {
+                fold_of.insert(ids[i].clone(), r % dcfg.folds);
             }
         }
-        Ok(out)
+        let _ = std::fs::create_dir_all(ctx.rd.path("models"));
+        let mut files = Vec::new();
+        let mut final_losses = Vec::new();
+        for k in 0..dcfg.folds {
+            let train: Vec<_> = samples
+                .iter()
+                .zip(&ids)
+                .filter(|(_, id)| fold_of[*id] != k)
+                .map(|(s, _)| s.clone())
+                .collect();
+            log::info!(
+                "fine-tuning the ResNet50-3D, fold {}/{}: {} cases, {} epochs",
+                k + 1,
+                dcfg.folds,
+                train.len(),
+                ft.epochs
+            );
+            let clf = tomofuse_resnet3d::train::finetune(
+                tomofuse_resnet3d::train::finetune_net_config(),
+                &train,
+                &tomofuse_resnet3d::train::FinetuneConfig {
+                    seed: ft.seed.wrapping_add(k as u64),
+                    ..ft.clone()
+                },
+            )
+            .with_context(|| format!("fine-tuning fold {k}"))?;
+            let file = format!("models/resnet3d_fold{k}.safetensors");
+            clf.save(ctx.rd.path(&file))?;
+            final_losses.push(clf.train_losses().last().copied().unwrap_or(f64::NAN));
+            files.push(file);
+        }
+        Ok(DeepStage {
+            key: key.clone(),
+            files,
+            fold_of,
+            n_train: ids.len(),
+            final_losses,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
     })?;
-    Ok(feats)
+    Ok(Some(stage))
+}
+
+/// No pretrained MedicalNet weights can be fetched here: the extractor is a seeded, randomly
+/// initialised ResNet50-3D (random convolutional features), the same for every case.
+fn deep_extractor(ctx: &Ctx, widen_factor: f64) -> Result<tomofuse_resnet3d::ResNet3d> {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let mut rc = tomofuse_resnet3d::ResNetConfig::resnet50(1, 2).with_widen_factor(widen_factor);
+    rc.num_classes = None;
+    let net = tomofuse_resnet3d::ResNet3d::new(rc, vb)?;
+    tomofuse_unet::train::init_weights(&varmap, ctx.cfg.experiment.seed)?;
+    Ok(net)
+}
+
+/// The per-case features as one table (Parquet): radiomics then deep columns, cohort order.
+fn write_feature_table(ctx: &Ctx, feats: &[CaseFeatures], rel: &str) -> Result<()> {
+    let Some(first) = feats.first() else {
+        return Ok(());
+    };
+    let mut names: Vec<String> = first.radiomics.keys().cloned().collect();
+    let n_rad = names.len();
+    let has_score = feats.iter().all(|f| f.deep_score.is_some());
+    if has_score {
+        names.push("deep_score".into());
+    }
+    let n_head = names.len();
+    names.extend((0..first.deep.len()).map(|d| format!("deep_{d:04}")));
+    let mut columns = vec![Vec::with_capacity(feats.len()); names.len()];
+    for f in feats {
+        for (j, n) in names[..n_rad].iter().enumerate() {
+            columns[j].push(f.radiomics.get(n).map_or(f32::NAN, |&v| v as f32));
+        }
+        if has_score {
+            columns[n_rad].push(f.deep_score.map_or(f32::NAN, |v| v as f32));
+        }
+        for d in 0..names.len() - n_head {
+            columns[n_head + d].push(f.deep.get(d).copied().unwrap_or(f32::NAN));
+        }
+    }
+    let table = tomofuse_fusion::FeatureTable {
+        path: rel.into(),
+        ids: feats.iter().map(|f| f.id.clone()).collect(),
+        names,
+        columns,
+    };
+    let path = ctx.rd.path(rel);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    super::rundir::check_write_fault(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let tmp = super::rundir::temp_sibling(&path);
+    table
+        .write_parquet(&tmp, "case_id")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("cannot move {} into place", path.display()))?;
+    Ok(())
 }
 
 fn case_features(
@@ -248,7 +497,17 @@ fn case_features(
     let radiomics = ex
         .features
         .iter()
-        .map(|f| (format!("rad_{}", f.ibsi_tag), f.value))
+        // Non-finite values become NaN here, as they read back from the case cache.
+        .map(|f| {
+            (
+                format!("rad_{}", f.ibsi_tag),
+                if f.value.is_finite() {
+                    f.value
+                } else {
+                    f64::NAN
+                },
+            )
+        })
         .collect();
     let patch = crop_around(&c.input, mask, crop)?;
     let s = patch.shape();
@@ -262,6 +521,7 @@ fn case_features(
         id: c.id.clone(),
         radiomics,
         deep,
+        deep_score: None,
     })
 }
 
@@ -298,9 +558,9 @@ fn crop_around(vol: &Volume<f32>, mask: &Mask, size: [usize; 3]) -> Result<Volum
 }
 
 /// Joins clinical variables, radiomics and deep features by case id into the design matrix.
-fn build_dataset(cases: &[Prepared], feats: &[CaseFeatures]) -> Result<Dataset> {
+fn build_dataset(cases: &[CaseMeta], feats: &[CaseFeatures]) -> Result<Dataset> {
     let by_id: BTreeMap<&str, &CaseFeatures> = feats.iter().map(|f| (f.id.as_str(), f)).collect();
-    let rows: Vec<(&Prepared, &CaseFeatures)> = cases
+    let rows: Vec<(&CaseMeta, &CaseFeatures)> = cases
         .iter()
         .filter(|c| c.label.is_some())
         .filter_map(|c| by_id.get(c.id.as_str()).map(|f| (c, *f)))
@@ -330,6 +590,11 @@ fn build_dataset(cases: &[Prepared], feats: &[CaseFeatures]) -> Result<Dataset> 
         names.push(r.clone());
         modality.push(Modality::Radiomics);
     }
+    let has_score = rows.iter().all(|(_, f)| f.deep_score.is_some());
+    if has_score {
+        names.push("deep_score".into());
+        modality.push(Modality::Deep);
+    }
     for d in 0..n_deep {
         names.push(format!("deep_{d:04}"));
         modality.push(Modality::Deep);
@@ -346,6 +611,9 @@ fn build_dataset(cases: &[Prepared], feats: &[CaseFeatures]) -> Result<Dataset> 
         }
         for r in &rad {
             x.push(f.radiomics.get(r).map_or(f32::NAN, |&v| v as f32));
+        }
+        if has_score {
+            x.push(f.deep_score.map_or(f32::NAN, |v| v as f32));
         }
         for d in 0..n_deep {
             x.push(f.deep.get(d).copied().unwrap_or(f32::NAN));
@@ -367,8 +635,8 @@ fn build_dataset(cases: &[Prepared], feats: &[CaseFeatures]) -> Result<Dataset> 
 }
 
 /// BISAP, Ranson (admission criteria) and MCTSI of the test cases, as scores to compare.
-fn clinical_scores(cases: &[Prepared], ds: &Dataset, test: &[usize]) -> Vec<(String, Vec<f64>)> {
-    let by_id: BTreeMap<&str, &Prepared> = cases.iter().map(|c| (c.id.as_str(), c)).collect();
+fn clinical_scores(cases: &[CaseMeta], ds: &Dataset, test: &[usize]) -> Vec<(String, Vec<f64>)> {
+    let by_id: BTreeMap<&str, &CaseMeta> = cases.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut bisap = Vec::new();
     let mut ranson = Vec::new();
     let mut mctsi = Vec::new();
@@ -397,7 +665,7 @@ fn clinical_scores(cases: &[Prepared], ds: &Dataset, test: &[usize]) -> Vec<(Str
 }
 
 /// The clinical-score inputs of a case, from the cohort's column names.
-fn score_case(c: &Prepared) -> tomofuse_fusion::scores::Case {
+fn score_case(c: &CaseMeta) -> tomofuse_fusion::scores::Case {
     let g = |k: &str| c.clinical.get(k).and_then(|v| v.as_f64());
     let b = |k: &str| g(k).map(|v| v != 0.0);
     tomofuse_fusion::scores::Case {

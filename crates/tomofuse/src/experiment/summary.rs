@@ -1,7 +1,7 @@
 //! Per-set statistics and report sections shared by both studies: the numbers are computed by
 //! tomofuse-metrics; this module only selects cases, calls it, and lays results out.
 
-use super::common::{CasePrediction, Ctx, Prepared};
+use super::common::{CasePrediction, Ctx};
 use super::report::{Block, Report, overlay_rgb};
 use super::rundir::atomic_write;
 use anyhow::Result;
@@ -24,7 +24,8 @@ pub struct SetSummary {
     pub notes: Vec<String>,
 }
 
-pub fn write_predictions_csv(ctx: &Ctx, preds: &[CasePrediction]) -> Result<()> {
+/// Per-case predictions as CSV at `rel` in the run directory.
+pub fn write_predictions_csv(ctx: &Ctx, preds: &[CasePrediction], rel: &str) -> Result<()> {
     let mut s = String::from(
         "case_id,split,centre,label,class_probability,dice,hd95_mm,assd_mm,predicted_volume_ml,mask_file\n",
     );
@@ -44,7 +45,7 @@ pub fn write_predictions_csv(ctx: &Ctx, preds: &[CasePrediction]) -> Result<()> 
             p.mask_file
         ));
     }
-    atomic_write(&ctx.rd.path("predictions.csv"), s.as_bytes())
+    atomic_write(&ctx.rd.path(rel), s.as_bytes())
 }
 
 fn labelled_scores(preds: &[CasePrediction], split: Split) -> (Vec<bool>, Vec<f64>) {
@@ -310,8 +311,8 @@ pub struct CamSummary {
 /// Grad-CAM maps of a few held-out cases: NIfTI on the input grid plus overlays in the report.
 pub fn gradcam_examples(
     ctx: &Ctx,
+    cohort: &tomofuse_cohort::Cohort,
     model: &tomofuse_unet::TrainedModel,
-    cases: &[Prepared],
     preds: &[CasePrediction],
     report: &mut Report,
 ) -> Vec<CamSummary> {
@@ -319,13 +320,22 @@ pub fn gradcam_examples(
         return Vec::new();
     }
     let mut out = Vec::new();
-    let picks: Vec<&Prepared> = cases
-        .iter()
-        .filter(|c| c.split != Split::Train)
+    // The first four held-out cases that loaded and were predicted.
+    let picks: Vec<usize> = super::common::metas(cohort)
+        .into_iter()
+        .filter(|m| m.split != Split::Train && preds.iter().any(|p| p.id == m.id))
         .take(4)
+        .map(|m| m.pos)
         .collect();
     let mut blocks = Vec::new();
-    for c in picks {
+    for pos in picks {
+        let c = match super::common::load_one(ctx, cohort, pos) {
+            Ok(c) => c,
+            Err(e) => {
+                ctx.fail(&cohort.cases[pos].id, "gradcam", e);
+                continue;
+            }
+        };
         let cam = match tomofuse_unet::grad_cam(model.model(), &c.input, "bottom", 0) {
             Ok(v) => v,
             Err(e) => {
@@ -333,7 +343,7 @@ pub fn gradcam_examples(
                 continue;
             }
         };
-        let file = format!("gradcam/{}.nii.gz", c.id);
+        let file = format!("gradcam/{}.nii.gz", super::rundir::case_file_name(&c.id));
         let _ = std::fs::create_dir_all(ctx.rd.path("gradcam"));
         if let Err(e) = tomofuse_io::write_nifti(&ctx.rd.path(&file), &cam) {
             ctx.fail(&c.id, "gradcam", e);
@@ -412,18 +422,20 @@ pub fn gradcam_examples(
 
 /// 3D reconstruction: surface meshes (PLY, LPS mm, as 3D Slicer reads them) of the predicted
 /// segmentation of the held-out cases; returns the files written.
-pub fn write_meshes(
-    ctx: &Ctx,
-    preds: &[CasePrediction],
-    masks: &std::collections::BTreeMap<String, tomofuse_core::Mask>,
-) -> Vec<String> {
+pub fn write_meshes(ctx: &Ctx, preds: &[CasePrediction]) -> Vec<String> {
     let mut files = Vec::new();
     for p in preds.iter().filter(|p| p.split != "train") {
-        let Some(m) = masks.get(&p.id) else { continue };
-        let Some(mesh) = tomofuse_radiomics::mesh::surface_mesh(m, 1) else {
+        let m = match super::common::predicted_mask(ctx, p) {
+            Ok(m) => m,
+            Err(e) => {
+                ctx.fail(&p.id, "mesh", e);
+                continue;
+            }
+        };
+        let Some(mesh) = tomofuse_radiomics::mesh::surface_mesh(&m, 1) else {
             continue;
         };
-        let file = format!("meshes/{}.ply", p.id);
+        let file = format!("meshes/{}.ply", super::rundir::case_file_name(&p.id));
         let _ = std::fs::create_dir_all(ctx.rd.path("meshes"));
         match tomofuse_io::write_ply(&ctx.rd.path(&file), &mesh.vertices, &mesh.triangles) {
             Ok(()) => files.push(file),
