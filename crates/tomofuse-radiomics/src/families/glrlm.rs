@@ -1,8 +1,6 @@
 //! Grey level run length matrix features (IBSI 3.7), with the six IBSI aggregations.
 
-use super::texture::{
-    DIRS_2D, DIRS_3D, Sparse, dims, emphasis_features, mean_vec, roi_slices, step,
-};
+use super::texture::{DIRS_2D, DIRS_3D, Sparse, dims, emphasis_features, mean_vec, roi_slices};
 use crate::roi::Roi;
 use crate::settings::Settings;
 use crate::{Feature, FeatureFamily};
@@ -37,7 +35,6 @@ pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
     let [_, ny, nx] = roi.dims;
     let back = [-d[0], -d[1], -d[2]];
     let mut m = Sparse::default();
-    let in_range = |id: usize| zs.contains(&(id / (ny * nx)));
     // Dense (level, length) counts when small: one array increment per run instead of a
     // BTreeMap insertion; converted to the sparse matrix at the end (same integer counts).
     let maxlen = roi.dims.iter().copied().max().unwrap_or(1) + 1;
@@ -46,6 +43,14 @@ pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
         vec![0u32; (roi.ng + 1) * maxlen]
     } else {
         Vec::new()
+    };
+    let [nzc, _, _] = roi.dims;
+    // Neighbour of (z, y, x) at offset k * dir (k = +-1 steps), when in the crop and in `zs`.
+    let zr = (zs.start as isize, zs.end.min(nzc) as isize);
+    let (ny_i, nx_i) = (ny as isize, nx as isize);
+    let at = |c: [isize; 3]| -> Option<usize> {
+        (c[0] >= zr.0 && c[0] < zr.1 && c[1] >= 0 && c[1] < ny_i && c[2] >= 0 && c[2] < nx_i)
+            .then(|| ((c[0] * ny_i + c[1]) * nx_i + c[2]) as usize)
     };
     for z in zs.clone() {
         for y in 0..ny {
@@ -56,22 +61,23 @@ pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
                     continue;
                 }
                 m.nv += 1.0;
+                let c0 = [z as isize, y as isize, x as isize];
                 // Only start counting at the first voxel of a run.
-                if let Some(p) = step(roi, z, y, x, back)
-                    && in_range(p)
+                if let Some(p) = at([c0[0] + back[0], c0[1] + back[1], c0[2] + back[2]])
                     && roi.gl[p] == a
                 {
                     continue;
                 }
-                let (mut len, mut cz, mut cy, mut cx) = (1u32, z, y, x);
-                while let Some(n) = step(roi, cz, cy, cx, d) {
-                    if !in_range(n) || roi.gl[n] != a {
-                        break;
+                let (mut len, mut c) = (1u32, c0);
+                loop {
+                    let nc = [c[0] + d[0], c[1] + d[1], c[2] + d[2]];
+                    match at(nc) {
+                        Some(n) if roi.gl[n] == a => {
+                            len += 1;
+                            c = nc;
+                        }
+                        _ => break,
                     }
-                    len += 1;
-                    cz = n / (ny * nx);
-                    cy = (n / nx) % ny;
-                    cx = n % nx;
                 }
                 match dense.get_mut(a as usize * maxlen + len as usize) {
                     Some(c) if dense_ok => *c += 1,

@@ -42,6 +42,15 @@ pub fn dependence(roi: &Roi, zs: std::ops::Range<usize>, d3: bool, alpha: u32) -
         }
     }
     let mut m = Sparse::default();
+    // Dense (level, count) tallies when small: one increment per voxel instead of a BTreeMap
+    // update; converted to the sparse matrix at the end (same integer counts).
+    let kmax = nb.len() + 2;
+    let dense_ok = (roi.ng + 1).saturating_mul(kmax) <= 1 << 22;
+    let mut dense = if dense_ok {
+        vec![0u32; (roi.ng + 1) * kmax]
+    } else {
+        Vec::new()
+    };
     for z in zs {
         for y in 0..ny {
             for x in 0..nx {
@@ -58,9 +67,17 @@ pub fn dependence(roi: &Roi, zs: std::ops::Range<usize>, d3: bool, alpha: u32) -
                         }
                     }
                 }
-                m.add(a, k, 1.0);
+                match dense.get_mut(a as usize * kmax + k as usize) {
+                    Some(c) if dense_ok => *c += 1,
+                    _ => m.add(a, k, 1.0),
+                }
                 m.nv += 1.0;
             }
+        }
+    }
+    for (i, &c) in dense.iter().enumerate() {
+        if c > 0 {
+            m.add((i / kmax) as u32, (i % kmax) as u32, c as f64);
         }
     }
     m

@@ -12,7 +12,7 @@ pub struct Statistics;
 pub fn first_order(values: &[f64]) -> Vec<(&'static str, f64)> {
     let n = values.len() as f64;
     let mut sorted = values.to_vec();
-    sorted.sort_by(|a, b| a.total_cmp(b));
+    sorted.sort_unstable_by(|a, b| a.total_cmp(b));
     let mean = values.iter().sum::<f64>() / n;
     let m = |p: i32| values.iter().map(|v| (v - mean).powi(p)).sum::<f64>() / n;
     let (m2, m3, m4) = (m(2), m(3), m(4));
