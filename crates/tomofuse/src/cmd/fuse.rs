@@ -95,6 +95,9 @@ pub fn run(args: Args) -> Result<()> {
     check_args(&args)?;
     let spec = TableSpec::from_path(&args.spec)?;
     let clinical = ClinicalTable::read(&args.clinical, &spec)?;
+    if clinical.outcome.is_empty() {
+        bail!("{}: no data rows", clinical.path);
+    }
     check_two_classes(&clinical.outcome, &clinical.path)?;
     let id_col = args
         .feature_id_col
