@@ -113,8 +113,8 @@ impl Corpus {
             }
             let last = stderr
                 .lines()
-                .filter(|l| l.contains("error"))
-                .last()
+                .rev()
+                .find(|l| l.contains("error"))
                 .unwrap_or_default()
                 .to_string();
             if bad.is_empty() {
@@ -759,7 +759,7 @@ fn manifest_cases(c: &mut Corpus) {
     vd(
         c,
         "binary_junk",
-        vec![0u8, 159, 146, 150, 255, 0, 10, 13]
+        [0u8, 159, 146, 150, 255, 0, 10, 13]
             .repeat(10)
             .iter()
             .map(|&b| b as char)
@@ -1708,7 +1708,6 @@ fn image_cases(c: &mut Corpus) {
             .to_vec(),
         vec!["dimension"],
     );
-    drop(f);
     let out = c.s("i/out.nii.gz");
     for (i, (name, p, must)) in files.iter().enumerate() {
         let mut m = vec![name.as_str()];
