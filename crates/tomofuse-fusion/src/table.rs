@@ -168,6 +168,46 @@ fn is_missing_token(s: &str) -> bool {
     MISSING_TOKENS.iter().any(|m| t.eq_ignore_ascii_case(m))
 }
 
+/// Every data row of a CSV must have as many fields as the header: the CSV reader pads a short
+/// row with missing values, which would turn a dropped comma into silently missing (or
+/// shifted) clinical data.
+fn check_csv_row_lengths(path: &Path) -> Result<()> {
+    let p = path.display().to_string();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| FusionError::Read {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+    let n = rdr
+        .byte_headers()
+        .map_err(|e| FusionError::Read {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?
+        .len();
+    for rec in rdr.byte_records() {
+        let rec = rec.map_err(|e| FusionError::Read {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        let blank = rec.len() == 1 && rec[0].is_empty();
+        if rec.len() != n && !blank {
+            let line = rec.position().map_or(0, |pos| pos.line());
+            return Err(FusionError::Read {
+                path: p,
+                reason: format!(
+                    "line {line} has {} field(s), the header has {n}",
+                    rec.len()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn read_raw(path: &Path) -> Result<RawTable> {
     let p = path.display().to_string();
     let read_err = |e: PolarsError| FusionError::Read {
@@ -184,6 +224,9 @@ fn read_raw(path: &Path) -> Result<RawTable> {
             path: p,
             reason: "file not found".into(),
         });
+    }
+    if ext == "csv" {
+        check_csv_row_lengths(path)?;
     }
     let df = match ext.as_str() {
         // Everything as text: we parse each cell ourselves to report bad cells precisely.

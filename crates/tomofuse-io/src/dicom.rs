@@ -441,6 +441,19 @@ pub fn read_dicom_series(dir: &Path, series_uid: Option<&str>) -> Result<(Volume
     let row = [first.iop[0], first.iop[1], first.iop[2]];
     let col = [first.iop[3], first.iop[4], first.iop[5]];
     let normal = cross(row, col);
+    // Row and column cosines must be orthonormal before positions are projected on their
+    // normal: parallel cosines give a zero normal, and every slice would look like a duplicate.
+    Geometry::new(
+        [1.0; 3],
+        [0.0; 3],
+        [
+            [row[0], col[0], normal[0]],
+            [row[1], col[1], normal[1]],
+            [row[2], col[2], normal[2]],
+        ],
+        Space::Lps,
+    )
+    .map_err(|e| tag_err(&first.path, tags::IMAGE_ORIENTATION_PATIENT, e.to_string()))?;
     for s in &slices {
         if s.iop
             .iter()
@@ -485,7 +498,7 @@ pub fn read_dicom_series(dir: &Path, series_uid: Option<&str>) -> Result<(Volume
                 return Err(IoError::SliceSpacing {
                     dir: dir.to_path_buf(),
                     detail: format!(
-                        "{} and {} are at the same position along the normal (duplicate slice?)",
+                        "{} and {} are at the same position along the normal (duplicate slice? see ImagePositionPatient)",
                         slices[w].path.display(),
                         slices[w + 1].path.display()
                     ),

@@ -9,11 +9,12 @@ use tomofuse_core::CoreError;
 /// Errors reading or writing images.
 #[derive(Debug, Error)]
 pub enum IoError {
-    #[error("{path}: {source}")]
+    /// The I/O error is part of the message and deliberately not the `source()`: error
+    /// chains printed with `{:#}` (anyhow) would otherwise show it twice.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: invalid header field `{field}`: {reason}")]
     InvalidField {
@@ -84,7 +85,7 @@ impl IoError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         IoError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 

@@ -49,9 +49,9 @@ fn validate(path: &Path, vertices: &[[f64; 3]], triangles: &[[u32; 3]]) -> Resul
 }
 
 fn write_all(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| IoError::Io {
+    let io = |error| IoError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
     f.write_all(bytes).map_err(io)?;

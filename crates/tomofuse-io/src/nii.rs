@@ -759,7 +759,11 @@ pub fn write_nifti<T: NiftiElement>(path: &Path, vol: &Volume<T>) -> Result<()> 
         .write_nifti(&vol.data)
         .map_err(|e| IoError::Write {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            // The nifti crate shows its I/O variant with Debug formatting.
+            reason: match e {
+                nifti::NiftiError::Io(io) => io.to_string(),
+                other => other.to_string(),
+            },
         })
 }
 

@@ -551,6 +551,13 @@ pub fn read_nrrd(path: &Path) -> Result<(Volume<f32>, NrrdMeta)> {
     let per = total / nfiles;
     let mut bytes = Vec::with_capacity(total.min(64 << 20) as usize);
     for f in &meta.data_files {
+        if meta.attached_offset.is_none() && !f.is_file() {
+            return Err(IoError::field(
+                path,
+                "data file",
+                format!("detached data file {} does not exist", f.display()),
+            ));
+        }
         read_chunk(&meta, f, meta.attached_offset.unwrap_or(0), per, &mut bytes)?;
     }
     let vals = decode_f32(&bytes, meta.dtype, meta.big_endian, None);

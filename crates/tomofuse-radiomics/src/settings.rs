@@ -231,7 +231,14 @@ impl Settings {
             source_name: source_name.to_string(),
             message: e.to_string(),
         })?;
-        s.validate()?;
+        // Name the file in validation errors too: a batch run may use several settings files.
+        s.validate().map_err(|e| match e {
+            RadiomicsError::Settings { field, reason } => RadiomicsError::Settings {
+                field,
+                reason: format!("{reason} (in {source_name})"),
+            },
+            other => other,
+        })?;
         Ok(s)
     }
 

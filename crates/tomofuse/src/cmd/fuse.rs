@@ -70,9 +70,34 @@ pub struct Args {
     pub out: PathBuf,
 }
 
+/// Checks the numeric options before any file is read (the holdout helper would otherwise
+/// clamp an out-of-range fraction silently).
+fn check_args(args: &Args) -> Result<()> {
+    if !(0.05..=0.5).contains(&args.test_fraction) {
+        bail!(
+            "--test-fraction must be in [0.05, 0.5] (the holdout is one of round(1/f) stratified folds), got {}",
+            args.test_fraction
+        );
+    }
+    if args.k_folds < 2 {
+        bail!("--k-folds must be >= 2, got {}", args.k_folds);
+    }
+    if args.n_candidates < 1 {
+        bail!("--n-candidates must be >= 1, got {}", args.n_candidates);
+    }
+    if args.max_features < 1 {
+        bail!("--max-features must be >= 1, got {}", args.max_features);
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
+    check_args(&args)?;
     let spec = TableSpec::from_path(&args.spec)?;
     let clinical = ClinicalTable::read(&args.clinical, &spec)?;
+    if clinical.outcome.is_empty() {
+        bail!("{}: no data rows", clinical.path);
+    }
     check_two_classes(&clinical.outcome, &clinical.path)?;
     let id_col = args
         .feature_id_col

@@ -88,6 +88,9 @@ fn read_table(path: &Path, label: &str, score: &str, compare: Option<&str>) -> R
         .headers()
         .with_context(|| format!("{}: cannot read the header row", path.display()))?
         .clone();
+    if headers.iter().all(|h| h.trim().is_empty()) {
+        bail!("{}: the file is empty (no header row)", path.display());
+    }
     let li = column_index(&headers, label, path)?;
     let si = column_index(&headers, score, path)?;
     let ci = compare
@@ -120,6 +123,12 @@ fn read_table(path: &Path, label: &str, score: &str, compare: Option<&str>) -> R
         })?;
         let num = |i: usize, name: &str| -> Result<f64> {
             let v = field(i, name)?;
+            if v.is_empty() {
+                bail!(
+                    "{}: line {line}, column `{name}`: missing value (every case needs a score)",
+                    path.display()
+                );
+            }
             let x: f64 = v.parse().map_err(|_| {
                 anyhow!(
                     "{}: line {line}, column `{name}`: `{v}` is not a number",
