@@ -6,9 +6,16 @@ PyRadiomics computes firstorder, shape, glcm, glrlm, glszm, gldm and ngtdm; tomo
 every IBSI family of preset `ibsi-a` (a superset: also 2.5D aggregations, GLDZM, NGLDM,
 local intensity, IVH, Moran's I / Geary's C). Prints both median times and the ratio.
 
-Install: pip install "numpy<2" SimpleITK pywavelets pykwalify six setuptools wheel &&
-         pip install --no-build-isolation pyradiomics==3.0.1
-Run from the workspace root: python3 benches/python/radiomics_speed.py [--repeats 5]
+Both sides time extraction only (inputs already in memory), median of --repeats runs in one
+process; PyRadiomics with its defaults otherwise (no image filters: original image only).
+tomofuse runs the release build of examples/radiomics_time.rs (rayon, all cores);
+RADIOMICS_NO_MORAN=1 gives the run without Moran's I / Geary's C (PyRadiomics has neither).
+
+Install (PyRadiomics 3.0.1 needs numpy<2, so use a separate venv):
+  python3 -m venv /work/venv-pyrad && /work/venv-pyrad/bin/pip install "numpy<2" SimpleITK \
+    pywavelets pykwalify six setuptools wheel && \
+  /work/venv-pyrad/bin/pip install --no-build-isolation pyradiomics==3.0.1
+Run from the workspace root: /work/venv-pyrad/bin/python benches/python/radiomics_speed.py [--repeats 5]
 """
 import argparse
 import logging
@@ -72,7 +79,8 @@ def main():
     print(f"tomofuse-radiomics ibsi-a, all families: {n_rs} features, median {rs:.3f} s, ratio {rs / py:.4f}")
     print(f"tomofuse-radiomics ibsi-a without Moran/Geary (PyRadiomics has neither): {n_nm} features, "
           f"median {nm:.3f} s, ratio {nm / py:.4f}")
-    print(f"ratio tomofuse/PyRadiomics = {nm / py:.4f} (target <= 0.05)")
+    print(f"ratio tomofuse/PyRadiomics, all families = {rs / py:.4f}; without Moran/Geary = {nm / py:.4f} "
+          f"(target <= 0.05); load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
     # Like for like: PyRadiomics' default 3D features vs tomofuse's PyRadiomics-compatibility
     # mode (same 107 features, same definitions), both with resegmentation [-500, 400].
