@@ -4,7 +4,7 @@
 //! computes that from the fc weights and the layer4 activations, upsampled with
 //! tomofuse-nn3d's trilinear interpolation (PyTorch-checked), not with this crate's resize.
 
-use candle_core::{D, DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
 use tomofuse_core::{Geometry, Volume};
 use tomofuse_resnet3d::{ResNet3d, ResNetConfig};

@@ -134,4 +134,7 @@ fn class_head_learns_where_the_evidence_is_not_how_much() {
         a >= 0.9,
         "held-out AUC {a}: the class head does not see where the tissue is"
     );
+    // A location-blind head stays at chance level (cross-entropy ln 2 = 0.693).
+    let bce = ev.class_loss.unwrap();
+    assert!(bce < 0.35, "held-out class cross-entropy {bce}");
 }
