@@ -13,7 +13,8 @@ pub enum NormKind {
     Batch,
 }
 
-/// Classification head on the bottleneck: global average pooling, then an MLP.
+/// Classification head on the bottleneck: 1x1x1 projection, adaptive average pooling to a
+/// coarse grid (keeps where the evidence is; see [`crate::CLASS_POOL_GRID`]), then an MLP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassHeadConfig {

@@ -2,7 +2,8 @@
 //!
 //! - [`Unet`]: MONAI `UNet` structure (residual units, PReLU, instance/batch norm, strided
 //!   convolutions down, transposed convolutions up) with PyTorch state-dict names, plus an
-//!   optional classification head on the bottleneck (global average pooling + MLP).
+//!   optional classification head on the bottleneck (1x1x1 projection, adaptive average
+//!   pooling to a coarse 3 x 3 x 3 grid that keeps the spatial layout, MLP).
 //! - [`train`]: Dice + CE and BCE/focal joint loss, AdamW with warmup + cosine, seeded
 //!   augmentation and foreground-oversampled patches, per-epoch validation keeping the best
 //!   weights, safetensors checkpoints.
@@ -26,10 +27,10 @@ pub use config::{ClassHeadConfig, NormKind, UnetConfig};
 pub use error::{Result, UnetError};
 pub use gradcam::{CamModel, grad_cam, resize_trilinear};
 pub use loss::ClassLoss;
-pub use model::{Tap, Unet, UnetOutput};
+pub use model::{CLASS_POOL_GRID, CLASS_REDUCE_CHANNELS, Tap, Unet, UnetOutput};
 pub use sliding::{
     SlidingOutput, SlidingWindowConfig, gaussian_importance, sliding_window, window_starts,
 };
 pub use train::{
-    Case, EpochRecord, History, Prediction, TrainConfig, TrainedModel, auc, dice, train,
+    Case, EpochRecord, Evaluation, History, Prediction, TrainConfig, TrainedModel, auc, dice, train,
 };

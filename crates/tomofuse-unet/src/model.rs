@@ -3,12 +3,12 @@
 //! Weight names mirror the PyTorch state dict of `monai.networks.nets.UNet` (e.g.
 //! `model.0.conv.unit0.conv.weight`, `model.1.submodule.0.residual.weight`,
 //! `model.2.0.adn.A.weight`), so a MONAI checkpoint converted to safetensors loads as is. The
-//! class head lives under `cls_head.*`.
+//! class head lives under `cls_head.*` (`conv`, `fc1`, `fc2`; see [`CLASS_POOL_GRID`]).
 
 use crate::config::{NormKind, UnetConfig};
 use crate::error::{Result, UnetError};
 use crate::layers::{ConvLayer, Norm3d, Prelu};
-use candle_core::{D, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 /// MONAI's ADN block with ordering "NDA": norm, dropout (p = 0, a no-op), PReLU.
@@ -215,16 +215,90 @@ impl Up {
     }
 }
 
-/// Global average pooling + MLP on the bottleneck features.
+/// Side of the grid the class head pools the bottleneck to (PyTorch `AdaptiveAvgPool3d(3)`).
+///
+/// The endotype is a *where* question (ethmoid- vs maxillary-predominant opacification), and
+/// global average pooling cannot answer it: it is location-blind, and the instance norms make
+/// each channel's spatial mean depend on little more than the shape of its value distribution
+/// (plus the residual paths' linear terms). A coarse 3 x 3 x 3 grid keeps where activation
+/// sits (centre vs periphery along every axis; the mirror augmentation maps the grid onto
+/// itself).
+pub const CLASS_POOL_GRID: usize = 3;
+
+/// Channels the class head projects the bottleneck to (1x1x1 convolution) before pooling, so
+/// the flattened grid stays small (8 x 27 = 216 features) for small cohorts.
+pub const CLASS_REDUCE_CHANNELS: usize = 8;
+
+/// Class head on the bottleneck features: 1x1x1 convolution `cls_head.conv` (to
+/// [`CLASS_REDUCE_CHANNELS`] channels, or fewer if the bottleneck is narrower), adaptive average
+/// pooling to a [`CLASS_POOL_GRID`]^3 grid, flattening (channel-major, as `torch.flatten(x, 1)`)
+/// and an MLP (`cls_head.fc1`, ReLU, `cls_head.fc2`; or one linear layer `cls_head.fc`).
 #[derive(Debug, Clone)]
 struct ClassHead {
+    conv: ConvLayer,
     fc1: Linear,
     fc2: Option<Linear>,
 }
 
+/// Bin `[start, end)` of output cell `i` of `g` over an axis of length `len` (PyTorch's
+/// adaptive pooling: floor(i len / g) to ceil((i + 1) len / g)).
+fn adaptive_bin(i: usize, g: usize, len: usize) -> (usize, usize) {
+    ((i * len) / g, ((i + 1) * len).div_ceil(g))
+}
+
+/// `AdaptiveAvgPool3d(g)` of N x C x D x H x W as N x C x g^3 (one matmul with the constant
+/// S x g^3 averaging matrix, so autograd sees a single linear op).
+pub(crate) fn adaptive_avg_pool3d(x: &Tensor, g: usize) -> Result<Tensor> {
+    let (n, c, d, h, w) = x.dims5()?;
+    let s = d * h * w;
+    let gg = g * g * g;
+    let mut m = vec![0f32; s * gg];
+    for a in 0..g {
+        let (a0, a1) = adaptive_bin(a, g, d);
+        for b in 0..g {
+            let (b0, b1) = adaptive_bin(b, g, h);
+            for e in 0..g {
+                let (e0, e1) = adaptive_bin(e, g, w);
+                let cell = (a * g + b) * g + e;
+                let inv = 1.0 / ((a1 - a0) * (b1 - b0) * (e1 - e0)) as f32;
+                for i in a0..a1 {
+                    for j in b0..b1 {
+                        for k in e0..e1 {
+                            m[((i * h + j) * w + k) * gg + cell] = inv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let m = Tensor::from_vec(m, (s, gg), x.device())?.to_dtype(x.dtype())?;
+    let flat = x.contiguous()?.reshape((n * c, s))?;
+    Ok(flat.matmul(&m)?.reshape((n, c, gg))?)
+}
+
 impl ClassHead {
+    fn new(cb: usize, hidden: usize, num_classes: usize, vb: VarBuilder) -> Result<Self> {
+        let r = CLASS_REDUCE_CHANNELS.min(cb);
+        let conv = ConvLayer::conv(cb, r, 1, 1, 0, vb.pp("conv"))?;
+        let feat = r * CLASS_POOL_GRID.pow(3);
+        if hidden == 0 {
+            Ok(Self {
+                conv,
+                fc1: candle_nn::linear(feat, num_classes, vb.pp("fc"))?,
+                fc2: None,
+            })
+        } else {
+            Ok(Self {
+                conv,
+                fc1: candle_nn::linear(feat, hidden, vb.pp("fc1"))?,
+                fc2: Some(candle_nn::linear(hidden, num_classes, vb.pp("fc2"))?),
+            })
+        }
+    }
+
     fn forward(&self, bottom: &Tensor) -> Result<Tensor> {
-        let pooled = bottom.flatten_from(2)?.mean(D::Minus1)?;
+        let r = self.conv.forward(bottom)?;
+        let pooled = adaptive_avg_pool3d(&r, CLASS_POOL_GRID)?.flatten_from(1)?;
         let h = self.fc1.forward(&pooled)?;
         match &self.fc2 {
             Some(fc2) => Ok(fc2.forward(&h.relu()?)?),
@@ -314,21 +388,12 @@ impl Unet {
             bottom.ok_or_else(|| crate::error::config_err("channels", "no bottom layer"))?;
         let head = match &cfg.class_head {
             None => None,
-            Some(h) => {
-                let vb = vb.pp("cls_head");
-                let cb = cfg.channels[n - 1];
-                if h.hidden == 0 {
-                    Some(ClassHead {
-                        fc1: candle_nn::linear(cb, h.num_classes, vb.pp("fc"))?,
-                        fc2: None,
-                    })
-                } else {
-                    Some(ClassHead {
-                        fc1: candle_nn::linear(cb, h.hidden, vb.pp("fc1"))?,
-                        fc2: Some(candle_nn::linear(h.hidden, h.num_classes, vb.pp("fc2"))?),
-                    })
-                }
-            }
+            Some(h) => Some(ClassHead::new(
+                cfg.channels[n - 1],
+                h.hidden,
+                h.num_classes,
+                vb.pp("cls_head"),
+            )?),
         };
         Ok(Self {
             cfg: cfg.clone(),
@@ -485,4 +550,47 @@ impl Unet {
 #[doc(hidden)]
 pub fn prelu_for_tests(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     crate::layers::Prelu::from_weight(weight.clone()).forward(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// PyTorch's `AdaptiveAvgPool3d(3)` on a 5 x 4 x 6 ramp: bins [0, 2), [1, 4), [3, 5) on the
+    /// first axis, [0, 2), [1, 3), [2, 4) on the second, [0, 2), [2, 4), [4, 6) on the third.
+    #[test]
+    fn adaptive_avg_pool_matches_pytorch_bins() {
+        let (d, h, w) = (5usize, 4usize, 6usize);
+        let vals: Vec<f32> = (0..d * h * w).map(|i| (i * i % 17) as f32).collect();
+        let x = Tensor::from_vec(vals.clone(), (1, 1, d, h, w), &Device::Cpu).unwrap();
+        let y = adaptive_avg_pool3d(&x, 3).unwrap();
+        assert_eq!(y.dims(), [1, 1, 27]);
+        let y = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let bd = [(0, 2), (1, 4), (3, 5)];
+        let bh = [(0, 2), (1, 3), (2, 4)];
+        let bw = [(0, 2), (2, 4), (4, 6)];
+        for (a, &(a0, a1)) in bd.iter().enumerate() {
+            for (b, &(b0, b1)) in bh.iter().enumerate() {
+                for (c, &(c0, c1)) in bw.iter().enumerate() {
+                    let mut s = 0.0;
+                    let mut n = 0.0;
+                    for i in a0..a1 {
+                        for j in b0..b1 {
+                            for k in c0..c1 {
+                                s += vals[(i * h + j) * w + k];
+                                n += 1.0;
+                            }
+                        }
+                    }
+                    let got = y[(a * 3 + b) * 3 + c];
+                    assert!(
+                        (got - s / n).abs() < 1e-5,
+                        "cell {a},{b},{c}: {got} vs {}",
+                        s / n
+                    );
+                }
+            }
+        }
+    }
 }

@@ -57,6 +57,24 @@ pub struct TrainConfig {
     pub tta: bool,
     /// Where to write `best.safetensors` / `last.safetensors` (+ `.json`), if anywhere.
     pub checkpoint_dir: Option<PathBuf>,
+    /// With a class head and both classes among the training labels: draw the cases of a batch
+    /// alternately from the two classes (uniformly within a class), so every batch of two or
+    /// more contrasts the classes. Off: cases uniformly at random.
+    #[serde(default = "yes")]
+    pub class_balanced_batches: bool,
+    /// Best-epoch selection: the validation score ([`EpochRecord::val_score`]) is averaged over
+    /// this many trailing epochs (1 = the epoch's own score). A small validation set makes the
+    /// per-epoch AUC noisy; the average stops one lucky epoch from being picked.
+    #[serde(default = "one")]
+    pub selection_window: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for TrainConfig {
@@ -79,6 +97,8 @@ impl Default for TrainConfig {
             sliding: SlidingWindowConfig::default(),
             tta: false,
             checkpoint_dir: None,
+            class_balanced_batches: true,
+            selection_window: 3,
         }
     }
 }
@@ -113,6 +133,9 @@ impl TrainConfig {
                     self.sliding.roi
                 ),
             ));
+        }
+        if self.selection_window == 0 {
+            return Err(config_err("selection_window", "must be >= 1"));
         }
         if self.batch_size == 0 {
             return Err(config_err("batch_size", "must be >= 1"));
@@ -182,8 +205,30 @@ pub struct EpochRecord {
     pub val_dice: Option<f64>,
     /// Validation AUC of the class probability (None unless both classes are present).
     pub val_auc: Option<f64>,
-    /// Selection score: mean of val_dice and val_auc when both exist.
+    /// Mean validation binary cross-entropy of the class probability (labelled cases).
+    #[serde(default)]
+    pub val_class_loss: Option<f64>,
+    /// This epoch's validation score: mean of val_dice and val_auc when both exist, else
+    /// val_dice.
     pub val_score: Option<f64>,
+    /// What selects the best epoch: val_score averaged over the last
+    /// [`TrainConfig::selection_window`] epochs.
+    #[serde(default)]
+    pub selection_score: Option<f64>,
+}
+
+/// What [`TrainedModel::evaluate_detailed`] measures on a set of cases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Mean foreground Dice.
+    pub dice: f64,
+    /// AUC of the class probability (None unless both classes are present).
+    pub auc: Option<f64>,
+    /// Mean binary cross-entropy of the class probability over the labelled cases.
+    pub class_loss: Option<f64>,
+    /// Class probabilities and labels of the labelled cases, in input order.
+    pub scores: Vec<f64>,
+    pub labels: Vec<bool>,
 }
 
 /// Per-epoch history and which epoch's weights were kept.
@@ -362,8 +407,9 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
 }
 
 /// Trains a model from `seed`. Validation (if any cases) runs after every epoch with sliding
-/// windows; the weights of the best epoch (by [`EpochRecord::val_score`]) are returned, or
-/// the last epoch's without validation cases.
+/// windows; the weights of the best epoch (by [`EpochRecord::selection_score`], the trailing
+/// mean of [`EpochRecord::val_score`]) are returned, or the last epoch's without validation
+/// cases.
 pub fn train(
     config: &TrainConfig,
     train_cases: &[Case],
@@ -413,6 +459,17 @@ pub fn train(
         1.0
     };
     let has_head = config.model.class_head.is_some();
+    // Case indices by class for balanced batches (only with a head and both classes present).
+    let by_class: Option<[Vec<usize>; 2]> = {
+        let idx = |want: bool| -> Vec<usize> {
+            (0..train_cases.len())
+                .filter(|&i| train_cases[i].label == Some(want))
+                .collect()
+        };
+        let (neg, pos) = (idx(false), idx(true));
+        (has_head && config.class_balanced_batches && !neg.is_empty() && !pos.is_empty())
+            .then_some([neg, pos])
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let total_steps = config.epochs * config.steps_per_epoch;
     let p = config.patch;
@@ -439,8 +496,16 @@ pub fn train(
             let mut onehot = vec![0f32; b * k * pvox];
             let mut tgt = Vec::with_capacity(b);
             let mut wts = Vec::with_capacity(b);
+            // Balanced batches start with a random class, then alternate.
+            let first_class = rng.random_range(0..2usize);
             for bi in 0..b {
-                let ci = rng.random_range(0..train_cases.len());
+                let ci = match &by_class {
+                    Some(groups) => {
+                        let g = &groups[(first_class + bi) % 2];
+                        g[rng.random_range(0..g.len())]
+                    }
+                    None => rng.random_range(0..train_cases.len()),
+                };
                 let c = &train_cases[ci];
                 let (img, msk) = augmented_patch(
                     &mut rng,
@@ -498,17 +563,32 @@ pub fn train(
             train_class_loss: sum_c / n,
             val_dice: None,
             val_auc: None,
+            val_class_loss: None,
             val_score: None,
+            selection_score: None,
         };
         if !val_cases.is_empty() {
-            let (d, a) = trained.evaluate(val_cases, false)?;
+            let ev = trained.evaluate_detailed(val_cases, false)?;
+            let (d, a) = (ev.dice, ev.auc);
             rec.val_dice = Some(d);
             rec.val_auc = a;
-            let score = match a {
+            rec.val_class_loss = ev.class_loss;
+            rec.val_score = Some(match a {
                 Some(a) => 0.5 * (d + a),
                 None => d,
-            };
-            rec.val_score = Some(score);
+            });
+            // Trailing mean over the selection window (this epoch included).
+            let w = config.selection_window;
+            let recent: Vec<f64> = history
+                .epochs
+                .iter()
+                .rev()
+                .take(w - 1)
+                .filter_map(|e| e.val_score)
+                .chain(rec.val_score)
+                .collect();
+            let score = recent.iter().sum::<f64>() / recent.len() as f64;
+            rec.selection_score = Some(score);
             if best.as_ref().is_none_or(|(b, _)| score > *b) {
                 best = Some((score, snapshot(&trained.varmap)?));
                 history.best_epoch = epoch;
@@ -625,6 +705,12 @@ impl TrainedModel {
 
     /// Mean Dice and AUC over `cases` (no TTA unless `tta`).
     pub fn evaluate(&self, cases: &[Case], tta: bool) -> Result<(f64, Option<f64>)> {
+        let e = self.evaluate_detailed(cases, tta)?;
+        Ok((e.dice, e.auc))
+    }
+
+    /// Mean Dice, AUC and mean class cross-entropy over `cases` (no TTA unless `tta`).
+    pub fn evaluate_detailed(&self, cases: &[Case], tta: bool) -> Result<Evaluation> {
         let mut dsum = 0.0;
         let (mut scores, mut labels) = (Vec::new(), Vec::new());
         for c in cases {
@@ -635,7 +721,22 @@ impl TrainedModel {
                 labels.push(l);
             }
         }
-        Ok((dsum / cases.len().max(1) as f64, auc(&scores, &labels)))
+        let class_loss = (!scores.is_empty()).then(|| {
+            let eps = 1e-7;
+            scores
+                .iter()
+                .zip(&labels)
+                .map(|(&s, &l)| -(if l { s } else { 1.0 - s }).clamp(eps, 1.0).ln())
+                .sum::<f64>()
+                / scores.len() as f64
+        });
+        Ok(Evaluation {
+            dice: dsum / cases.len().max(1) as f64,
+            auc: auc(&scores, &labels),
+            class_loss,
+            scores,
+            labels,
+        })
     }
 
     /// Predicts a volume with the configured windows and TTA setting.

@@ -4,7 +4,7 @@
 //! computes that from the fc weights and the layer4 activations, upsampled with
 //! tomofuse-nn3d's trilinear interpolation (PyTorch-checked), not with this crate's resize.
 
-use candle_core::{D, DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
 use tomofuse_core::{Geometry, Volume};
 use tomofuse_resnet3d::{ResNet3d, ResNetConfig};
@@ -73,7 +73,9 @@ fn net_fc_weight(path: &std::path::Path, dev: &Device) -> Tensor {
     w.get("fc.weight").expect("fc.weight").clone()
 }
 
-/// For the U-Net's class head (GAP -> fc1 -> ReLU -> fc2), dy/dA_c = (W2 diag(h > 0) W1)_c / V.
+/// For the U-Net's class head (1x1x1 conv R -> adaptive average pool to G cells -> fc1 -> ReLU
+/// -> fc2), every cell's averaging weights sum to 1, so the spatial mean of dy/dA_c is
+/// sum_r R_rc sum_g (W2 diag(h > 0) W1)_(r, g) / V.
 #[test]
 fn unet_bottom_gradcam_matches_closed_form() {
     use candle_nn::VarMap;
@@ -116,18 +118,81 @@ fn unet_bottom_gradcam_matches_closed_form() {
         .unwrap();
     let act = act.unwrap();
     let data = varmap.data().lock().unwrap();
-    let w1 = data["cls_head.fc1.weight"].as_tensor().clone(); // [6, 16]
+    let wr = data["cls_head.conv.weight"].as_tensor().clone(); // [r, 16, 1, 1, 1]
+    let br = data["cls_head.conv.bias"].as_tensor().clone(); // [r]
+    let w1 = data["cls_head.fc1.weight"].as_tensor().clone(); // [6, r * G]
     let b1 = data["cls_head.fc1.bias"].as_tensor().clone();
     let w2 = data["cls_head.fc2.weight"].as_tensor().clone(); // [1, 6]
+    let b2 = data["cls_head.fc2.bias"]
+        .as_tensor()
+        .to_vec1::<f32>()
+        .unwrap()[0];
     drop(data);
-    let pooled = act.flatten_from(2).unwrap().mean(D::Minus1).unwrap(); // [1, 16]
+    let r = wr.dim(0).unwrap();
+    let cells = tomofuse_unet::CLASS_POOL_GRID.pow(3);
+    assert_eq!(w1.dims(), [6, r * cells]);
+    let wr = wr.reshape((r, 16)).unwrap();
+    // The head by hand: projection, adaptive pooling (5^3 bottleneck -> 3^3, PyTorch bins
+    // [0, 2), [1, 4), [3, 5) per axis), channel-major flattening, MLP.
+    let side = act.dim(2).unwrap();
+    assert_eq!(side, 5);
+    let proj = wr
+        .matmul(&act.flatten_from(2).unwrap().squeeze(0).unwrap())
+        .unwrap()
+        .broadcast_add(&br.unsqueeze(1).unwrap())
+        .unwrap(); // [r, V]
+    let bins = [(0usize, 2usize), (1, 4), (3, 5)];
+    let pv = proj.to_vec2::<f32>().unwrap();
+    let mut pooled = vec![0f32; r * cells];
+    for (c, row) in pv.iter().enumerate() {
+        for (a, &(a0, a1)) in bins.iter().enumerate() {
+            for (b, &(b0, b1)) in bins.iter().enumerate() {
+                for (e, &(e0, e1)) in bins.iter().enumerate() {
+                    let mut s = 0.0;
+                    for i in a0..a1 {
+                        for j in b0..b1 {
+                            for k in e0..e1 {
+                                s += row[(i * side + j) * side + k];
+                            }
+                        }
+                    }
+                    let cnt = ((a1 - a0) * (b1 - b0) * (e1 - e0)) as f32;
+                    pooled[c * cells + (a * 3 + b) * 3 + e] = s / cnt;
+                }
+            }
+        }
+    }
+    let pooled = Tensor::from_vec(pooled, (1, r * cells), &dev).unwrap();
     let h = pooled
         .matmul(&w1.t().unwrap())
         .unwrap()
         .broadcast_add(&b1)
         .unwrap();
+    let y_ref = h
+        .relu()
+        .unwrap()
+        .matmul(&w2.t().unwrap())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()[0]
+        + b2;
+    let y_net = net
+        .class_logits_from(&act, &tomofuse_unet::Tap::Bottom)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()[0];
+    assert!(
+        (y_net - y_ref).abs() < 1e-4,
+        "head logit {y_net} vs by hand {y_ref}"
+    );
     let gate = h.gt(0.0).unwrap().to_dtype(DType::F32).unwrap(); // [1, 6]
-    let wc = w2.broadcast_mul(&gate).unwrap().matmul(&w1).unwrap(); // [1, 16]
+    let weff = w2.broadcast_mul(&gate).unwrap().matmul(&w1).unwrap(); // [1, r * G]
+    let per_r = weff.reshape((r, cells)).unwrap().sum(1).unwrap(); // [r]
+    let wc = per_r.unsqueeze(0).unwrap().matmul(&wr).unwrap(); // [1, 16]
     let lin = act
         .broadcast_mul(&wc.reshape((1, 16, 1, 1, 1)).unwrap())
         .unwrap()

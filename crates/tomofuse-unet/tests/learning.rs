@@ -46,6 +46,8 @@ fn learn_config() -> TrainConfig {
         },
         tta: false,
         checkpoint_dir: None,
+        class_balanced_batches: true,
+        selection_window: 3,
     }
 }
 
