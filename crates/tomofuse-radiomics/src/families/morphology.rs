@@ -177,6 +177,31 @@ impl FeatureFamily for Morphology {
         s.families.morphology
     }
     fn compute(&self, roi: &Roi, s: &Settings) -> Vec<Feature> {
+        // Moran's I / Geary's C (the largest part) beside the mesh-based features.
+        let (mg, (mut out, mesh_ok)) = rayon::join(
+            || s.families.moran_geary.then(|| moran_geary(roi)),
+            || mesh_features(roi),
+        );
+        if let (Some(mg), true) = (mg, mesh_ok) {
+            match mg {
+                Ok((mi, gc)) => {
+                    out.push(Feature::new(FAM, "morph_moran_i", None, mi));
+                    out.push(Feature::new(FAM, "morph_geary_c", None, gc));
+                }
+                Err(e) => {
+                    out.push(Feature::failed(FAM, "morph_moran_i", None, &e));
+                    out.push(Feature::failed(FAM, "morph_geary_c", None, &e));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Every morphology feature but Moran's I and Geary's C; false when the mask is empty (then
+/// the one feature is a failure and nothing else is computed).
+fn mesh_features(roi: &Roi) -> (Vec<Feature>, bool) {
+    {
         let mut out = Vec::new();
         let f = |t: &str, v: f64| Feature::new(FAM, t, None, v);
         let [nz, ny, nx] = roi.dims;
@@ -184,12 +209,15 @@ impl FeatureFamily for Morphology {
         let voxvol = sp[0] * sp[1] * sp[2];
         let nmorph = roi.morph.iter().filter(|&&m| m).count();
         let Some(m) = mesh::mesh(&roi.morph, roi.dims, sp) else {
-            return vec![Feature::failed(
-                FAM,
-                "morph_volume",
-                None,
-                "empty morphological mask",
-            )];
+            return (
+                vec![Feature::failed(
+                    FAM,
+                    "morph_volume",
+                    None,
+                    "empty morphological mask",
+                )],
+                false,
+            );
         };
         let (v, a) = (m.volume, m.area);
         out.push(f("morph_volume", v));
@@ -371,18 +399,6 @@ impl FeatureFamily for Morphology {
         }
         let mean = roi.values.iter().sum::<f64>() / roi.values.len() as f64;
         out.push(f("morph_integ_int", mean * v));
-        if s.families.moran_geary {
-            match moran_geary(roi) {
-                Ok((mi, gc)) => {
-                    out.push(f("morph_moran_i", mi));
-                    out.push(f("morph_geary_c", gc));
-                }
-                Err(e) => {
-                    out.push(Feature::failed(FAM, "morph_moran_i", None, &e));
-                    out.push(Feature::failed(FAM, "morph_geary_c", None, &e));
-                }
-            }
-        }
-        out
+        (out, true)
     }
 }
