@@ -177,7 +177,12 @@ fn sap_tiny_resumes_after_sigkill_shards_merge_identically_and_survives_a_full_d
     let t0 = std::time::Instant::now();
     let mut killed = false;
     while t0.elapsed().as_secs() < 900 {
-        let n = std::fs::read_dir(&feats).map_or(0, |d| d.count());
+        // Finished cases only (a temporary file is a case being written).
+        let n = std::fs::read_dir(&feats).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        });
         if n >= 3 {
             child.kill().unwrap();
             killed = true;

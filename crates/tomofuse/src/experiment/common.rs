@@ -478,7 +478,15 @@ pub struct SegStage {
 /// must come from an earlier `--until models` (or full) run into the same directory.
 pub fn segmentation_stage(ctx: &Ctx, cohort: &Cohort) -> Result<(TrainedModel, SegStage, String)> {
     let tc = train_config(ctx.cfg, ctx.rd);
-    let key = ctx.key(&tc, &[]);
+    // The key leaves out where checkpoints go, so a moved or copied run directory keeps its
+    // trained model.
+    let key = ctx.key(
+        &TrainConfig {
+            checkpoint_dir: None,
+            ..tc.clone()
+        },
+        &[],
+    );
     if matches!(ctx.mode, Mode::Shard(_) | Mode::Merge) && !ctx.rd.stage_done("segmentation", &key)
     {
         bail!(

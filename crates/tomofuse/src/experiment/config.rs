@@ -170,6 +170,23 @@ impl ExperimentConfig {
             .with_context(|| format!("invalid experiment config {}", path.display()))?;
         cfg.validate()
             .with_context(|| format!("invalid experiment config {}", path.display()))?;
+        // Every profile must be usable, not only the one a run happens to select.
+        cfg.clone()
+            .with_profile(&cfg.cohort.profile)
+            .with_context(|| {
+                format!(
+                    "invalid experiment config {}: cohort.profile",
+                    path.display()
+                )
+            })?;
+        for name in cfg.profiles.keys() {
+            cfg.clone().with_profile(name).with_context(|| {
+                format!(
+                    "invalid experiment config {}: [profiles.{name}]",
+                    path.display()
+                )
+            })?;
+        }
         Ok(cfg)
     }
 
@@ -217,6 +234,10 @@ impl ExperimentConfig {
             bail!("cohort.source = \"manifest\" needs cohort.manifest = \"path.csv\"");
         }
         let s = &self.split;
+        if let Some(d) = &s.external_after {
+            tomofuse_cohort::Date::parse(d)
+                .with_context(|| format!("split.external_after = {d:?} is not a valid date"))?;
+        }
         ensure!(
             matches!(s.kind.as_str(), "random-temporal" | "by-centre"),
             "split.kind must be `random-temporal` or `by-centre`, got `{}`",

@@ -100,7 +100,12 @@ pub fn run(config: &Path, opts: &RunOptions) -> Result<PathBuf> {
         .profile
         .clone()
         .unwrap_or_else(|| cfg0.cohort.profile.clone());
-    let cfg = cfg0.with_profile(&profile)?;
+    let cfg = cfg0.with_profile(&profile).with_context(|| {
+        format!(
+            "invalid experiment config {}: profile `{profile}`",
+            config.display()
+        )
+    })?;
     let root = opts.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", cfg.experiment.name, profile))
     });
@@ -289,7 +294,18 @@ fn execute(rd: &RunDir, spec: &RunSpec, mode: Mode, retry_failed: bool) -> Resul
         root.display()
     );
 
-    let mut cohort = common::load_cohort(cfg, &spec.config_dir)?;
+    let mut cohort = common::load_cohort(cfg, &spec.config_dir).with_context(|| {
+        format!(
+            "{}: cohort.source = {:?}{}",
+            spec.config_file,
+            cfg.cohort.source,
+            cfg.cohort
+                .manifest
+                .as_ref()
+                .map(|m| format!(", cohort.manifest = {m:?}"))
+                .unwrap_or_default()
+        )
+    })?;
     common::assign_splits(cfg, &mut cohort)?;
     let mut input_hashes = Vec::new();
     if cfg.cohort.source == "manifest" {
