@@ -198,10 +198,7 @@ fn check_csv_row_lengths(path: &Path) -> Result<()> {
             let line = rec.position().map_or(0, |pos| pos.line());
             return Err(FusionError::Read {
                 path: p,
-                reason: format!(
-                    "line {line} has {} field(s), the header has {n}",
-                    rec.len()
-                ),
+                reason: format!("line {line} has {} field(s), the header has {n}", rec.len()),
             });
         }
     }
