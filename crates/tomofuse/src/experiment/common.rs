@@ -640,7 +640,7 @@ mod tests {
     #[test]
     fn shards_partition_the_cohort() {
         for n in [1usize, 3, 7] {
-            let mut seen = vec![0u8; 100];
+            let mut seen = [0u8; 100];
             for i in 0..n {
                 let s = Shard::new(i, n).unwrap();
                 for (pos, c) in seen.iter_mut().enumerate() {
