@@ -394,6 +394,12 @@ pub fn abdomen_cohort(cfg: &AbdomenConfig) -> Result<Cohort> {
         } else {
             15
         };
+        // The report reading now draws from its own stream (below); this draw of the main
+        // stream stays so that every later variable, and so every cohort of a given seed, is
+        // the same as before the reading model changed.
+        if necrosis > 0.0 {
+            let _ = normal(&mut g, 0.0, 8.0);
+        }
         // Scanner of the centre (after all latent draws, so the mechanism is centre-blind).
         let (nsd, off, blur) = [(12.0, 0.0, 0.5), (18.0, 6.0, 0.7), (24.0, -8.0, 0.6)][centre];
         let deg = std::f64::consts::PI / 180.0;
