@@ -279,7 +279,9 @@ fn features_stage(
     let mut net: Option<tomofuse_resnet3d::ResNet3d> = None;
     let mut clfs: Option<Vec<Classifier>> = None;
     let feats = common::per_case(ctx, &with_pred, "features", &key, |m| {
-        if net.is_none() {
+        // With a fine-tuned classifier the random network's 512 features are left out: they
+        // carry nothing learned and only crowd the feature selection with noise.
+        if net.is_none() && deep.is_none() {
             net = Some(deep_extractor(ctx, dcfg.widen_factor)?);
         }
         if let (Some(d), None) = (deep, &clfs) {
@@ -294,8 +296,7 @@ fn features_stage(
         }
         let c = common::load_one(ctx, cohort, m.pos)?;
         let mask = common::predicted_mask(ctx, by_id[m.id.as_str()])?;
-        let net = net.as_ref().context("deep feature extractor")?;
-        let mut f = case_features(&c, &mask, &settings, net, dcfg.crop)?;
+        let mut f = case_features(&c, &mask, &settings, net.as_ref(), dcfg.crop)?;
         if let (Some(d), Some(clfs)) = (deep, &clfs) {
             let crop = crop_around(&c.input, &mask, dcfg.crop)?;
             f.deep_score = Some(match d.fold_of.get(&m.id) {
@@ -490,7 +491,7 @@ fn case_features(
     c: &Prepared,
     mask: &Mask,
     settings: &tomofuse_radiomics::Settings,
-    net: &tomofuse_resnet3d::ResNet3d,
+    net: Option<&tomofuse_resnet3d::ResNet3d>,
     crop: [usize; 3],
 ) -> Result<CaseFeatures> {
     let ex = tomofuse_radiomics::extract(&c.hu, mask, 1, settings)?;
@@ -509,14 +510,19 @@ fn case_features(
             )
         })
         .collect();
-    let patch = crop_around(&c.input, mask, crop)?;
-    let s = patch.shape();
-    let t = Tensor::from_vec(
-        patch.data.iter().copied().collect::<Vec<f32>>(),
-        (1, 1, s[0], s[1], s[2]),
-        &Device::Cpu,
-    )?;
-    let deep = net.features(&t)?.flatten_all()?.to_vec1::<f32>()?;
+    let deep = match net {
+        Some(net) => {
+            let patch = crop_around(&c.input, mask, crop)?;
+            let s = patch.shape();
+            let t = Tensor::from_vec(
+                patch.data.iter().copied().collect::<Vec<f32>>(),
+                (1, 1, s[0], s[1], s[2]),
+                &Device::Cpu,
+            )?;
+            net.features(&t)?.flatten_all()?.to_vec1::<f32>()?
+        }
+        None => Vec::new(),
+    };
     Ok(CaseFeatures {
         id: c.id.clone(),
         radiomics,
