@@ -153,6 +153,29 @@ impl Ctx<'_> {
         sha256_hex(s.as_bytes())
     }
 
+    /// A cohort-level model stage ([`RunDir::stage`]). Shards and the merge step never fit
+    /// models: they must find the stage finished by an earlier `--until models` (or full) run.
+    pub fn model_stage<T, F>(
+        &self,
+        stage: &str,
+        what: &str,
+        key: &str,
+        compute: F,
+    ) -> Result<(T, bool)>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Result<T>,
+    {
+        if matches!(self.mode, Mode::Shard(_) | Mode::Merge) && !self.rd.stage_done(stage, key) {
+            bail!(
+                "no {what} for this config in {}: run `tomofuse run CONFIG --out {} --until models` before the shards (docs/scale-out.md)",
+                self.rd.root.display(),
+                self.rd.root.display()
+            );
+        }
+        self.rd.stage(stage, key, compute)
+    }
+
     /// Whether this process handles the case at cohort position `pos`.
     pub fn selects(&self, pos: usize) -> bool {
         match self.mode {
@@ -487,58 +510,52 @@ pub fn segmentation_stage(ctx: &Ctx, cohort: &Cohort) -> Result<(TrainedModel, S
         },
         &[],
     );
-    if matches!(ctx.mode, Mode::Shard(_) | Mode::Merge) && !ctx.rd.stage_done("segmentation", &key)
-    {
-        bail!(
-            "no trained segmentation model for this config in {}: run `tomofuse run CONFIG --out {} --until models` before the shards (docs/scale-out.md)",
-            ctx.rd.root.display(),
-            ctx.rd.root.display()
-        );
-    }
-    let (stage, cached) = ctx.rd.stage("segmentation", &key, || {
-        let cases = prepare(ctx, cohort, |m| {
-            matches!(m.split, Split::Train | Split::Validation)
-        });
-        let to_case = |p: &Prepared| -> Option<tomofuse_unet::Case> {
-            p.target.as_ref().map(|t| tomofuse_unet::Case {
-                image: p.input.clone(),
-                mask: t.clone(),
-                label: p.label,
+    let (stage, cached) =
+        ctx.model_stage("segmentation", "trained segmentation model", &key, || {
+            let cases = prepare(ctx, cohort, |m| {
+                matches!(m.split, Split::Train | Split::Validation)
+            });
+            let to_case = |p: &Prepared| -> Option<tomofuse_unet::Case> {
+                p.target.as_ref().map(|t| tomofuse_unet::Case {
+                    image: p.input.clone(),
+                    mask: t.clone(),
+                    label: p.label,
+                })
+            };
+            let train: Vec<_> = cases
+                .iter()
+                .filter(|c| c.split == Split::Train)
+                .filter_map(to_case)
+                .collect();
+            let val: Vec<_> = cases
+                .iter()
+                .filter(|c| c.split == Split::Validation)
+                .filter_map(to_case)
+                .collect();
+            drop(cases);
+            if train.is_empty() {
+                bail!("no training case with a mask");
+            }
+            log::info!(
+                "training the U-Net on {} cases ({} validation), {} epochs x {} steps",
+                train.len(),
+                val.len(),
+                tc.epochs,
+                tc.steps_per_epoch
+            );
+            let t0 = std::time::Instant::now();
+            let (model, history) =
+                tomofuse_unet::train(&tc, &train, &val, ctx.cfg.experiment.seed)?;
+            let ckpt = ctx.rd.path("models/unet.safetensors");
+            model.save(&ckpt)?;
+            Ok(SegStage {
+                checkpoint: "models/unet.safetensors".into(),
+                history,
+                n_train: train.len(),
+                n_val: val.len(),
+                seconds: t0.elapsed().as_secs_f64(),
             })
-        };
-        let train: Vec<_> = cases
-            .iter()
-            .filter(|c| c.split == Split::Train)
-            .filter_map(to_case)
-            .collect();
-        let val: Vec<_> = cases
-            .iter()
-            .filter(|c| c.split == Split::Validation)
-            .filter_map(to_case)
-            .collect();
-        drop(cases);
-        if train.is_empty() {
-            bail!("no training case with a mask");
-        }
-        log::info!(
-            "training the U-Net on {} cases ({} validation), {} epochs x {} steps",
-            train.len(),
-            val.len(),
-            tc.epochs,
-            tc.steps_per_epoch
-        );
-        let t0 = std::time::Instant::now();
-        let (model, history) = tomofuse_unet::train(&tc, &train, &val, ctx.cfg.experiment.seed)?;
-        let ckpt = ctx.rd.path("models/unet.safetensors");
-        model.save(&ckpt)?;
-        Ok(SegStage {
-            checkpoint: "models/unet.safetensors".into(),
-            history,
-            n_train: train.len(),
-            n_val: val.len(),
-            seconds: t0.elapsed().as_secs_f64(),
-        })
-    })?;
+        })?;
     let model = TrainedModel::load(&ctx.rd.path(&stage.checkpoint))
         .with_context(|| format!("cannot load checkpoint {}", stage.checkpoint))?;
     if cached {
@@ -590,12 +607,7 @@ fn predict_one(ctx: &Ctx, model: &TrainedModel, c: &Prepared) -> Result<CasePred
     let pred = model.predict(&c.input)?;
     let mask_file = format!("masks/{}.nii.gz", super::rundir::case_file_name(&c.id));
     let path = ctx.rd.path(&mask_file);
-    super::rundir::check_write_fault(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // The temporary keeps the .nii.gz ending: the writer picks compression from it.
-    let tmp = super::rundir::temp_sibling(&path).with_extension("nii.gz");
-    tomofuse_io::write_nifti(&tmp, &pred.mask)?;
-    std::fs::rename(&tmp, &path)?;
+    super::rundir::atomic_write_with(&path, |tmp| Ok(tomofuse_io::write_nifti(tmp, &pred.mask)?))?;
     let sp = pred.mask.geometry.spacing;
     let voxel_ml = sp[0] * sp[1] * sp[2] / 1000.0;
     let (mut dice, mut hd95, mut assd) = (None, None, None);

@@ -22,8 +22,10 @@ pub fn check_write_fault(path: &Path) -> std::io::Result<()> {
 }
 
 /// A temporary sibling of `path` unique to this process and call, so shards writing into one
-/// run directory (possibly from several hosts) never share a temporary file.
-pub fn temp_sibling(path: &Path) -> PathBuf {
+/// run directory (possibly from several hosts) never share a temporary file. It is hidden
+/// (leading dot) and ends with `path`'s own name, so writers that pick the format from the
+/// ending (`.nii.gz`, `.parquet`) write the same bytes.
+fn temp_sibling(path: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -35,29 +37,36 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     dir.join(format!(
-        ".{name}.tmp-{}-{nanos}-{}",
+        ".tmp-{}-{nanos}-{}.{name}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary sibling, fsync, then rename.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `path` atomically: `write` fills a temporary sibling, which is then renamed over
+/// `path`; on failure the temporary is removed, so a crash or a full disk never leaves a half
+/// file that looks complete.
+pub fn atomic_write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     check_write_fault(path).with_context(|| format!("cannot write {}", path.display()))?;
     let tmp = temp_sibling(path);
-    {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+    if let Err(e) = write(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.context(format!("cannot write {}", path.display())));
     }
     std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+}
+
+/// Writes `bytes` to `path` atomically (temporary sibling, fsync, rename).
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_write_with(path, |tmp| {
+        let mut f = std::fs::File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok(())
+    })
 }
 
 /// Serialises `value` as pretty JSON and writes it atomically.

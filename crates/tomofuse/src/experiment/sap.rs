@@ -345,87 +345,83 @@ fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepStage>
         ),
         &[],
     );
-    if matches!(ctx.mode, Mode::Shard(_) | Mode::Merge)
-        && !ctx.rd.stage_done("deep_classifier", &key)
-    {
-        bail!(
-            "no fine-tuned deep classifier for this config in {}: run `tomofuse run CONFIG --out {} --until models` before the shards (docs/scale-out.md)",
-            ctx.rd.root.display(),
-            ctx.rd.root.display()
-        );
-    }
-    let (stage, _) = ctx.rd.stage("deep_classifier", &key, || {
-        let t0 = std::time::Instant::now();
-        let cases = common::prepare(ctx, cohort, |m| {
-            m.label.is_some() && matches!(m.split, Split::Train | Split::Validation)
-        });
-        let mut samples = Vec::new();
-        let mut ids = Vec::new();
-        for c in &cases {
-            let (Some(t), Some(label)) = (&c.target, c.label) else {
-                continue;
-            };
-            samples.push(tomofuse_resnet3d::train::Sample {
-                crop: crop_around(&c.input, t, dcfg.crop)?,
-                label,
+    let (stage, _) = ctx.model_stage(
+        "deep_classifier",
+        "fine-tuned deep classifier",
+        &key,
+        || {
+            let t0 = std::time::Instant::now();
+            let cases = common::prepare(ctx, cohort, |m| {
+                m.label.is_some() && matches!(m.split, Split::Train | Split::Validation)
             });
-            ids.push(c.id.clone());
-        }
-        drop(cases);
-        // Stratified folds: each class shuffled with the seed, dealt round robin.
-        let mut fold_of = BTreeMap::new();
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
-            ctx.cfg.experiment.seed ^ 0xDEE9_F01D,
-        );
-        for class in [false, true] {
-            let mut idx: Vec<usize> = (0..ids.len())
-                .filter(|&i| samples[i].label == class)
-                .collect();
-            rand::seq::SliceRandom::shuffle(idx.as_mut_slice(), &mut rng);
-            for (r, i) in idx.into_iter().enumerate() {
-                fold_of.insert(ids[i].clone(), r % dcfg.folds);
+            let mut samples = Vec::new();
+            let mut ids = Vec::new();
+            for c in &cases {
+                let (Some(t), Some(label)) = (&c.target, c.label) else {
+                    continue;
+                };
+                samples.push(tomofuse_resnet3d::train::Sample {
+                    crop: crop_around(&c.input, t, dcfg.crop)?,
+                    label,
+                });
+                ids.push(c.id.clone());
             }
-        }
-        let _ = std::fs::create_dir_all(ctx.rd.path("models"));
-        let mut files = Vec::new();
-        let mut final_losses = Vec::new();
-        for k in 0..dcfg.folds {
-            let train: Vec<_> = samples
-                .iter()
-                .zip(&ids)
-                .filter(|(_, id)| fold_of[*id] != k)
-                .map(|(s, _)| s.clone())
-                .collect();
-            log::info!(
-                "fine-tuning the ResNet50-3D, fold {}/{}: {} cases, {} epochs",
-                k + 1,
-                dcfg.folds,
-                train.len(),
-                ft.epochs
+            drop(cases);
+            // Stratified folds: each class shuffled with the seed, dealt round robin.
+            let mut fold_of = BTreeMap::new();
+            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+                ctx.cfg.experiment.seed ^ 0xDEE9_F01D,
             );
-            let clf = tomofuse_resnet3d::train::finetune(
-                tomofuse_resnet3d::train::finetune_net_config(),
-                &train,
-                &tomofuse_resnet3d::train::FinetuneConfig {
-                    seed: ft.seed.wrapping_add(k as u64),
-                    ..ft.clone()
-                },
-            )
-            .with_context(|| format!("fine-tuning fold {k}"))?;
-            let file = format!("models/resnet3d_fold{k}.safetensors");
-            clf.save(ctx.rd.path(&file))?;
-            final_losses.push(clf.train_losses().last().copied().unwrap_or(f64::NAN));
-            files.push(file);
-        }
-        Ok(DeepStage {
-            key: key.clone(),
-            files,
-            fold_of,
-            n_train: ids.len(),
-            final_losses,
-            seconds: t0.elapsed().as_secs_f64(),
-        })
-    })?;
+            for class in [false, true] {
+                let mut idx: Vec<usize> = (0..ids.len())
+                    .filter(|&i| samples[i].label == class)
+                    .collect();
+                rand::seq::SliceRandom::shuffle(idx.as_mut_slice(), &mut rng);
+                for (r, i) in idx.into_iter().enumerate() {
+                    fold_of.insert(ids[i].clone(), r % dcfg.folds);
+                }
+            }
+            let _ = std::fs::create_dir_all(ctx.rd.path("models"));
+            let mut files = Vec::new();
+            let mut final_losses = Vec::new();
+            for k in 0..dcfg.folds {
+                let train: Vec<_> = samples
+                    .iter()
+                    .zip(&ids)
+                    .filter(|(_, id)| fold_of[*id] != k)
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                log::info!(
+                    "fine-tuning the ResNet50-3D, fold {}/{}: {} cases, {} epochs",
+                    k + 1,
+                    dcfg.folds,
+                    train.len(),
+                    ft.epochs
+                );
+                let clf = tomofuse_resnet3d::train::finetune(
+                    tomofuse_resnet3d::train::finetune_net_config(),
+                    &train,
+                    &tomofuse_resnet3d::train::FinetuneConfig {
+                        seed: ft.seed.wrapping_add(k as u64),
+                        ..ft.clone()
+                    },
+                )
+                .with_context(|| format!("fine-tuning fold {k}"))?;
+                let file = format!("models/resnet3d_fold{k}.safetensors");
+                clf.save(ctx.rd.path(&file))?;
+                final_losses.push(clf.train_losses().last().copied().unwrap_or(f64::NAN));
+                files.push(file);
+            }
+            Ok(DeepStage {
+                key: key.clone(),
+                files,
+                fold_of,
+                n_train: ids.len(),
+                final_losses,
+                seconds: t0.elapsed().as_secs_f64(),
+            })
+        },
+    )?;
     Ok(Some(stage))
 }
 
@@ -472,19 +468,9 @@ fn write_feature_table(ctx: &Ctx, feats: &[CaseFeatures], rel: &str) -> Result<(
         names,
         columns,
     };
-    let path = ctx.rd.path(rel);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    super::rundir::check_write_fault(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    let tmp = super::rundir::temp_sibling(&path);
-    table
-        .write_parquet(&tmp, "case_id")
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::rename(&tmp, &path)
-        .with_context(|| format!("cannot move {} into place", path.display()))?;
-    Ok(())
+    super::rundir::atomic_write_with(&ctx.rd.path(rel), |tmp| {
+        Ok(table.write_parquet(tmp, "case_id")?)
+    })
 }
 
 fn case_features(
