@@ -65,7 +65,7 @@ impl AbdomenConfig {
     pub fn profile(p: Profile, seed: u64) -> Self {
         let (n_cases, shape) = match p {
             Profile::Tiny => (24, [32, 32, 24]),
-            Profile::Default => (160, [48, 48, 40]),
+            Profile::Default => (240, [48, 48, 40]),
             Profile::Paper => (609, [96, 96, 80]),
         };
         Self {

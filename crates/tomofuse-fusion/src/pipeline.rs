@@ -10,10 +10,24 @@ use crate::select::{Selection, SelectionConfig, select};
 use crate::xgbm::{Matrix, XgbModel, XgbParams};
 use serde::{Deserialize, Serialize};
 
+/// How the fused model's features are chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FusedSelection {
+    /// One selection over all modalities' columns together (capped at `max_features` in all).
+    #[default]
+    Joint,
+    /// The union of what each single-modality model selected: the fused model differs from the
+    /// single-modality models only in combining them, and a modality with many columns
+    /// (radiomics) cannot crowd out a small one (clinical indicators) under a shared cap.
+    PerModality,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PipelineConfig {
     pub selection: SelectionConfig,
+    pub fused_selection: FusedSelection,
     pub xgb: XgbParams,
     /// Hyper-parameter candidates (1 = the base parameters only).
     pub n_candidates: usize,
@@ -27,6 +41,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             selection: SelectionConfig::default(),
+            fused_selection: FusedSelection::Joint,
             xgb: XgbParams::default(),
             n_candidates: 4,
             k_folds: 5,
@@ -68,6 +83,16 @@ pub fn fit_xgb(
     cfg: &PipelineConfig,
 ) -> Result<Fitted> {
     let selection = select(ds, train, cols, &cfg.selection)?;
+    fit_selected(ds, train, selection, cfg)
+}
+
+/// Search + final fit on `train` over an already made selection.
+fn fit_selected(
+    ds: &Dataset,
+    train: &[usize],
+    selection: Selection,
+    cfg: &PipelineConfig,
+) -> Result<Fitted> {
     let sel = selection.selected.clone();
     if sel.is_empty() {
         return Err(FusionError::InvalidArgument {
@@ -126,11 +151,29 @@ pub fn compare_modalities(
         .collect();
     sets.push(("xgb_fused".into(), present.clone()));
     let mut fused = None;
+    let mut single_selected: Vec<usize> = Vec::new();
     for (name, mods) in sets {
         let cols: Vec<usize> = (0..ds.n_cols())
             .filter(|&j| mods.contains(&ds.modality[j]))
             .collect();
-        let fit = fit_xgb(ds, train, &cols, cfg)?;
+        let is_fused = name == "xgb_fused";
+        let fit = if is_fused && cfg.fused_selection == FusedSelection::PerModality {
+            let mut union = single_selected.clone();
+            union.sort_unstable();
+            union.dedup();
+            let selection = Selection {
+                after_variance: union.clone(),
+                after_correlation: union.clone(),
+                selected: union,
+                lasso_lambda: None,
+            };
+            fit_selected(ds, train, selection, cfg)?
+        } else {
+            fit_xgb(ds, train, &cols, cfg)?
+        };
+        if !is_fused {
+            single_selected.extend(&fit.cols);
+        }
         let scores = predict(&fit.model, ds, test, &fit.cols)?;
         reports.push(ModelReport {
             name: name.clone(),
@@ -144,7 +187,7 @@ pub fn compare_modalities(
             best_iteration: fit.model.best_iteration,
             test_scores: scores,
         });
-        if name == "xgb_fused" {
+        if is_fused {
             fused = Some(fit);
         }
     }

@@ -59,7 +59,9 @@ pub struct Augment {
     pub intensity_scale: f64,
     /// Offset drawn from [-s, s], in the crop's (normalised) units.
     pub intensity_shift: f64,
-    /// Standard deviation of added per-voxel Gaussian noise (0 = none).
+    /// Added per-voxel Gaussian noise: its standard deviation is drawn per sample from
+    /// [0, noise_std] (0 = none), so the network sees the range of scanner noise levels up to
+    /// that much above the training scanners', not one fixed level.
     pub noise_std: f64,
 }
 
@@ -236,7 +238,11 @@ fn augment_into(src: &[f32], s: [usize; 3], a: &Augment, rng: &mut ChaCha8Rng, o
     } else {
         0.0
     }) as f32;
-    let noise = a.noise_std as f32;
+    let noise = (if a.noise_std > 0.0 {
+        rng.random_range(0.0..=a.noise_std)
+    } else {
+        0.0
+    }) as f32;
     for &i in &maps[0] {
         for &j in &maps[1] {
             let row = &src[(i * s[1] + j) * s[2]..][..s[2]];

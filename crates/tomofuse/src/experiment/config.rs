@@ -120,6 +120,11 @@ pub struct DeepFeaturesSection {
     /// not see it; held-out cases get the mean logit of all fold models.
     #[serde(default = "three")]
     pub folds: usize,
+    /// Scanner-noise augmentation while fine-tuning: Gaussian noise whose SD (HU) is drawn per
+    /// sample from [0, this], so a test centre with a noisier scanner is not out of
+    /// distribution. 0 = none.
+    #[serde(default)]
+    pub augment_noise_hu: f64,
 }
 
 fn three() -> usize {
@@ -130,7 +135,12 @@ fn three() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct FusionSection {
     pub cv_folds: usize,
+    /// Upper bound on the features each model selects.
     pub max_features: usize,
+    /// `joint` (one selection over all modalities) or `per-modality` (the fused model takes the
+    /// union of the single-modality selections).
+    #[serde(default)]
+    pub fused_selection: tomofuse_fusion::FusedSelection,
     pub n_estimators: usize,
     pub max_depth: usize,
     pub learning_rate: f64,
@@ -317,6 +327,10 @@ impl ExperimentConfig {
             ensure!(
                 (2..=10).contains(&d.folds),
                 "deep_features.folds must be in [2, 10]"
+            );
+            ensure!(
+                d.augment_noise_hu.is_finite() && (0.0..=200.0).contains(&d.augment_noise_hu),
+                "deep_features.augment_noise_hu must be in [0, 200] HU"
             );
             ensure!(
                 d.crop.iter().all(|&c| (16..=256).contains(&c)),

@@ -137,6 +137,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
             ctx.cfg.split.test_centres
         );
     }
+    write_design(ctx, &ds, &test, "design.parquet")?;
     let f = ctx.cfg.fusion.as_ref().context("[fusion] section")?;
     let mut pcfg = PipelineConfig {
         seed: ctx.cfg.experiment.seed,
@@ -150,6 +151,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         ..PipelineConfig::default()
     };
     pcfg.selection.max_features = f.max_features;
+    pcfg.fused_selection = f.fused_selection;
     let (reports, fused) = tomofuse_fusion::compare_modalities(&ds, &train, &test, &pcfg)?;
     let _ = std::fs::create_dir_all(ctx.rd.path("models"));
     fused
@@ -330,9 +332,15 @@ fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepStage>
     if dcfg.finetune_epochs == 0 {
         return Ok(None);
     }
+    // Crops are windowed HU mapped to [-1, 1]: one HU is 2 / window width.
+    let [lo, hi] = ctx.cfg.segmentation.hu_window;
     let ft = tomofuse_resnet3d::train::FinetuneConfig {
         epochs: dcfg.finetune_epochs,
         seed: ctx.cfg.experiment.seed,
+        augment: tomofuse_resnet3d::train::Augment {
+            noise_std: dcfg.augment_noise_hu * 2.0 / (hi - lo),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let key = ctx.key(
@@ -465,6 +473,34 @@ fn write_feature_table(ctx: &Ctx, feats: &[CaseFeatures], rel: &str) -> Result<(
     let table = tomofuse_fusion::FeatureTable {
         path: rel.into(),
         ids: feats.iter().map(|f| f.id.clone()).collect(),
+        names,
+        columns,
+    };
+    super::rundir::atomic_write_with(&ctx.rd.path(rel), |tmp| {
+        Ok(table.write_parquet(tmp, "case_id")?)
+    })
+}
+
+/// The design matrix every model was fitted on: outcome, test-set flag and every candidate
+/// column (clinical, radiomics, deep), so the study can be re-analysed outside tomofuse.
+fn write_design(ctx: &Ctx, ds: &Dataset, test: &[usize], rel: &str) -> Result<()> {
+    let n = ds.n_rows();
+    let mut names = vec!["outcome".to_string(), "test_set".to_string()];
+    names.extend(ds.names.iter().cloned());
+    let mut columns = Vec::with_capacity(names.len());
+    columns.push(ds.y.iter().map(|&v| f32::from(v)).collect());
+    let mut is_test = vec![0.0f32; n];
+    for &i in test {
+        is_test[i] = 1.0;
+    }
+    columns.push(is_test);
+    let all = ds.all_rows();
+    for j in 0..ds.n_cols() {
+        columns.push(ds.column(j, &all));
+    }
+    let table = tomofuse_fusion::FeatureTable {
+        path: rel.into(),
+        ids: ds.ids.clone(),
         names,
         columns,
     };
