@@ -73,10 +73,25 @@ impl Feature {
         }
     }
 
-    /// A feature that could not be computed: NaN plus the reason (also logged).
+    /// A feature that could not be computed: NaN plus the reason. Logged as a warning the
+    /// first time a (feature, reason) pair occurs in the process and at debug level after
+    /// that, so a cohort run does not repeat the same line for every case.
     pub fn failed(family: &str, base: &str, suffix: Option<&str>, reason: &str) -> Self {
+        static SEEN: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+            std::sync::Mutex::new(None);
         let mut f = Self::new(family, base, suffix, f64::NAN);
-        log::warn!("feature {} is NaN: {reason}", f.ibsi_tag);
+        let first = SEEN.lock().map_or(true, |mut s| {
+            s.get_or_insert_with(Default::default)
+                .insert(format!("{}\u{0}{reason}", f.ibsi_tag))
+        });
+        if first {
+            log::warn!(
+                "feature {} is NaN: {reason} (reported once per run)",
+                f.ibsi_tag
+            );
+        } else {
+            log::debug!("feature {} is NaN: {reason}", f.ibsi_tag);
+        }
         f.reason = Some(reason.to_string());
         f
     }

@@ -4,6 +4,7 @@
 use crate::experiment::{RunOptions, common::Shard};
 use anyhow::{Result, bail};
 use clap::Parser;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -30,6 +31,10 @@ pub struct Args {
     /// Recompute cases whose stored outcome is a failure (e.g. after fixing an input file).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Check the config (every profile) and print it resolved for `--profile` as JSON, with
+    /// every default filled in; run nothing.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 #[derive(Parser, Debug)]
@@ -39,6 +44,20 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.print_config {
+        let cfg = crate::experiment::config::ExperimentConfig::load(&args.config)?;
+        let profile = args
+            .profile
+            .clone()
+            .unwrap_or_else(|| cfg.cohort.profile.clone());
+        let cfg = cfg.with_profile(&profile)?;
+        let text = serde_json::to_string_pretty(&cfg)?;
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        return match writeln!(std::io::stdout().lock(), "{text}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => Ok(r?),
+        };
+    }
     let until_models = match args.until.as_deref() {
         None => false,
         Some("models") => true,

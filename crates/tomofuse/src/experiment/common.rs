@@ -16,6 +16,9 @@ use tomofuse_unet::{
     ClassHeadConfig, History, NormKind, SlidingWindowConfig, TrainConfig, TrainedModel, UnetConfig,
 };
 
+/// The code behind cached stage results (see [`Ctx::key`]).
+const CODE_ID: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("TOMOFUSE_GIT_COMMIT"));
+
 /// A case the pipeline could not process: reported and skipped, never fatal for the cohort.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
@@ -142,9 +145,12 @@ impl Ctx<'_> {
         }
     }
 
-    /// Stage key: config section + seed + cohort + upstream keys.
+    /// Stage key: config section + seed + cohort + upstream keys + the code that computes it
+    /// (version and git commit), so a rerun after an upgrade never reuses an older build's
+    /// cached results. Uncommitted edits (`-dirty`) are not distinguished.
     pub fn key<T: Serialize>(&self, section: &T, upstream: &[&str]) -> String {
         let mut s = serde_json::to_string(section).unwrap_or_default();
+        s.push_str(CODE_ID);
         s.push_str(&self.cfg.experiment.seed.to_string());
         s.push_str(&self.cohort_key);
         for u in upstream {
@@ -460,7 +466,7 @@ pub fn train_config(cfg: &ExperimentConfig, rd: &RunDir) -> TrainConfig {
             num_res_units: s.res_units,
             norm: NormKind::Instance,
             class_head: s.class_head.then_some(ClassHeadConfig {
-                hidden: 32,
+                hidden: s.class_hidden,
                 num_classes: 1,
             }),
         },
@@ -482,6 +488,8 @@ pub fn train_config(cfg: &ExperimentConfig, rd: &RunDir) -> TrainConfig {
             ..SlidingWindowConfig::default()
         },
         checkpoint_dir: Some(rd.path("models/unet")),
+        class_balanced_batches: s.class_balanced_batches,
+        selection_window: s.selection_window,
         ..TrainConfig::default()
     }
 }

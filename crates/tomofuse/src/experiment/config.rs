@@ -92,10 +92,29 @@ pub struct SegmentationSection {
     /// Weight of the classification loss in the joint loss.
     #[serde(default = "half")]
     pub class_loss_weight: f64,
+    /// Hidden width of the class head's MLP (0 = one linear layer).
+    #[serde(default = "thirty_two")]
+    pub class_hidden: usize,
+    /// Batches drawn with equal numbers of each class (the class head sees both classes in
+    /// every step even when one is rare).
+    #[serde(default = "yes")]
+    pub class_balanced_batches: bool,
+    /// Best epoch chosen by the validation score averaged over this many trailing epochs
+    /// (a small validation set makes single-epoch scores noisy).
+    #[serde(default = "three")]
+    pub selection_window: usize,
 }
 
 fn half() -> f64 {
     0.5
+}
+
+fn thirty_two() -> usize {
+    32
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -279,6 +298,16 @@ impl ExperimentConfig {
             "segmentation.steps_per_epoch must be > 0"
         );
         ensure!(g.batch_size > 0, "segmentation.batch_size must be > 0");
+        ensure!(
+            (1..=50).contains(&g.selection_window),
+            "segmentation.selection_window must be in [1, 50], got {}",
+            g.selection_window
+        );
+        ensure!(
+            g.class_hidden <= 4096,
+            "segmentation.class_hidden must be <= 4096, got {}",
+            g.class_hidden
+        );
         let stride = 1usize << (g.channels.len() - 1);
         ensure!(
             g.patch.iter().all(|&p| p >= stride && p % stride == 0),
