@@ -438,7 +438,7 @@ pub fn finetune(
     let mut order: Vec<usize> = (0..n).collect();
     let mut losses = Vec::with_capacity(cfg.epochs);
     let mut step = 0;
-    for _ in 0..cfg.epochs {
+    for epoch in 0..cfg.epochs {
         order.shuffle(&mut rng);
         let (mut sum, mut count) = (0.0, 0);
         for b in 0..per_epoch {
@@ -463,6 +463,12 @@ pub fn finetune(
             step += 1;
         }
         losses.push(sum / count as f64);
+        log::info!(
+            "ResNet-3D fine-tuning epoch {}/{}: loss {:.4}",
+            epoch + 1,
+            cfg.epochs,
+            sum / count as f64
+        );
     }
     let mut clf = Classifier::from_varmap(net.config().clone(), &varmap, shape)?;
     clf.train_losses = losses;

@@ -602,6 +602,18 @@ pub fn train(
         if let Some(dir) = &config.checkpoint_dir {
             trained.save(&dir.join("last.safetensors"))?;
         }
+        let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        log::info!(
+            "U-Net epoch {}/{}: loss {:.4} (seg {:.4}, class {:.4}), validation Dice {}, AUC {}, lr {:.2e}",
+            epoch + 1,
+            config.epochs,
+            rec.train_loss,
+            rec.train_seg_loss,
+            rec.train_class_loss,
+            opt(rec.val_dice),
+            opt(rec.val_auc),
+            rec.lr
+        );
         history.epochs.push(rec);
     }
     if let Some((_, snap)) = best {
