@@ -67,6 +67,11 @@ pub struct TrainConfig {
     /// per-epoch AUC noisy; the average stops one lucky epoch from being picked.
     #[serde(default = "one")]
     pub selection_window: usize,
+    /// Validate (and consider for best-epoch selection) every this many epochs and after the
+    /// last one (MONAI's `val_interval`). Sliding-window validation of full volumes can cost
+    /// far more than an epoch's training steps on large images.
+    #[serde(default = "one")]
+    pub validation_interval: usize,
 }
 
 fn yes() -> bool {
@@ -99,6 +104,7 @@ impl Default for TrainConfig {
             checkpoint_dir: None,
             class_balanced_batches: true,
             selection_window: 3,
+            validation_interval: 1,
         }
     }
 }
@@ -136,6 +142,9 @@ impl TrainConfig {
         }
         if self.selection_window == 0 {
             return Err(config_err("selection_window", "must be >= 1"));
+        }
+        if self.validation_interval == 0 {
+            return Err(config_err("validation_interval", "must be >= 1"));
         }
         if self.batch_size == 0 {
             return Err(config_err("batch_size", "must be >= 1"));
@@ -567,7 +576,9 @@ pub fn train(
             val_score: None,
             selection_score: None,
         };
-        if !val_cases.is_empty() {
+        let validate_now =
+            (epoch + 1) % config.validation_interval == 0 || epoch + 1 == config.epochs;
+        if !val_cases.is_empty() && validate_now {
             let ev = trained.evaluate_detailed(val_cases, false)?;
             let (d, a) = (ev.dice, ev.auc);
             rec.val_dice = Some(d);
@@ -577,14 +588,14 @@ pub fn train(
                 Some(a) => 0.5 * (d + a),
                 None => d,
             });
-            // Trailing mean over the selection window (this epoch included).
+            // Trailing mean over the selection window of validated epochs (this one included).
             let w = config.selection_window;
             let recent: Vec<f64> = history
                 .epochs
                 .iter()
                 .rev()
-                .take(w - 1)
                 .filter_map(|e| e.val_score)
+                .take(w - 1)
                 .chain(rec.val_score)
                 .collect();
             let score = recent.iter().sum::<f64>() / recent.len() as f64;
@@ -596,7 +607,7 @@ pub fn train(
                     trained.save(&dir.join("best.safetensors"))?;
                 }
             }
-        } else {
+        } else if val_cases.is_empty() {
             history.best_epoch = epoch;
         }
         if let Some(dir) = &config.checkpoint_dir {

@@ -48,6 +48,7 @@ fn learn_config() -> TrainConfig {
         checkpoint_dir: None,
         class_balanced_batches: true,
         selection_window: 3,
+        validation_interval: 1,
     }
 }
 

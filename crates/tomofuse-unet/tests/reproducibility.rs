@@ -168,3 +168,52 @@ fn weight_names_follow_monai_state_dict() {
     put(&format!("{p}.2.1.conv.unit0.adn.A.weight"), vec![1]);
     assert_eq!(got, want);
 }
+
+/// `validation_interval`: only every k-th epoch and the last are validated; the best epoch is
+/// one of them, chosen by the trailing mean over validated epochs only, and the returned
+/// weights are that epoch's (its validation Dice is reproduced by evaluating the model).
+#[test]
+fn validation_interval_validates_every_kth_and_the_last_epoch() {
+    let cases: Vec<_> = (0..4)
+        .map(|i| synth_case(20 + i, 20, i % 2 == 0).case)
+        .collect();
+    let val: Vec<_> = (0..2)
+        .map(|i| synth_case(60 + i, 20, i % 2 == 0).case)
+        .collect();
+    let cfg = TrainConfig {
+        epochs: 5,
+        steps_per_epoch: 2,
+        validation_interval: 2,
+        selection_window: 2,
+        ..short_config()
+    };
+    let (m, h) = train(&cfg, &cases, &val, 7).unwrap();
+    let validated: Vec<usize> = h
+        .epochs
+        .iter()
+        .filter(|e| e.val_dice.is_some())
+        .map(|e| e.epoch)
+        .collect();
+    assert_eq!(validated, vec![1, 3, 4], "0-based epochs with validation");
+    assert!(validated.contains(&h.best_epoch), "best {}", h.best_epoch);
+    // Selection scores: mean of this and the previous validated epoch's score.
+    let scores: Vec<f64> = h.epochs.iter().filter_map(|e| e.val_score).collect();
+    let sel: Vec<f64> = h.epochs.iter().filter_map(|e| e.selection_score).collect();
+    assert_eq!(sel.len(), 3);
+    assert!((sel[0] - scores[0]).abs() < 1e-12);
+    assert!((sel[1] - 0.5 * (scores[0] + scores[1])).abs() < 1e-12);
+    assert!((sel[2] - 0.5 * (scores[1] + scores[2])).abs() < 1e-12);
+    let best = &h.epochs[h.best_epoch];
+    let ev = m.evaluate_detailed(&val, false).unwrap();
+    assert!(
+        (ev.dice - best.val_dice.unwrap()).abs() < 1e-6,
+        "restored weights give Dice {} vs recorded {}",
+        ev.dice,
+        best.val_dice.unwrap()
+    );
+    let bad = TrainConfig {
+        validation_interval: 0,
+        ..cfg
+    };
+    assert!(train(&bad, &cases, &val, 7).is_err());
+}

@@ -490,6 +490,7 @@ pub fn train_config(cfg: &ExperimentConfig, rd: &RunDir) -> TrainConfig {
         checkpoint_dir: Some(rd.path("models/unet")),
         class_balanced_batches: s.class_balanced_batches,
         selection_window: s.selection_window,
+        validation_interval: s.validation_interval,
         ..TrainConfig::default()
     }
 }

@@ -103,6 +103,14 @@ pub struct SegmentationSection {
     /// (a small validation set makes single-epoch scores noisy).
     #[serde(default = "three")]
     pub selection_window: usize,
+    /// Validate every this many epochs (and after the last): full-volume sliding-window
+    /// validation dominates an epoch on large images.
+    #[serde(default = "one")]
+    pub validation_interval: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 fn half() -> f64 {
@@ -188,6 +196,9 @@ pub struct ProfileOverride {
     /// Overrides `deep_features.finetune_epochs`.
     #[serde(default)]
     pub finetune_epochs: Option<usize>,
+    /// Overrides `segmentation.validation_interval`.
+    #[serde(default)]
+    pub validation_interval: Option<usize>,
 }
 
 impl ExperimentConfig {
@@ -241,6 +252,9 @@ impl ExperimentConfig {
             }
             if let Some(v) = o.channels {
                 self.segmentation.channels = v;
+            }
+            if let Some(v) = o.validation_interval {
+                self.segmentation.validation_interval = v;
             }
             if let (Some(v), Some(d)) = (o.finetune_epochs, self.deep_features.as_mut()) {
                 d.finetune_epochs = v;
@@ -302,6 +316,11 @@ impl ExperimentConfig {
             (1..=50).contains(&g.selection_window),
             "segmentation.selection_window must be in [1, 50], got {}",
             g.selection_window
+        );
+        ensure!(
+            (1..=1000).contains(&g.validation_interval),
+            "segmentation.validation_interval must be in [1, 1000], got {}",
+            g.validation_interval
         );
         ensure!(
             g.class_hidden <= 4096,
