@@ -535,6 +535,19 @@ fn print_summary(results: &Results, failures: &[common::Failure]) {
                         .unwrap_or_else(|| "-".into())
                 );
             }
+            for f in &r.leave_one_centre_out {
+                let auc = |m: &str| f.test_auc.get(m).map_or("-".into(), |a| format!("{a:.3}"));
+                println!(
+                    "centre {} held out (n={}): fused {}, clinical {}, radiomics {}, deep {}, MCTSI {}",
+                    f.centre,
+                    f.n_test,
+                    auc("xgb_fused"),
+                    auc("xgb_clinical"),
+                    auc("xgb_radiomics"),
+                    auc("xgb_deep"),
+                    auc("MCTSI")
+                );
+            }
         }
     }
     if !failures.is_empty() {

@@ -37,7 +37,20 @@ pub struct SapResults {
     pub max_shap_additivity_error: f64,
     pub n_train: usize,
     pub n_test: usize,
+    /// Each centre in turn as the test set, the others for training (selection, search and
+    /// fit redone each time): how much the comparison depends on which centre is held out.
+    #[serde(default)]
+    pub leave_one_centre_out: Vec<CentreFold>,
     pub predictions: Vec<CasePrediction>,
+}
+
+/// One fold of the leave-one-centre-out analysis: test AUC of every model and score.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CentreFold {
+    pub centre: String,
+    pub n_test: usize,
+    pub n_positive: usize,
+    pub test_auc: BTreeMap<String, f64>,
 }
 
 /// Features of one case: radiomics (IBSI tag -> value) and the deep vector.
@@ -216,6 +229,8 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         }
     }
 
+    let loco = leave_one_centre_out(&metas, &ds, &pcfg);
+
     // Explanations of the fused model on the test cases.
     let test_x = ds.matrix(&test, &fused.cols);
     let m = tomofuse_fusion::Matrix::new(&test_x, test.len(), fused.cols.len())?;
@@ -231,6 +246,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         &test,
         &fused.cols,
     );
+    loco_report(report, &loco);
     let selected = fused.cols.iter().map(|&j| ds.names[j].clone()).collect();
     Ok(Some(SapResults {
         segmentation: seg_sets,
@@ -241,6 +257,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         max_shap_additivity_error: shap.max_additivity_error,
         n_train: train.len(),
         n_test: test.len(),
+        leave_one_centre_out: loco,
         predictions: preds,
     }))
 }
@@ -660,6 +677,80 @@ fn build_dataset(cases: &[CaseMeta], feats: &[CaseFeatures]) -> Result<Dataset> 
     );
     ds.centre = Some(rows.iter().map(|(c, _)| c.centre.clone()).collect());
     Ok(ds)
+}
+
+/// Leave-one-centre-out: for each centre with both outcomes, the models are refitted on the
+/// other centres and scored on it. The deep score of a case is the cross-fitted one of the
+/// main run (never from a model that saw the case's label), so no outcome leaks in either.
+/// A centre whose fold cannot be fitted is logged and left out.
+fn leave_one_centre_out(
+    cases: &[CaseMeta],
+    ds: &Dataset,
+    pcfg: &PipelineConfig,
+) -> Vec<CentreFold> {
+    let Some(centre) = ds.centre.as_ref() else {
+        return Vec::new();
+    };
+    let names: std::collections::BTreeSet<&str> =
+        centre.iter().filter_map(|c| c.as_deref()).collect();
+    if names.len() < 2 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let (test, train): (Vec<usize>, Vec<usize>) =
+            (0..ds.n_rows()).partition(|&i| centre[i].as_deref() == Some(name));
+        let y = ds.labels_bool(&test);
+        let fitted = tomofuse_fusion::compare_modalities(ds, &train, &test, pcfg);
+        let reports = match fitted {
+            Ok((r, _)) => r,
+            Err(e) => {
+                log::warn!("leave-one-centre-out: centre {name} left out: {e}");
+                continue;
+            }
+        };
+        let mut test_auc = BTreeMap::new();
+        for r in &reports {
+            test_auc.insert(r.name.clone(), r.test_auc);
+        }
+        for (n, score) in clinical_scores(cases, ds, &test) {
+            if let Ok(a) = tomofuse_metrics::auc(&y, &score) {
+                test_auc.insert(n, a);
+            }
+        }
+        out.push(CentreFold {
+            centre: name.to_string(),
+            n_test: test.len(),
+            n_positive: y.iter().filter(|&&v| v).count(),
+            test_auc,
+        });
+    }
+    out
+}
+
+fn loco_report(report: &mut Report, folds: &[CentreFold]) {
+    let Some(first) = folds.first() else {
+        return;
+    };
+    let models: Vec<String> = first.test_auc.keys().cloned().collect();
+    let mut header = vec!["held-out centre".to_string(), "n (SAP)".to_string()];
+    header.extend(models.iter().cloned());
+    report.push(Block::Table {
+        caption: "Leave-one-centre-out: test AUC with each centre held out in turn (models refitted on the other centres)".into(),
+        header,
+        rows: folds
+            .iter()
+            .map(|f| {
+                let mut row = vec![f.centre.clone(), format!("{} ({})", f.n_test, f.n_positive)];
+                row.extend(
+                    models
+                        .iter()
+                        .map(|m| f.test_auc.get(m).map_or("-".into(), |a| format!("{a:.3}"))),
+                );
+                row
+            })
+            .collect(),
+    });
 }
 
 /// BISAP, Ranson (admission criteria) and MCTSI of the test cases, as scores to compare.
