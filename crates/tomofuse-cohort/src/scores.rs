@@ -2,6 +2,10 @@
 //! original papers (see docs/cohorts.md for citations). Inputs use conventional US units:
 //! temperature C, heart rate /min, respiratory rate /min, WBC 10^3/uL, BUN mg/dL, glucose mg/dL,
 //! LDH and AST IU/L, calcium mg/dL.
+//!
+//! These check the generator (tests, `examples/cohort_stats.rs`) without depending on the
+//! fusion crate; the study reports tomofuse-fusion's scores. The two were written
+//! independently, and the orchestrator's tests assert that they agree on every synthetic case.
 
 use crate::case::Case;
 
