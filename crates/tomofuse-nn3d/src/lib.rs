@@ -11,12 +11,14 @@
 //! are custom ops too; instance, group and training-mode batch norm are one fused op each
 //! (two passes forward, two backward), eval-mode batch norm a per-channel affine map.
 
+mod cam;
 mod conv;
 mod error;
 mod norm;
 pub mod optim;
 mod pool;
 
+pub use cam::grad_cam_at;
 pub use conv::{
     Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfig, conv_transpose3d,
     conv_transpose3d_bias_op, conv_transpose3d_no_bias, conv_transpose3d_op, conv3d,

@@ -434,19 +434,10 @@ impl ResNet3d {
             ))
             .into());
         }
-        let a = candle_core::Var::from_tensor(&self.forward_until(x, stage, false)?.detach())?;
-        let logits = self.head(&self.features_from(a.as_tensor(), stage, false)?)?;
-        let score = logits.narrow(1, class, 1)?.sum_all()?;
-        let grads = score.backward()?;
-        let ga = grads.get(a.as_tensor()).ok_or_else(|| {
-            candle_core::Error::Msg("grad-cam: no gradient reached the stage".into())
+        let act = self.forward_until(x, stage, false)?;
+        let cam = tomofuse_nn3d::grad_cam_at(&act, class, |a| {
+            self.head(&self.features_from(a, stage, false)?)
         })?;
-        let weights = ga.mean_keepdim(vec![2usize, 3, 4])?;
-        let cam = a
-            .as_tensor()
-            .broadcast_mul(&weights)?
-            .sum_keepdim(1)?
-            .relu()?;
         let d = x.dims();
         let cam = tomofuse_nn3d::upsample_trilinear3d(&cam, [d[2], d[3], d[4]])?;
         let flat = cam.reshape((d[0], 1, ()))?;

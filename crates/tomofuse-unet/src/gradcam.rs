@@ -4,7 +4,7 @@
 
 use crate::error::{Result, UnetError};
 use crate::model::{Tap, Unet};
-use candle_core::{D, Device, IndexOp, Tensor, Var};
+use candle_core::{Device, Tensor};
 use ndarray::Array3;
 use tomofuse_core::Volume;
 
@@ -100,24 +100,28 @@ pub fn grad_cam<M: CamModel>(
         (1, 1, padded[0], padded[1], padded[2]),
         &Device::Cpu,
     )?;
-    let act = Var::from_tensor(&model.activation(&x, layer)?.detach())?;
-    let logits = model.logits_from(act.as_tensor(), layer)?;
-    let k = logits.dim(D::Minus1)?;
-    if class_index >= k {
-        return Err(UnetError::GradCam {
-            layer: layer.into(),
-            reason: format!("class index {class_index} >= number of logits {k}"),
-        });
-    }
-    let target = logits.i((0, class_index))?;
-    let grads = target.backward()?;
-    let act = act.as_tensor();
-    let g = grads.get(act).ok_or_else(|| UnetError::GradCam {
-        layer: layer.into(),
-        reason: "the class logit does not depend on this layer".into(),
-    })?;
-    let w = g.mean_keepdim(4)?.mean_keepdim(3)?.mean_keepdim(2)?;
-    let cam = act.broadcast_mul(&w)?.sum(1)?.relu()?.get(0)?;
+    let act = model.activation(&x, layer)?;
+    // The logits function's own errors (bad layer name) keep their type; the core's are
+    // reported as Grad-CAM errors of this layer.
+    let mut inner = None;
+    let cam = tomofuse_nn3d::grad_cam_at(&act, class_index, |a| {
+        model.logits_from(a, layer).map_err(|e| {
+            let msg = e.to_string();
+            inner = Some(e);
+            candle_core::Error::Msg(msg)
+        })
+    });
+    let cam = match (cam, inner) {
+        (Ok(c), _) => c,
+        (Err(_), Some(e)) => return Err(e),
+        (Err(e), None) => {
+            return Err(UnetError::GradCam {
+                layer: layer.into(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let cam = cam.get(0)?.get(0)?;
     let cd = cam.dims().to_vec();
     let cv = cam.flatten_all()?.to_vec1::<f32>()?;
     let small =

@@ -382,37 +382,19 @@ pub fn dice(pred: &Array3<u8>, truth: &Array3<u8>) -> f64 {
     }
 }
 
-/// AUC by the Mann-Whitney rank formula (ties get half credit); None unless both classes
-/// are present.
+/// Validation AUC (tomofuse-metrics' rank AUC, ties half credit); None unless both classes
+/// are present. Invalid scores (NaN from a diverged head) are logged and give None.
 pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
-    let pos: Vec<f64> = scores
-        .iter()
-        .zip(labels)
-        .filter(|(_, l)| **l)
-        .map(|(s, _)| *s)
-        .collect();
-    let neg: Vec<f64> = scores
-        .iter()
-        .zip(labels)
-        .filter(|(_, l)| !**l)
-        .map(|(s, _)| *s)
-        .collect();
-    if pos.is_empty() || neg.is_empty() {
+    if !(labels.iter().any(|&l| l) && labels.iter().any(|&l| !l)) {
         return None;
     }
-    let mut s = 0.0;
-    for &p in &pos {
-        for &n in &neg {
-            s += if p > n {
-                1.0
-            } else if p == n {
-                0.5
-            } else {
-                0.0
-            };
+    match tomofuse_metrics::auc(labels, scores) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            log::warn!("validation AUC not computable: {e}");
+            None
         }
     }
-    Some(s / (pos.len() * neg.len()) as f64)
 }
 
 /// Trains a model from `seed`. Validation (if any cases) runs after every epoch with sliding
