@@ -83,20 +83,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// SHA-256 of a file (or, for a folder such as a DICOM series, of its files' names and
 /// contents in sorted order).
 pub fn hash_path(path: &Path) -> Result<String> {
+    if !path.is_dir() {
+        return tomofuse_radiomics::sha256_file(path)
+            .with_context(|| format!("cannot read {}", path.display()));
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("cannot list {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
     let mut h = Sha256::new();
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot list {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        entries.sort();
-        for p in entries {
-            h.update(p.file_name().unwrap_or_default().as_encoded_bytes());
-            h.update(std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?);
-        }
-    } else {
-        h.update(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?);
+    for p in entries {
+        h.update(p.file_name().unwrap_or_default().as_encoded_bytes());
+        h.update(std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?);
     }
     Ok(hex::encode(h.finalize()))
 }
@@ -251,6 +251,26 @@ impl RunDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// File hashes are plain SHA-256 (FIPS 180-2 test vector for "abc"); a folder's hash
+    /// changes with a file's content and with its name.
+    #[test]
+    fn input_hashes_are_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.bin");
+        std::fs::write(&f, b"abc").unwrap();
+        assert_eq!(
+            hash_path(&f).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let h0 = hash_path(dir.path()).unwrap();
+        std::fs::write(&f, b"abd").unwrap();
+        let h1 = hash_path(dir.path()).unwrap();
+        std::fs::rename(&f, dir.path().join("b.bin")).unwrap();
+        let h2 = hash_path(dir.path()).unwrap();
+        assert!(h0 != h1 && h1 != h2 && h0 != h2);
+        assert!(hash_path(&dir.path().join("missing")).is_err());
+    }
 
     #[test]
     fn stage_is_cached_by_key_and_recomputed_on_change() {
