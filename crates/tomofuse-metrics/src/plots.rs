@@ -152,6 +152,110 @@ pub fn plot_calibration(path: &Path, bins: &[CalibrationBin]) -> Result<()> {
     )
 }
 
+/// Quartiles by linear interpolation between order statistics (numpy's default).
+fn quantile_sorted(v: &[f64], q: f64) -> f64 {
+    let h = q * (v.len() - 1) as f64;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+}
+
+/// Distribution of a value per group (e.g. Dice per set): box (quartiles, median, whiskers at
+/// the extremes within 1.5 IQR) with every value as a jittered point (seeded, so the figure is
+/// reproducible). Non-finite values are left out; a group may be empty.
+pub fn plot_distributions(
+    path: &Path,
+    groups: &[(String, Vec<f64>)],
+    y_label: &str,
+    y_range: (f64, f64),
+) -> Result<()> {
+    if groups.iter().all(|(_, v)| v.iter().all(|x| !x.is_finite())) {
+        return Err(MetricsError::Empty {
+            what: "distribution plot",
+        });
+    }
+    let k = groups.len();
+    render!(
+        path,
+        (640, 480),
+        |root: &DrawingArea<_, Shift>| -> DrawResult {
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(root)
+                .caption(y_label, (FONT, 24))
+                .margin(15)
+                .x_label_area_size(45)
+                .y_label_area_size(55)
+                .build_cartesian_2d(-0.5f64..(k as f64 - 0.5), y_range.0..y_range.1)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(k.max(1))
+                .x_label_formatter(&|x| {
+                    let i = x.round();
+                    if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < k {
+                        groups[i as usize].0.clone()
+                    } else {
+                        String::new()
+                    }
+                })
+                .y_desc(y_label)
+                .label_style((FONT, 14))
+                .draw()?;
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            for (g, (_, vals)) in groups.iter().enumerate() {
+                let mut v: Vec<f64> = vals.iter().copied().filter(|x| x.is_finite()).collect();
+                if v.is_empty() {
+                    continue;
+                }
+                v.sort_by(f64::total_cmp);
+                let x = g as f64;
+                let (q1, med, q3) = (
+                    quantile_sorted(&v, 0.25),
+                    quantile_sorted(&v, 0.5),
+                    quantile_sorted(&v, 0.75),
+                );
+                let iqr = q3 - q1;
+                let lo = v
+                    .iter()
+                    .copied()
+                    .find(|&y| y >= q1 - 1.5 * iqr)
+                    .unwrap_or(q1);
+                let hi = v
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|&y| y <= q3 + 1.5 * iqr)
+                    .unwrap_or(q3);
+                let color = Palette99::pick(g).to_rgba();
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(x - 0.25, q1), (x + 0.25, q3)],
+                    color.mix(0.25).filled(),
+                )))?;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(x - 0.25, q1), (x + 0.25, q3)],
+                    ShapeStyle::from(color).stroke_width(1),
+                )))?;
+                for seg in [
+                    [(x - 0.25, med), (x + 0.25, med)],
+                    [(x, q3), (x, hi)],
+                    [(x, q1), (x, lo)],
+                    [(x - 0.1, hi), (x + 0.1, hi)],
+                    [(x - 0.1, lo), (x + 0.1, lo)],
+                ] {
+                    chart.draw_series(LineSeries::new(
+                        seg,
+                        ShapeStyle::from(BLACK).stroke_width(2),
+                    ))?;
+                }
+                chart.draw_series(v.iter().map(|&y| {
+                    let dx: f64 = rng.random_range(-0.18..0.18);
+                    Circle::new((x + dx, y), 2, BLACK.mix(0.6).filled())
+                }))?;
+            }
+            Ok(())
+        }
+    )
+}
+
 /// Decision curve: net benefit of the model, treat-all and treat-none.
 pub fn plot_decision_curve(path: &Path, points: &[DecisionPoint]) -> Result<()> {
     if points.is_empty() {

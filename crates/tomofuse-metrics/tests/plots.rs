@@ -65,3 +65,28 @@ fn all_plots_render_svg_and_png() {
         }
     }
 }
+
+/// The distribution plot draws one marker per finite value (NaN left out), labels the groups,
+/// and refuses data with no finite value.
+#[test]
+fn distribution_plot_draws_every_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = vec![
+        ("train".to_string(), vec![0.80, 0.85, 0.9, 0.7, f64::NAN]),
+        ("validation".to_string(), vec![0.6, 0.95]),
+        ("external".to_string(), vec![]),
+    ];
+    let path = dir.path().join("dice.svg");
+    plot_distributions(&path, &groups, "Dice", (0.0, 1.0)).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        svg.matches("<circle").count(),
+        6,
+        "one point per finite value"
+    );
+    for g in ["train", "validation", "external"] {
+        assert!(svg.contains(g), "group label {g} missing");
+    }
+    let empty = vec![("a".to_string(), vec![f64::NAN])];
+    assert!(plot_distributions(&dir.path().join("e.svg"), &empty, "Dice", (0.0, 1.0)).is_err());
+}

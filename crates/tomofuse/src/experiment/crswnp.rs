@@ -66,6 +66,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Crs
         report,
         &seg,
         &sets,
+        &preds,
         "MTLNet: sinus segmentation and eosinophilic CRSwNP",
     );
     summary::class_report(report, &sets, "eosinophilic CRSwNP", val_threshold);

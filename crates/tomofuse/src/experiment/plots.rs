@@ -55,30 +55,37 @@ pub fn roc_svg(r: &BinaryReport, title: &str) -> Option<String> {
     })
 }
 
-/// Calibration and decision curves of a probability score.
-pub fn probability_svgs(r: &BinaryReport) -> Vec<Block> {
+/// Calibration and decision curves of a probability score; `what` names the model and set
+/// (e.g. "the fused model on the test centre").
+pub fn probability_svgs(r: &BinaryReport, what: &str) -> Vec<Block> {
     let Some(pm) = &r.probability else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    if let Some(svg) = draw("calibration", |p| {
+    if let Some(svg) = draw(&format!("calibration {what}"), |p| {
         mp::plot_calibration(p, &pm.calibration_curve)
     }) {
         out.push(Block::Svg {
-            caption: "Calibration curve (binned) of the fused model on the test centre".into(),
+            caption: format!("Calibration curve (binned) of {what}"),
             svg,
         });
     }
-    if let Some(svg) = draw("decision-curve", |p| {
+    if let Some(svg) = draw(&format!("decision curve {what}"), |p| {
         mp::plot_decision_curve(p, &pm.decision_curve)
     }) {
         out.push(Block::Svg {
-            caption: "Decision curve: net benefit of the fused model vs treat-all and treat-none"
-                .into(),
+            caption: format!("Decision curve: net benefit of {what} vs treat-all and treat-none"),
             svg,
         });
     }
     out
+}
+
+/// Per-case Dice by set (box plot with every case as a point).
+pub fn dice_svg(groups: &[(String, Vec<f64>)]) -> Option<String> {
+    draw("dice-distribution", |p| {
+        mp::plot_distributions(p, groups, "Dice", (0.0, 1.0))
+    })
 }
 
 /// SHAP beeswarm over the test cases and waterfalls of the highest- and lowest-risk cases.

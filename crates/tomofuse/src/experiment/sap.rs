@@ -135,7 +135,13 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         .into_iter()
         .map(|s| summary::summarise_set(&preds, s, &seg_opts))
         .collect();
-    summary::seg_report(report, &seg, &seg_sets, "Pancreas segmentation (U-Net)");
+    summary::seg_report(
+        report,
+        &seg,
+        &seg_sets,
+        &preds,
+        "Pancreas segmentation (U-Net)",
+    );
 
     let ds = build_dataset(&metas, &feats)?;
     let train: Vec<usize> = (0..ds.n_rows())
@@ -878,7 +884,7 @@ fn sap_report(
                 svg,
             });
         }
-        for svg in super::plots::probability_svgs(f) {
+        for svg in super::plots::probability_svgs(f, "the fused model on the test centre") {
             report.push(svg);
         }
     }

@@ -159,6 +159,7 @@ pub fn seg_report(
     report: &mut Report,
     seg: &super::common::SegStage,
     sets: &[SetSummary],
+    preds: &[CasePrediction],
     title: &str,
 ) {
     report.push(Block::Heading(title.into()));
@@ -186,6 +187,18 @@ pub fn seg_report(
             ]
         })
         .collect();
+    let groups: Vec<(String, Vec<f64>)> = sets
+        .iter()
+        .map(|s| {
+            let v = preds
+                .iter()
+                .filter(|p| p.split == s.set)
+                .filter_map(|p| p.dice)
+                .collect();
+            (s.set.clone(), v)
+        })
+        .collect();
+    let dice_svg = super::plots::dice_svg(&groups);
     report.push(Block::Table {
         caption: "Segmentation (predicted vs reference mask)".into(),
         header: vec![
@@ -197,6 +210,12 @@ pub fn seg_report(
         ],
         rows,
     });
+    if let Some(svg) = dice_svg {
+        report.push(Block::Svg {
+            caption: "Dice per case, by set (box: quartiles and median; whiskers: 1.5 IQR)".into(),
+            svg,
+        });
+    }
     let rows = seg
         .history
         .epochs
@@ -290,6 +309,13 @@ pub fn class_report(report: &mut Report, sets: &[SetSummary], what: &str, thr: O
                     caption: format!("ROC curve of the {} set with its 95% bootstrap band", s.set),
                     svg,
                 });
+            }
+            if s.set == "external" {
+                for b in
+                    super::plots::probability_svgs(c, "the class probability on the external set")
+                {
+                    report.push(b);
+                }
             }
         }
     }
