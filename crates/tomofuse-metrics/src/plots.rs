@@ -5,7 +5,7 @@
 //! Text is laid out with plotters' `ttf` feature (font-kit): it needs fontconfig + freetype and
 //! a sans-serif font at run time (Debian: `libfontconfig1`, `libfreetype6`, `fonts-dejavu-core`).
 
-use crate::bootstrap::RocBand;
+use crate::bootstrap::{RocBand, quantile_sorted};
 use crate::calibration::{CalibrationBin, DecisionPoint};
 use crate::classification::ConfusionMatrix;
 use crate::error::{MetricsError, Result};
@@ -150,13 +150,6 @@ pub fn plot_calibration(path: &Path, bins: &[CalibrationBin]) -> Result<()> {
             Ok(())
         }
     )
-}
-
-/// Quartiles by linear interpolation between order statistics (numpy's default).
-fn quantile_sorted(v: &[f64], q: f64) -> f64 {
-    let h = q * (v.len() - 1) as f64;
-    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    v[lo] + (h - lo as f64) * (v[hi] - v[lo])
 }
 
 /// Distribution of a value per group (e.g. Dice per set): box (quartiles, median, whiskers at

@@ -100,27 +100,18 @@ pub fn grad_cam<M: CamModel>(
         (1, 1, padded[0], padded[1], padded[2]),
         &Device::Cpu,
     )?;
+    // `activation` has already checked the layer name, so what fails from here on (class index
+    // out of range, no gradient path) is reported as a Grad-CAM error of this layer.
     let act = model.activation(&x, layer)?;
-    // The logits function's own errors (bad layer name) keep their type; the core's are
-    // reported as Grad-CAM errors of this layer.
-    let mut inner = None;
     let cam = tomofuse_nn3d::grad_cam_at(&act, class_index, |a| {
-        model.logits_from(a, layer).map_err(|e| {
-            let msg = e.to_string();
-            inner = Some(e);
-            candle_core::Error::Msg(msg)
-        })
-    });
-    let cam = match (cam, inner) {
-        (Ok(c), _) => c,
-        (Err(_), Some(e)) => return Err(e),
-        (Err(e), None) => {
-            return Err(UnetError::GradCam {
-                layer: layer.into(),
-                reason: e.to_string(),
-            });
-        }
-    };
+        model
+            .logits_from(a, layer)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))
+    })
+    .map_err(|e| UnetError::GradCam {
+        layer: layer.into(),
+        reason: e.to_string(),
+    })?;
     let cam = cam.get(0)?.get(0)?;
     let cd = cam.dims().to_vec();
     let cv = cam.flatten_all()?.to_vec1::<f32>()?;

@@ -33,6 +33,14 @@ fn shipped() -> Vec<PathBuf> {
     v
 }
 
+/// The SAP experiment: it has every optional section.
+fn sap_experiment() -> PathBuf {
+    shipped()
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("sap"))
+        .expect("sap experiment")
+}
+
 /// A config with every section and every key the reader knows, as the reader writes it back.
 fn full_config_json(path: &Path) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_tomofuse"))
@@ -52,12 +60,8 @@ fn full_config_json(path: &Path) -> serde_json::Value {
 fn schema_sections_have_exactly_the_readers_keys() {
     let s = schema();
     let props = &s["properties"];
-    // SAP has every optional section; profiles are checked through the override schema.
-    let sap = shipped()
-        .into_iter()
-        .find(|p| p.to_string_lossy().contains("sap"))
-        .expect("sap experiment");
-    let cfg = full_config_json(&sap);
+    // Profiles are checked through the override schema.
+    let cfg = full_config_json(&sap_experiment());
     assert_eq!(keys(&cfg), keys(props), "top-level sections");
     for (section, value) in cfg.as_object().unwrap() {
         if section == "profiles" {
@@ -84,15 +88,9 @@ fn shipped_and_broken_configs_agree_with_jsonschema() {
     let Some(py) = tomofuse_core::python_with(&["jsonschema", "tomllib"]) else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("tomofuse-cfgschema-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sap = std::fs::read_to_string(
-        shipped()
-            .into_iter()
-            .find(|p| p.to_string_lossy().contains("sap"))
-            .unwrap(),
-    )
-    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let sap = std::fs::read_to_string(sap_experiment()).unwrap();
     let broken = [
         (
             "unknown_key",
@@ -129,6 +127,11 @@ fn shipped_and_broken_configs_agree_with_jsonschema() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        files.len(),
+        "one verdict per file:\n{text}"
+    );
     for (line, file) in text.lines().zip(&files) {
         let py_ok = line.split('\t').nth(1) == Some("ok");
         let rust = Command::new(env!("CARGO_BIN_EXE_tomofuse"))
@@ -146,5 +149,4 @@ fn shipped_and_broken_configs_agree_with_jsonschema() {
         let is_shipped = file.starts_with(root().join("experiments"));
         assert_eq!(py_ok, is_shipped, "{line}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
