@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# libclang for bindgen (xgboost_lib-sys generates its bindings at build time). A system
+# libclang is used when one is installed (llvm-config or a libclang.so in the usual places);
+# otherwise libclang 18.1.1 is unpacked from its PyPI wheel into third_party/libclang.
+# Either way third_party/libclang/libclang.so exists afterwards, and .cargo/config.toml points
+# LIBCLANG_PATH there, so cargo never depends on the user's environment. Idempotent.
+set -euo pipefail
+
+VERSION="18.1.1"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEST="$ROOT/third_party/libclang"
+PY="${PYTHON:-python3}"
+
+if [[ -e "$DEST/libclang.so" ]]; then
+    echo "libclang already in $DEST ($(readlink -f "$DEST/libclang.so"))"
+    exit 0
+fi
+mkdir -p "$DEST"
+
+# A system libclang, if there is one: link to it instead of downloading 25 MB.
+sys=""
+if command -v llvm-config >/dev/null 2>&1 && [[ -e "$(llvm-config --libdir)/libclang.so" ]]; then
+    sys="$(llvm-config --libdir)/libclang.so"
+else
+    # libclang (the C API bindgen loads), never libclang-cpp (the C++ API, a different library).
+    for cand in /usr/lib/llvm-*/lib/libclang.so /usr/lib/llvm-*/lib/libclang.so.[0-9]* \
+                /usr/lib/x86_64-linux-gnu/libclang-[0-9]*.so.[0-9]* /usr/lib64/libclang.so; do
+        [[ -e "$cand" ]] && sys="$cand" && break
+    done
+fi
+if [[ -n "$sys" ]]; then
+    ln -sf "$sys" "$DEST/libclang.so"
+    echo "libclang: using the system's $sys"
+    exit 0
+fi
+
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+"$PY" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform manylinux2010_x86_64 "libclang==$VERSION" -d "$TMP"
+WHEEL="$(ls "$TMP"/libclang-"$VERSION"-*.whl)"
+"$PY" - "$WHEEL" "$DEST" <<'PYEOF'
+import sys, zipfile, shutil, os
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    name = next((n for n in z.namelist() if n.endswith("clang/native/libclang.so")), None)
+    if name is None:
+        sys.exit(f"{wheel} holds no clang/native/libclang.so")
+    tmp = os.path.join(dest, "libclang.so.part")
+    with z.open(name) as src, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out)
+    os.replace(tmp, os.path.join(dest, "libclang.so"))
+PYEOF
+echo "libclang $VERSION installed in $DEST (from its PyPI wheel)"
