@@ -232,34 +232,77 @@ fn sap_tiny_resumes_after_sigkill_shards_merge_identically_and_survives_a_full_d
         let d = dir.path().join(format!("shards{n}"));
         copy_dir(&prepared, &d);
         let ds = d.to_str().unwrap();
-        for i in 0..n {
-            if n == 3 && i == 2 {
+        // The shard count is fixed in run.json; re-preparing reuses the trained models.
+        let ns = n.to_string();
+        let (ok, log) = tomofuse(
+            &[
+                "run", SAP, "--profile", "tiny", "--out", ds, "--until", "models", "--shards",
+                &ns,
+            ],
+            &[],
+        );
+        assert!(ok && log.contains("stage segmentation: cached"), "{log}");
+        // Tasks in the order a scheduler may run them: for N = 3, `--array=0,2` first (as
+        // Slurm sets it: the task's own id, the array's count 2), then `--array=1` alone.
+        let order: Vec<usize> = if n == 3 { vec![0, 2, 1] } else { (0..n).collect() };
+        for (k, &i) in order.iter().enumerate() {
+            if n == 3 && k == 2 {
                 // Merging before the last shard finished names what is missing.
                 let (ok, log) = tomofuse(&["merge", ds], &[]);
                 assert!(!ok, "merge with a shard missing succeeded:\n{log}");
-                assert!(log.contains("shard 2/3 has not finished"), "{log}");
+                assert!(log.contains("shard 1/3 has not finished"), "{log}");
                 assert!(log.contains("in no finished shard"), "{log}");
+                assert!(log.contains("--array=1"), "{log}");
             }
-            let shard = format!("{i}/{n}");
-            let (ok, log) = tomofuse(
-                &[
-                    "run",
-                    SAP,
-                    "--profile",
-                    "tiny",
-                    "--out",
-                    ds,
-                    "--shard",
-                    &shard,
-                ],
-                &[],
-            );
-            assert!(ok, "shard {shard}: {log}");
+            let id = i.to_string();
+            let slurm_count = if n == 3 && i != 1 { "2" } else { "1" };
+            let slurm_min = if n == 3 && i != 1 { "0" } else { id.as_str() };
+            let (ok, log) = if n == 3 {
+                tomofuse(
+                    &["run", SAP, "--profile", "tiny", "--out", ds],
+                    &[
+                        ("SLURM_ARRAY_TASK_ID", &id),
+                        ("SLURM_ARRAY_TASK_COUNT", slurm_count),
+                        ("SLURM_ARRAY_TASK_MIN", slurm_min),
+                    ],
+                )
+            } else {
+                tomofuse(
+                    &["run", SAP, "--profile", "tiny", "--out", ds, "--shard", &id],
+                    &[],
+                )
+            };
+            assert!(ok, "shard {i}/{n}: {log}");
             assert!(
                 d.join(format!("shards/shard-{i:03}-of-{n:03}.json"))
                     .is_file()
             );
             assert!(d.join(format!("logs/shard-{i:03}-of-{n:03}.log")).is_file());
+        }
+        if n == 3 {
+            // A rerun of a finished shard (a resubmitted task) is accepted by the merge.
+            let (ok, log) = tomofuse(
+                &["run", SAP, "--profile", "tiny", "--out", ds, "--shard", "2/3"],
+                &[],
+            );
+            assert!(ok, "rerun of shard 2: {log}");
+            // An index or count that disagrees with run.json fails before any work.
+            for (arg, want) in [("0/2", "disagrees"), ("3", "outside 0..2")] {
+                let (ok, log) = tomofuse(
+                    &["run", SAP, "--profile", "tiny", "--out", ds, "--shard", arg],
+                    &[],
+                );
+                assert!(!ok && log.contains(want) && log.contains("run.json"), "{log}");
+            }
+            // Re-preparing with another count once shards have finished is refused.
+            let (ok, log) = tomofuse(
+                &[
+                    "run", SAP, "--profile", "tiny", "--out", ds, "--until", "models",
+                    "--shards", "4",
+                ],
+                &[],
+            );
+            assert!(!ok && log.contains("another partition"), "{log}");
         }
         let (ok, log) = tomofuse(&["merge", ds], &[]);
         assert!(ok, "merge of {n} shards: {log}");
@@ -284,7 +327,7 @@ fn sap_tiny_resumes_after_sigkill_shards_merge_identically_and_survives_a_full_d
             "--out",
             d1.to_str().unwrap(),
             "--shard",
-            "0/1",
+            "0",
         ],
         &[],
     );

@@ -14,5 +14,8 @@ pub mod volume;
 pub use error::{CoreError, Result};
 pub use geometry::{Geometry, GeometryTolerance, Space};
 pub use limits::{Limits, check_alloc};
-pub use shared::{PYTHON_ENV, SHARED_ENV, python_with, require_shared, shared_dir, shared_path};
+pub use shared::{
+    PYTHON_ENV, SHARED_ENV, SKIP_LOG_ENV, python_with, report_skip, require_shared, shared_dir,
+    shared_path,
+};
 pub use volume::{Mask, Volume};

@@ -22,6 +22,28 @@ pub fn shared_dir() -> Option<PathBuf> {
     rel.is_dir().then_some(rel)
 }
 
+/// Environment variable naming a file every visible skip is also appended to, one line each:
+/// cargo captures the output of passing tests, so CI sets it and prints the file at the end.
+pub const SKIP_LOG_ENV: &str = "TOMOFUSE_SKIP_LOG";
+
+/// Reports a skipped check: on stderr (shown with `--nocapture` or when the test fails) and,
+/// when `TOMOFUSE_SKIP_LOG` is set, as a line in that file (shown by CI whatever happens).
+pub fn report_skip(reason: &str) {
+    eprintln!("SKIPPED: {reason}");
+    if let Some(path) = std::env::var_os(SKIP_LOG_ENV) {
+        use std::io::Write;
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("?")
+            .to_string();
+        // Appends of one short line are atomic enough for concurrent test threads; a skip log
+        // that cannot be written must not fail the test that skipped.
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{test}: {reason}");
+        }
+    }
+}
+
 /// A path inside the shared folder, or `None` (after printing why) when it is missing.
 /// Tests call this and return early on `None`: the message makes the skip visible.
 pub fn shared_path(rel: &str) -> Option<PathBuf> {
@@ -31,18 +53,14 @@ pub fn shared_path(rel: &str) -> Option<PathBuf> {
             if p.exists() {
                 Some(p)
             } else {
-                eprintln!(
-                    "SKIPPED: {} not found in shared folder {}",
-                    rel,
-                    d.display()
-                );
+                report_skip(&format!("{rel} not found in shared folder {}", d.display()));
                 None
             }
         }
         None => {
-            eprintln!(
-                "SKIPPED: shared reference folder not found (set {SHARED_ENV} or place it at ../shared); needed {rel}"
-            );
+            report_skip(&format!(
+                "shared reference folder not found (set {SHARED_ENV} or place it at ../shared); needed {rel}"
+            ));
             None
         }
     }
@@ -83,6 +101,8 @@ pub fn python_with(modules: &[&str]) -> Option<String> {
     if std::env::var_os("CI").is_some() {
         panic!("CI is set but `{py}` cannot import {modules:?}: .ci/run must install them");
     }
-    eprintln!("SKIPPED: `{py}` cannot import {modules:?}; install them to run this cross-check");
+    report_skip(&format!(
+        "`{py}` cannot import {modules:?}; install them to run this cross-check"
+    ));
     None
 }

@@ -116,6 +116,10 @@ pub struct SearchResult {
     pub best: XgbParams,
     pub best_cv_auc: f64,
     pub trials: Vec<Trial>,
+    /// The best candidate's out-of-fold probabilities, in `rows` order: each row scored by the
+    /// fold model that did not see it (what a per-case table reports for training cases).
+    #[serde(skip)]
+    pub best_oof: Vec<f64>,
 }
 
 /// Random search over a small grid (depth, learning rate, child weight, row and column
@@ -149,18 +153,20 @@ pub fn search(
         }
     }
     let mut trials = Vec::with_capacity(candidates.len());
+    let mut oofs = Vec::with_capacity(candidates.len());
     for p in candidates {
-        let (_, auc) = cross_validate(ds, rows, cols, &p, k, seed)?;
+        let (oof, auc) = cross_validate(ds, rows, cols, &p, k, seed)?;
         trials.push(Trial {
             params: p,
             cv_auc: auc,
         });
+        oofs.push(oof);
     }
-    let best = trials
+    let (best_i, best) = trials
         .iter()
         .enumerate()
         .max_by(|(ia, a), (ib, b)| a.cv_auc.total_cmp(&b.cv_auc).then(ib.cmp(ia)))
-        .map(|(_, t)| t.clone())
+        .map(|(i, t)| (i, t.clone()))
         .ok_or_else(|| FusionError::InvalidArgument {
             name: "n_candidates",
             reason: "no candidate".into(),
@@ -169,5 +175,6 @@ pub fn search(
         best: best.params,
         best_cv_auc: best.cv_auc,
         trials,
+        best_oof: oofs.swap_remove(best_i),
     })
 }

@@ -65,6 +65,10 @@ pub struct ModelReport {
     pub best_iteration: Option<u32>,
     /// Held-out probabilities, in `test_rows` order.
     pub test_scores: Vec<f64>,
+    /// Out-of-fold probabilities of the training rows, in `train` order (the hyper-parameter
+    /// search's cross-validation of the chosen parameters); empty for models without one.
+    #[serde(skip)]
+    pub train_oof: Vec<f64>,
 }
 
 /// A fitted XGBoost model with its selection and search.
@@ -186,6 +190,7 @@ pub fn compare_modalities(
             best_params: Some(fit.search.best.clone()),
             best_iteration: fit.model.best_iteration,
             test_scores: scores,
+            train_oof: fit.search.best_oof.clone(),
         });
         if is_fused {
             fused = Some(fit);
@@ -208,6 +213,7 @@ pub fn compare_modalities(
         best_params: None,
         best_iteration: None,
         test_scores: s,
+        train_oof: Vec::new(),
     });
     Ok((reports, fused))
 }

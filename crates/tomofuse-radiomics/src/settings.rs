@@ -215,7 +215,8 @@ impl Settings {
         PRESETS.iter().map(|(n, _)| *n).collect()
     }
 
-    /// A shipped preset by name (`ibsi-a` ... `ibsi-e`, `ibsi-digital-phantom`).
+    /// A shipped preset by name (`ibsi-a` ... `ibsi-e`, `ibsi-digital-phantom`,
+    /// `pyradiomics-default`).
     pub fn preset(name: &str) -> Result<Self> {
         let text = PRESETS
             .iter()

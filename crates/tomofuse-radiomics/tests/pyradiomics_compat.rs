@@ -1,7 +1,8 @@
 //! PyRadiomics compatibility mode against PyRadiomics' own baseline CSVs (lung1, lung2,
 //! default settings as recorded in each column's `diagnostics_Configuration_Settings`).
 //! Every value must be within 1e-4 relative; the test prints each failure and the count and
-//! requires >= 95%.
+//! requires the counts docs/ibsi.md states: lung 214/214, brain+breast 317/321 (the 4 misses
+//! are brain1 mesh values of the 2018 baseline that PyRadiomics 3.0.1 no longer produces).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -141,10 +142,7 @@ fn lung_baselines_match_pyradiomics() {
         total, 214,
         "7 classes x 107 features expected over two cases"
     );
-    assert!(
-        ok as f64 >= 0.95 * total as f64,
-        "{ok}/{total} below the 95% target"
-    );
+    assert_eq!(ok, 214, "{ok}/{total}: docs/ibsi.md states 214/214");
 }
 
 /// The MR and breast cases of the same baseline files (PyRadiomics' own test images).
@@ -158,10 +156,7 @@ fn brain_and_breast_baselines_match_pyradiomics() {
         total, 321,
         "7 classes x 107 features expected over three cases"
     );
-    assert!(
-        ok as f64 >= 0.95 * total as f64,
-        "{ok}/{total} below the 95% target"
-    );
+    assert!(ok >= 317, "{ok}/{total}: docs/ibsi.md states 317/321");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod cmd;
 mod experiment;
 mod logging;
+mod threads;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -44,7 +45,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let budget = threads::init();
     logging::init();
+    log::debug!("{} threads ({})", budget.threads, budget.source);
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(a),

@@ -107,6 +107,10 @@ fn shipped_and_broken_configs_agree_with_jsonschema() {
             "bad_type",
             sap.replace("augment_noise_hu = 20.0", "augment_noise_hu = \"20\""),
         ),
+        (
+            "bad_segmentation_source",
+            sap.replace("[segmentation]\n", "[segmentation]\nsource = \"manual\"\n"),
+        ),
     ];
     let mut files = shipped();
     for (name, text) in &broken {

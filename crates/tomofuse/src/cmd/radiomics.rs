@@ -35,8 +35,9 @@ pub struct Args {
     /// relative paths are resolved against the manifest's folder.
     #[arg(long, conflicts_with_all = ["image", "mask", "case_id"])]
     pub manifest: Option<PathBuf>,
-    /// Shipped settings: ibsi-a, ibsi-b, ibsi-c, ibsi-d, ibsi-e, ibsi-digital-phantom.
-    #[arg(long)]
+    /// Shipped settings (the list is the radiomics crate's own: `Settings::preset_names`).
+    #[arg(long, ignore_case = true,
+          value_parser = clap::builder::PossibleValuesParser::new(tomofuse_radiomics::Settings::preset_names()))]
     pub preset: Option<String>,
     /// Settings TOML file (validated; unknown keys are errors).
     #[arg(long)]

@@ -1,7 +1,7 @@
-//! `tomofuse run CONFIG [--out DIR] [--profile NAME] [--until models | --shard I/N]` and
+//! `tomofuse run CONFIG [--out DIR] [--profile NAME] [--until models --shards N | --shard I]` and
 //! `tomofuse merge RUN_DIR`.
 
-use crate::experiment::{RunOptions, common::Shard};
+use crate::experiment::{RunOptions, common::ShardRequest};
 use anyhow::{Result, bail};
 use clap::Parser;
 use std::io::Write;
@@ -18,16 +18,25 @@ pub struct Args {
     /// Size profile: tiny, default, paper, or one of the config's [profiles.*].
     #[arg(long)]
     pub profile: Option<String>,
-    /// Process only shard I of N (0-based) of the per-case stages, then stop; `tomofuse merge`
-    /// joins the shards. Without it, Slurm array (SLURM_ARRAY_TASK_ID/_MIN/_COUNT) and
-    /// Kubernetes Indexed Job (JOB_COMPLETION_INDEX + TOMOFUSE_SHARD_COUNT) variables are used
-    /// when present. See docs/scale-out.md.
-    #[arg(long, value_name = "I/N")]
+    /// Run on this cohort manifest (CSV: case_id, image, mask, outcome and clinical columns)
+    /// instead of the config's cohort; see docs/your-cohort.md.
+    #[arg(long, value_name = "CSV")]
+    pub manifest: Option<PathBuf>,
+    /// Process only shard I (0-based) of the per-case stages, then stop; `tomofuse merge` joins
+    /// the shards. The number of shards is the one the run directory was prepared with
+    /// (`--until models --shards N`); `I/N` is accepted and N checked against it. Without it, a
+    /// Slurm array task's own SLURM_ARRAY_TASK_ID, or a Kubernetes Indexed Job's
+    /// JOB_COMPLETION_INDEX, is the index. See docs/scale-out.md.
+    #[arg(long, value_name = "I[/N]")]
     pub shard: Option<String>,
     /// Stop after this stage. `models`: train the cohort-level models the shards share (the
     /// U-Net; for SAP also the deep classifier), then stop.
     #[arg(long, value_name = "STAGE")]
     pub until: Option<String>,
+    /// With `--until models`: the number of shards the per-case stages will be split into,
+    /// stored in run.json (every array task and the merge read it from there).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
     /// Recompute cases whose stored outcome is a failure (e.g. after fixing an input file).
     #[arg(long)]
     pub retry_failed: bool,
@@ -45,7 +54,10 @@ pub struct MergeArgs {
 
 pub fn run(args: Args) -> Result<()> {
     if args.print_config {
-        let cfg = crate::experiment::config::ExperimentConfig::load(&args.config)?;
+        let mut cfg = crate::experiment::config::ExperimentConfig::load(&args.config)?;
+        if let Some(m) = &args.manifest {
+            cfg = cfg.with_manifest(m)?;
+        }
         let profile = args
             .profile
             .clone()
@@ -65,16 +77,22 @@ pub fn run(args: Args) -> Result<()> {
             "--until `{other}`: the only stage to stop after is `models` (the cohort-level models the shards share)"
         ),
     };
+    if let Some(n) = args.shards {
+        if !until_models {
+            bail!(
+                "--shards {n}: the number of shards is fixed when the run directory is prepared; use it with `--until models`"
+            );
+        }
+        if n == 0 {
+            bail!("--shards 0: need at least one shard");
+        }
+    }
     let shard = match (&args.shard, until_models) {
-        (Some(s), _) => Some(Shard::parse(s)?),
+        (Some(s), _) => Some(ShardRequest::parse(s)?),
         (None, false) => {
-            let s = Shard::from_env(|k| std::env::var(k).ok())?;
-            if let Some(s) = s {
-                log::info!(
-                    "array job detected: shard {}/{} from the scheduler's environment",
-                    s.index,
-                    s.count
-                );
+            let s = ShardRequest::from_env(|k| std::env::var(k).ok())?;
+            if let Some(s) = &s {
+                log::info!("array job detected: shard {} from {}", s.index, s.origin);
             }
             s
         }
@@ -87,6 +105,8 @@ pub fn run(args: Args) -> Result<()> {
             profile: args.profile,
             shard,
             until_models,
+            shards: args.shards,
+            manifest: args.manifest,
             retry_failed: args.retry_failed,
         },
     )?;

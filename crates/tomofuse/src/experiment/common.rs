@@ -2,7 +2,7 @@
 //! U-Net training (cached) and per-case prediction. Each step calls into the crates; the
 //! orchestrator only decides order, caching and what happens to a failing case.
 
-use super::config::{ExperimentConfig, Study};
+use super::config::{ExperimentConfig, SegmentationSource, Study};
 use super::rundir::{CaseOutcome, RunDir, sha256_hex};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
@@ -43,26 +43,60 @@ impl Shard {
         Ok(Self { index, count })
     }
 
-    /// Parses `I/N` (0-based I).
-    pub fn parse(text: &str) -> Result<Self> {
-        let (i, n) = text
-            .split_once('/')
-            .with_context(|| format!("--shard `{text}`: expected I/N, e.g. 0/4"))?;
-        let i: usize = i
-            .trim()
-            .parse()
-            .with_context(|| format!("--shard `{text}`: shard index `{i}` is not a number"))?;
-        let n: usize = n
-            .trim()
-            .parse()
-            .with_context(|| format!("--shard `{text}`: shard count `{n}` is not a number"))?;
-        Self::new(i, n)
+    pub fn contains(&self, pos: usize) -> bool {
+        pos % self.count == self.index
     }
 
-    /// The shard of an array job, when the scheduler says so: Slurm (`SLURM_ARRAY_TASK_ID`,
-    /// `SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT`) or a Kubernetes Indexed Job
-    /// (`JOB_COMPLETION_INDEX`, with the count in `TOMOFUSE_SHARD_COUNT` because Kubernetes
-    /// does not export `.spec.completions`).
+    /// File-name tag, e.g. `002-of-007`.
+    pub fn tag(&self) -> String {
+        format!("{:03}-of-{:03}", self.index, self.count)
+    }
+}
+
+/// The shard a process was asked to run, before the run directory says how many there are:
+/// the index (from `--shard`, or the scheduler's task id) and a count only when the caller
+/// named one. The count itself is fixed when the run directory is prepared (`run.json`), so
+/// any subset of array tasks can be submitted or resubmitted (`--array=0,2`, then `--array=1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardRequest {
+    pub index: usize,
+    pub count: Option<usize>,
+    /// Where the index came from (`--shard 2`, `SLURM_ARRAY_TASK_ID=2`, ...), for messages.
+    pub origin: String,
+}
+
+impl ShardRequest {
+    /// Parses `I` or `I/N` (0-based I).
+    pub fn parse(text: &str) -> Result<Self> {
+        let (i, n) = match text.split_once('/') {
+            Some((i, n)) => (i, Some(n)),
+            None => (text, None),
+        };
+        let index: usize = i.trim().parse().with_context(|| {
+            format!("--shard `{text}`: shard index `{i}` is not a number (expected I or I/N, e.g. 2 or 2/4)")
+        })?;
+        let count = n
+            .map(|n| {
+                n.trim().parse::<usize>().with_context(|| {
+                    format!("--shard `{text}`: shard count `{n}` is not a number")
+                })
+            })
+            .transpose()?;
+        if let Some(n) = count {
+            Shard::new(index, n).with_context(|| format!("--shard `{text}`"))?;
+        }
+        Ok(Self {
+            index,
+            count,
+            origin: format!("--shard {text}"),
+        })
+    }
+
+    /// The shard of an array job, when the scheduler says so: a Slurm array task's own id
+    /// (`SLURM_ARRAY_TASK_ID`; the array's range, count and minimum are ignored, so
+    /// `--array=0,2` and a rerun of `--array=1` each compute their own shard), or a
+    /// Kubernetes Indexed Job's `JOB_COMPLETION_INDEX` (with `TOMOFUSE_SHARD_COUNT`, if set,
+    /// checked against the run directory).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>> {
         let num = |k: &str| -> Result<Option<usize>> {
             get(k)
@@ -74,32 +108,53 @@ impl Shard {
                 .transpose()
         };
         if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
-            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-            let count = num("SLURM_ARRAY_TASK_COUNT")?
-                .context("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
-            let index = id.checked_sub(min).with_context(|| {
-                format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}")
-            })?;
-            return Self::new(index, count)
-                .context("Slurm array (use a contiguous range such as --array=0-7)")
-                .map(Some);
+            return Ok(Some(Self {
+                index: id,
+                count: None,
+                origin: format!("SLURM_ARRAY_TASK_ID={id}"),
+            }));
         }
         if let Some(index) = num("JOB_COMPLETION_INDEX")? {
-            let count = num("TOMOFUSE_SHARD_COUNT")?.context(
-                "JOB_COMPLETION_INDEX is set: also set TOMOFUSE_SHARD_COUNT to the Job's completions",
-            )?;
-            return Self::new(index, count).map(Some);
+            return Ok(Some(Self {
+                index,
+                count: num("TOMOFUSE_SHARD_COUNT")?,
+                origin: format!("JOB_COMPLETION_INDEX={index}"),
+            }));
         }
         Ok(None)
     }
 
-    pub fn contains(&self, pos: usize) -> bool {
-        pos % self.count == self.index
-    }
-
-    /// File-name tag, e.g. `002-of-007`.
-    pub fn tag(&self) -> String {
-        format!("{:03}-of-{:03}", self.index, self.count)
+    /// The shard against the count the run directory was prepared for (`run.json`'s
+    /// `shards`); any disagreement is an error before any work.
+    pub fn resolve(&self, prepared: Option<usize>, run_json: &std::path::Path) -> Result<Shard> {
+        let Some(n) = prepared else {
+            bail!(
+                "{}: {} does not fix a number of shards: prepare the run directory with `tomofuse run CONFIG --out DIR --until models --shards N` (docs/scale-out.md)",
+                self.origin,
+                run_json.display()
+            );
+        };
+        if let Some(c) = self.count
+            && c != n
+        {
+            bail!(
+                "{}: the shard count {c} disagrees with {} (`shards` = {n}); drop the count (`--shard {}`) or prepare a new run directory",
+                self.origin,
+                run_json.display(),
+                self.index
+            );
+        }
+        if self.index >= n {
+            bail!(
+                "{}: shard index {} is outside 0..{} ({} was prepared with `--shards {n}`); submit array tasks 0-{}",
+                self.origin,
+                self.index,
+                n - 1,
+                run_json.display(),
+                n - 1
+            );
+        }
+        Shard::new(self.index, n)
     }
 }
 
@@ -120,6 +175,8 @@ pub enum Mode {
 pub struct Ctx<'a> {
     pub cfg: &'a ExperimentConfig,
     pub rd: &'a RunDir,
+    /// Folder that relative paths of the config (manifest, checkpoint) are resolved against.
+    pub config_dir: &'a Path,
     pub failures: Mutex<Vec<Failure>>,
     /// Hash of the cohort's identity (ids, labels, splits, source) for stage keys.
     pub cohort_key: String,
@@ -573,6 +630,102 @@ pub fn segmentation_stage(ctx: &Ctx, cohort: &Cohort) -> Result<(TrainedModel, S
     Ok((model, stage, key))
 }
 
+/// The segmentation a study runs on: a U-Net (trained here or loaded from a checkpoint), or
+/// the cases' own masks (`segmentation.source`).
+pub struct Segmentation {
+    pub model: Option<TrainedModel>,
+    /// The training record, when the U-Net was trained in this run.
+    pub stage: Option<SegStage>,
+    /// Stage key the per-case stages downstream depend on.
+    pub key: String,
+}
+
+/// Builds what `segmentation.source` asks for: `train` trains (or reuses) the U-Net,
+/// `checkpoint` loads one trained earlier, `reference` uses no network.
+pub fn segmentation_source(ctx: &Ctx, cohort: &Cohort) -> Result<Segmentation> {
+    let g = &ctx.cfg.segmentation;
+    match g.source {
+        SegmentationSource::Train => {
+            let (model, stage, key) = segmentation_stage(ctx, cohort)?;
+            Ok(Segmentation {
+                model: Some(model),
+                stage: Some(stage),
+                key,
+            })
+        }
+        SegmentationSource::Reference => Ok(Segmentation {
+            model: None,
+            stage: None,
+            key: ctx.key(&"reference-masks", &[]),
+        }),
+        SegmentationSource::Checkpoint => {
+            let rel = g.checkpoint.as_deref().unwrap_or_default();
+            let mut path = ctx.config_dir.join(rel);
+            if path.is_dir() {
+                path = path.join("models/unet.safetensors");
+            }
+            let hash = super::rundir::hash_path(&path).with_context(|| {
+                format!("segmentation.checkpoint = {rel:?}: no U-Net checkpoint at {}", path.display())
+            })?;
+            let model = TrainedModel::load(&path).with_context(|| {
+                format!(
+                    "segmentation.checkpoint = {rel:?}: {} is not a tomofuse U-Net checkpoint",
+                    path.display()
+                )
+            })?;
+            log::info!("U-Net loaded from checkpoint {}", path.display());
+            Ok(Segmentation {
+                model: Some(model),
+                stage: None,
+                key: ctx.key(&("checkpoint", hash), &[]),
+            })
+        }
+    }
+}
+
+/// Every case's segmentation: predicted by the U-Net, or (`reference`) the case's own mask
+/// written as its mask file, so the stages downstream read masks the same way either way.
+pub fn segment_stage(
+    ctx: &Ctx,
+    cohort: &Cohort,
+    metas: &[CaseMeta],
+    seg: &Segmentation,
+) -> Result<Vec<CasePrediction>> {
+    if let Some(model) = &seg.model {
+        return predict_stage(ctx, cohort, metas, model, &seg.key);
+    }
+    let key = ctx.key(&"reference-mask", &[&seg.key]);
+    std::fs::create_dir_all(ctx.rd.path("masks"))?;
+    let preds = per_case(ctx, metas, "predict", &key, |m| {
+        let c = load_one(ctx, cohort, m.pos)?;
+        let mask = c
+            .target
+            .as_ref()
+            .context("segmentation.source = \"reference\" but the case has no mask")?;
+        if mask.count_nonzero() == 0 {
+            bail!("segmentation.source = \"reference\": the case's mask is empty");
+        }
+        let mask_file = format!("masks/{}.nii.gz", super::rundir::case_file_name(&c.id));
+        super::rundir::atomic_write_with(&ctx.rd.path(&mask_file), |tmp| {
+            Ok(tomofuse_io::write_nifti(tmp, mask)?)
+        })?;
+        let sp = mask.geometry.spacing;
+        Ok(CasePrediction {
+            id: c.id.clone(),
+            split: c.split.as_str().into(),
+            label: c.label,
+            centre: c.centre.clone(),
+            class_probability: None,
+            dice: None,
+            hd95_mm: None,
+            assd_mm: None,
+            predicted_volume_ml: mask.count_nonzero() as f64 * sp[0] * sp[1] * sp[2] / 1000.0,
+            mask_file,
+        })
+    })?;
+    Ok(preds.into_iter().map(|(_, p)| p).collect())
+}
+
 /// One case's segmentation (and class) prediction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CasePrediction {
@@ -651,14 +804,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shard_parse_and_errors() {
-        assert_eq!(Shard::parse("2/7").unwrap(), Shard { index: 2, count: 7 });
-        for bad in ["7/7", "1/0", "x/3", "3", "-1/4", "1/two"] {
-            assert!(Shard::parse(bad).is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
     fn shards_partition_the_cohort() {
         for n in [1usize, 3, 7] {
             let mut seen = [0u8; 100];
@@ -684,31 +829,52 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
-        assert_eq!(Shard::from_env(env(&[])).unwrap(), None);
-        // Slurm `--array=1-4`: task 3 is the third of four.
-        let s = Shard::from_env(env(&[
-            ("SLURM_ARRAY_TASK_ID", "3"),
-            ("SLURM_ARRAY_TASK_MIN", "1"),
-            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        assert_eq!(ShardRequest::from_env(env(&[])).unwrap(), None);
+        // Slurm `--array=0,2`: task 2 is shard 2 whatever the array's count and minimum.
+        let s = ShardRequest::from_env(env(&[
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
         ]))
+        .unwrap()
         .unwrap();
-        assert_eq!(s, Some(Shard { index: 2, count: 4 }));
-        let k = Shard::from_env(env(&[
+        let run_json = std::path::Path::new("run.json");
+        assert_eq!(s.resolve(Some(3), run_json).unwrap(), Shard { index: 2, count: 3 });
+        // A rerun of one task (`--array=7`) is shard 7, not 0 of 1.
+        let s = ShardRequest::from_env(env(&[
+            ("SLURM_ARRAY_TASK_ID", "7"),
+            ("SLURM_ARRAY_TASK_MIN", "7"),
+            ("SLURM_ARRAY_TASK_COUNT", "1"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.resolve(Some(32), run_json).unwrap(), Shard { index: 7, count: 32 });
+        let e = s.resolve(Some(4), run_json).unwrap_err().to_string();
+        assert!(e.contains("SLURM_ARRAY_TASK_ID=7") && e.contains("outside 0..3"), "{e}");
+        let e = s.resolve(None, run_json).unwrap_err().to_string();
+        assert!(e.contains("--shards N"), "{e}");
+        let k = ShardRequest::from_env(env(&[
             ("JOB_COMPLETION_INDEX", "0"),
             ("TOMOFUSE_SHARD_COUNT", "5"),
         ]))
+        .unwrap()
         .unwrap();
-        assert_eq!(k, Some(Shard { index: 0, count: 5 }));
-        let e = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "1")])).unwrap_err();
-        assert!(e.to_string().contains("TOMOFUSE_SHARD_COUNT"), "{e}");
-        let e = Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "2")])).unwrap_err();
-        assert!(e.to_string().contains("SLURM_ARRAY_TASK_COUNT"), "{e}");
-        assert!(
-            Shard::from_env(env(&[
-                ("SLURM_ARRAY_TASK_ID", "9"),
-                ("SLURM_ARRAY_TASK_COUNT", "4"),
-            ]))
-            .is_err()
-        );
+        assert_eq!(k.resolve(Some(5), run_json).unwrap(), Shard { index: 0, count: 5 });
+        let e = k.resolve(Some(4), run_json).unwrap_err().to_string();
+        assert!(e.contains("disagrees") && e.contains("JOB_COMPLETION_INDEX"), "{e}");
+        assert!(ShardRequest::from_env(env(&[("SLURM_ARRAY_TASK_ID", "x")])).is_err());
+    }
+
+    #[test]
+    fn shard_request_parse() {
+        let r = ShardRequest::parse("2").unwrap();
+        assert_eq!((r.index, r.count), (2, None));
+        let r = ShardRequest::parse("2/4").unwrap();
+        assert_eq!((r.index, r.count), (2, Some(4)));
+        let e = r.resolve(Some(3), std::path::Path::new("run.json")).unwrap_err();
+        assert!(e.to_string().contains("disagrees"), "{e}");
+        for bad in ["4/4", "x", "1/0", "-1", "1/two"] {
+            assert!(ShardRequest::parse(bad).is_err(), "{bad} accepted");
+        }
     }
 }

@@ -22,6 +22,7 @@ pub struct ExperimentConfig {
     pub experiment: ExperimentSection,
     pub cohort: CohortSection,
     pub split: SplitSection,
+    #[serde(default)]
     pub segmentation: SegmentationSection,
     #[serde(default)]
     pub radiomics: Option<RadiomicsSection>,
@@ -75,9 +76,33 @@ pub struct SplitSection {
     pub test_centres: Vec<String>,
 }
 
+/// Where a study's segmentation comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegmentationSource {
+    /// Train the (multitask) U-Net on the training split and predict every case.
+    #[default]
+    Train,
+    /// Use each case's own mask (the manifest's `mask` column, or the synthetic ground truth)
+    /// as it is: no network is trained or run.
+    Reference,
+    /// Predict with a U-Net trained earlier: `segmentation.checkpoint` names its safetensors
+    /// file, or a run directory holding `models/unet.safetensors`.
+    Checkpoint,
+}
+
+/// Every key has a default (the SAP design's network), so a study that uses no network
+/// (`source = "reference"`) needs only `source`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SegmentationSection {
+    /// `train` (default), `reference` or `checkpoint`.
+    #[serde(default)]
+    pub source: SegmentationSource,
+    /// With `source = "checkpoint"`: a `.safetensors` U-Net saved by tomofuse, or a run
+    /// directory (its `models/unet.safetensors`); relative to the config file.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
     pub channels: Vec<usize>,
     pub res_units: usize,
     pub epochs: usize,
@@ -107,6 +132,29 @@ pub struct SegmentationSection {
     /// validation dominates an epoch on large images.
     #[serde(default = "one")]
     pub validation_interval: usize,
+}
+
+impl Default for SegmentationSection {
+    fn default() -> Self {
+        Self {
+            source: SegmentationSource::Train,
+            checkpoint: None,
+            channels: vec![8, 16, 32, 64],
+            res_units: 1,
+            epochs: 20,
+            steps_per_epoch: 25,
+            patch: [32, 32, 32],
+            batch_size: 2,
+            learning_rate: 0.002,
+            hu_window: [-160.0, 240.0],
+            class_head: false,
+            class_loss_weight: half(),
+            class_hidden: thirty_two(),
+            class_balanced_batches: yes(),
+            selection_window: three(),
+            validation_interval: one(),
+        }
+    }
 }
 
 fn one() -> usize {
@@ -230,6 +278,16 @@ impl ExperimentConfig {
         Ok(cfg)
     }
 
+    /// Applies `--manifest FILE`: the cohort becomes that manifest (an absolute path, so it
+    /// does not depend on the config's folder).
+    pub fn with_manifest(mut self, manifest: &Path) -> Result<Self> {
+        let abs = std::fs::canonicalize(manifest)
+            .with_context(|| format!("--manifest {}: cannot open it", manifest.display()))?;
+        self.cohort.source = "manifest".into();
+        self.cohort.manifest = Some(abs.display().to_string());
+        Ok(self)
+    }
+
     /// Applies `--profile NAME`: the cohort size profile and the config's own overrides.
     pub fn with_profile(mut self, name: &str) -> Result<Self> {
         ensure!(
@@ -298,6 +356,21 @@ impl ExperimentConfig {
             );
         }
         let g = &self.segmentation;
+        match (g.source, &g.checkpoint) {
+            (SegmentationSource::Checkpoint, None) => bail!(
+                "segmentation.source = \"checkpoint\" needs segmentation.checkpoint = \"path/to/unet.safetensors\" (or a run directory)"
+            ),
+            (SegmentationSource::Train | SegmentationSource::Reference, Some(c)) => bail!(
+                "segmentation.checkpoint = {c:?} is only used with segmentation.source = \"checkpoint\" (source is {:?})",
+                g.source
+            ),
+            _ => {}
+        }
+        if g.source == SegmentationSource::Reference && e.study == Study::Crswnp {
+            bail!(
+                "segmentation.source = \"reference\": study `crswnp` classifies with the multitask network's own output; use `train` or `checkpoint`"
+            );
+        }
         ensure!(
             g.channels.len() >= 2,
             "segmentation.channels needs at least 2 levels"
@@ -356,14 +429,15 @@ impl ExperimentConfig {
         );
         if e.study == Study::Sap {
             ensure!(
-                self.radiomics.is_some() && self.deep_features.is_some() && self.fusion.is_some(),
-                "study = sap needs [radiomics], [deep_features] and [fusion] sections"
+                self.radiomics.is_some() && self.fusion.is_some(),
+                "study = sap needs [radiomics] and [fusion] sections ([deep_features] is optional)"
             );
             let f = self.fusion.as_ref().expect("checked");
             ensure!(f.cv_folds >= 2, "fusion.cv_folds must be >= 2");
             ensure!(f.max_features >= 1, "fusion.max_features must be >= 1");
             ensure!(f.n_estimators >= 1, "fusion.n_estimators must be >= 1");
-            let d = self.deep_features.as_ref().expect("checked");
+        }
+        if let Some(d) = &self.deep_features {
             ensure!(
                 d.widen_factor > 0.0 && d.widen_factor <= 2.0,
                 "deep_features.widen_factor must be in (0, 2]"

@@ -18,27 +18,30 @@ pub struct CrswnpResults {
     pub gradcam: Vec<summary::CamSummary>,
     /// Surface meshes (PLY) of the predicted sinus segmentation, held-out cases.
     pub meshes: Vec<String>,
-    pub seg_history: tomofuse_unet::History,
+    /// The U-Net's training record (none when it came from a checkpoint).
+    pub seg_history: Option<tomofuse_unet::History>,
 }
 
 /// Runs the study; `None` when this process stops early (`--until models`, a shard).
 pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<CrswnpResults>> {
     let metas = common::metas(cohort);
-    let (model, seg, seg_key) = common::segmentation_stage(ctx, cohort)?;
+    let seg = common::segmentation_source(ctx, cohort)?;
     if ctx.mode == Mode::UntilModels {
         return Ok(None);
     }
-    let preds = common::predict_stage(ctx, cohort, &metas, &model, &seg_key)?;
+    let preds = common::segment_stage(ctx, cohort, &metas, &seg)?;
+    let model = seg.model.context("study crswnp needs a network (segmentation.source)")?;
     if let Mode::Shard(s) = ctx.mode {
         summary::write_predictions_csv(
             ctx,
             &preds,
             &format!("shards/predictions-{}.csv", s.tag()),
+            &[],
         )?;
         return Ok(None);
     }
     let meshes = summary::write_meshes(ctx, &preds);
-    summary::write_predictions_csv(ctx, &preds, "predictions.csv")?;
+    summary::write_predictions_csv(ctx, &preds, "predictions.csv", &[])?;
 
     let stats = &ctx.cfg.stats;
     let boot = BootstrapConfig {
@@ -64,7 +67,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Crs
     let cams = summary::gradcam_examples(ctx, cohort, &model, &preds, report);
     summary::seg_report(
         report,
-        &seg,
+        seg.stage.as_ref(),
         &sets,
         &preds,
         "MTLNet: sinus segmentation and eosinophilic CRSwNP",
@@ -80,6 +83,6 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Crs
         predictions: preds,
         gradcam: cams,
         meshes,
-        seg_history: seg.history,
+        seg_history: seg.stage.map(|s| s.history),
     }))
 }

@@ -68,6 +68,10 @@ pub struct RunSpec {
     pub resolved_config: ExperimentConfig,
     /// sha256 of the resolved config: what shards and the merge step must agree on.
     pub resolved_sha256: String,
+    /// The number of shards the per-case stages are split into (`--until models --shards N`);
+    /// fixed here so that an array task needs only its own index.
+    #[serde(default)]
+    pub shards: Option<usize>,
 }
 
 /// A finished shard (`shards/shard-III-of-NNN.json`): written last, so its presence means every
@@ -86,16 +90,23 @@ pub struct ShardMarker {
 pub struct RunOptions {
     pub out: Option<PathBuf>,
     pub profile: Option<String>,
-    pub shard: Option<common::Shard>,
+    pub shard: Option<common::ShardRequest>,
     /// Stop after the cohort-level models the shards share (`--until models`).
     pub until_models: bool,
+    /// With `until_models`: the number of shards to fix in `run.json`.
+    pub shards: Option<usize>,
+    /// A cohort manifest replacing the config's cohort (`--manifest`).
+    pub manifest: Option<PathBuf>,
     pub retry_failed: bool,
 }
 
 /// Runs the experiment in `config` (with `profile` overrides) into `out` (default
 /// `runs/<name>-<profile>`). Returns the run directory.
 pub fn run(config: &Path, opts: &RunOptions) -> Result<PathBuf> {
-    let cfg0 = ExperimentConfig::load(config)?;
+    let mut cfg0 = ExperimentConfig::load(config)?;
+    if let Some(m) = &opts.manifest {
+        cfg0 = cfg0.with_manifest(m)?;
+    }
     let profile = opts
         .profile
         .clone()
@@ -118,29 +129,38 @@ pub fn run(config: &Path, opts: &RunOptions) -> Result<PathBuf> {
         config_dir
     })
     .with_context(|| format!("cannot resolve {}", config_dir.display()))?;
-    let spec = RunSpec {
+    let mut spec = RunSpec {
         config_file: config.display().to_string(),
         config_dir,
         config_sha256: sha256_hex(&cfg_text),
         profile,
         resolved_sha256: sha256_hex(serde_json::to_string(&cfg)?.as_bytes()),
         resolved_config: cfg,
+        shards: opts.shards,
     };
+    if opts.shard.is_some() && opts.until_models {
+        bail!("--shard and --until cannot be combined");
+    }
     let rd = RunDir::create(&root)?;
     let spec_path = rd.path("run.json");
-    if let Some(shard) = opts.shard {
-        // Shards join a directory prepared by `--until models`; a different config
-        // there would silently mix two experiments.
-        let old: RunSpec = serde_json::from_slice(&std::fs::read(&spec_path).with_context(|| {
-            format!(
-                "shard {}/{}: {} has no run.json: run `tomofuse run CONFIG --out {} --until models` first",
-                shard.index,
-                shard.count,
+    let old: Option<RunSpec> = match std::fs::read(&spec_path) {
+        Ok(b) => Some(
+            serde_json::from_slice(&b)
+                .with_context(|| format!("cannot parse {}", spec_path.display()))?,
+        ),
+        Err(_) => None,
+    };
+    let mode = if let Some(req) = &opts.shard {
+        // Shards join a directory prepared by `--until models`; a different config there
+        // would silently mix two experiments, and the shard count is the directory's.
+        let Some(old) = old else {
+            bail!(
+                "{}: {} has no run.json: run `tomofuse run CONFIG --out {} --until models --shards N` first",
+                req.origin,
                 root.display(),
                 root.display()
-            )
-        })?)
-        .with_context(|| format!("cannot parse {}", spec_path.display()))?;
+            );
+        };
         if old.resolved_sha256 != spec.resolved_sha256 {
             bail!(
                 "{} was prepared for a different config (resolved sha256 {} vs {} now); use the same config and profile, or another --out",
@@ -149,14 +169,27 @@ pub fn run(config: &Path, opts: &RunOptions) -> Result<PathBuf> {
                 &spec.resolved_sha256[..12]
             );
         }
+        let shard = req.resolve(old.shards, &spec_path)?;
+        Mode::Shard(shard)
     } else {
+        if let Some(old) = &old {
+            if spec.shards.is_none() {
+                spec.shards = old.shards;
+            } else if old.shards != spec.shards
+                && let Some(done) = finished_shards(&rd).into_iter().find(|s| Some(s.count) != spec.shards)
+            {
+                bail!(
+                    "--shards {}: {} already holds finished shards of another partition (shard {}/{}); clear {} or use another --out",
+                    spec.shards.unwrap_or_default(),
+                    root.display(),
+                    done.index,
+                    done.count,
+                    rd.path("shards").display()
+                );
+            }
+        }
         write_json(&spec_path, &spec)?;
-    }
-    let mode = match (opts.shard, opts.until_models) {
-        (Some(_), true) => bail!("--shard and --until cannot be combined"),
-        (Some(s), false) => Mode::Shard(s),
-        (None, true) => Mode::UntilModels,
-        (None, false) => Mode::Full,
+        if opts.until_models { Mode::UntilModels } else { Mode::Full }
     };
     execute(&rd, &spec, mode, opts.retry_failed)
 }
@@ -175,6 +208,25 @@ pub fn merge(root: &Path) -> Result<PathBuf> {
     common::assign_splits(&spec.resolved_config, &mut cohort)?;
     check_shards(&rd, &spec, &cohort)?;
     execute(&rd, &spec, Mode::Merge, false)
+}
+
+/// The shards whose marker is in `shards/` (finished), read from the file names.
+fn finished_shards(rd: &RunDir) -> Vec<common::Shard> {
+    let Ok(entries) = std::fs::read_dir(rd.path("shards")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let tag = name.strip_prefix("shard-")?.strip_suffix(".json")?;
+            let (i, n) = tag.split_once("-of-")?;
+            Some(common::Shard {
+                index: i.parse().ok()?,
+                count: n.parse().ok()?,
+            })
+        })
+        .collect()
 }
 
 /// Every problem of the shards at once, or Ok.
@@ -200,19 +252,37 @@ fn check_shards(rd: &RunDir, spec: &RunSpec, cohort: &tomofuse_cohort::Cohort) -
     if markers.is_empty() && problems.is_empty() {
         bail!("no shard has finished in {}", dir.display());
     }
+    // The partition is run.json's; a directory prepared before `--shards` existed takes the
+    // one its markers agree on.
     let counts: std::collections::BTreeSet<usize> =
         markers.iter().map(|(_, m)| m.shard.count).collect();
-    if counts.len() > 1 {
+    let n = match spec.shards {
+        Some(n) => Some(n),
+        None if counts.len() == 1 => counts.iter().next().copied(),
+        None => None,
+    };
+    if let Some(n) = n {
+        for (name, m) in &markers {
+            if m.shard.count != n {
+                problems.push(format!(
+                    "{name}: a shard of another partition ({} shards; run.json says {n}): remove it",
+                    m.shard.count
+                ));
+            }
+        }
+    } else if counts.len() > 1 {
         problems.push(format!(
             "shards of different partitions are mixed (N = {counts:?}): clear shards/ and rerun with one N"
         ));
     }
-    if let Some(&n) = counts.iter().next() {
+    let mut unfinished = Vec::new();
+    if let Some(n) = n {
         for i in 0..n {
             if !markers
                 .iter()
                 .any(|(_, m)| m.shard.index == i && m.shard.count == n)
             {
+                unfinished.push(i.to_string());
                 problems.push(format!(
                     "shard {i}/{n} has not finished (no shards/shard-{}.json)",
                     common::Shard { index: i, count: n }.tag()
@@ -220,6 +290,17 @@ fn check_shards(rd: &RunDir, spec: &RunSpec, cohort: &tomofuse_cohort::Cohort) -
             }
         }
     }
+    if !unfinished.is_empty() {
+        problems.push(format!(
+            "run the unfinished shard(s) alone, e.g. `sbatch --array={} ...` or `tomofuse run CONFIG --out {} --shard I`, then merge again",
+            unfinished.join(","),
+            rd.root.display()
+        ));
+    }
+    let markers: Vec<(String, ShardMarker)> = markers
+        .into_iter()
+        .filter(|(_, m)| n.is_none_or(|n| m.shard.count == n))
+        .collect();
     let mut owner: std::collections::BTreeMap<&str, &str> = Default::default();
     for (name, m) in &markers {
         if m.resolved_sha256 != spec.resolved_sha256 {
@@ -351,6 +432,7 @@ fn execute(rd: &RunDir, spec: &RunSpec, mode: Mode, retry_failed: bool) -> Resul
     let ctx = common::Ctx {
         cfg,
         rd,
+        config_dir: &spec.config_dir,
         failures: Mutex::new(Vec::new()),
         cohort_key: common::cohort_key(&cohort, cfg),
         mode,

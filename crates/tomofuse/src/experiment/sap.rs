@@ -100,13 +100,13 @@ struct DeepStage {
 /// Runs the study; `None` when this process stops early (`--until models`, a shard).
 pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<SapResults>> {
     let metas = common::metas(cohort);
-    let (model, seg, seg_key) = common::segmentation_stage(ctx, cohort)?;
+    let seg = common::segmentation_source(ctx, cohort)?;
     let deep = deep_classifier_stage(ctx, cohort)?;
     if ctx.mode == Mode::UntilModels {
         return Ok(None);
     }
-    let preds = common::predict_stage(ctx, cohort, &metas, &model, &seg_key)?;
-    drop(model);
+    let preds = common::segment_stage(ctx, cohort, &metas, &seg)?;
+    let (seg, seg_key) = (seg.stage, seg.key);
     // Features on the predicted masks.
     let feats = features_stage(ctx, cohort, &metas, &preds, &seg_key, deep.as_ref())?;
     if let Mode::Shard(s) = ctx.mode {
@@ -114,11 +114,11 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
             ctx,
             &preds,
             &format!("shards/predictions-{}.csv", s.tag()),
+            &[],
         )?;
         write_feature_table(ctx, &feats, &format!("shards/features-{}.parquet", s.tag()))?;
         return Ok(None);
     }
-    summary::write_predictions_csv(ctx, &preds, "predictions.csv")?;
     write_feature_table(ctx, &feats, "features.parquet")?;
     let stats = &ctx.cfg.stats;
     let boot = BootstrapConfig {
@@ -137,7 +137,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         .collect();
     summary::seg_report(
         report,
-        &seg,
+        seg.as_ref(),
         &seg_sets,
         &preds,
         "Pancreas segmentation (U-Net)",
@@ -235,6 +235,26 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         }
     }
 
+    // Per case: every model's score (out-of-fold for training cases) and the clinical scores.
+    let mut case_scores: Vec<(String, BTreeMap<String, f64>)> = reports
+        .iter()
+        .map(|r| {
+            let oof = train.iter().zip(&r.train_oof);
+            let held_out = test.iter().zip(&r.test_scores);
+            let by_id = oof
+                .chain(held_out)
+                .map(|(&i, &s)| (ds.ids[i].clone(), s))
+                .collect();
+            (r.name.clone(), by_id)
+        })
+        .collect();
+    let all: Vec<usize> = (0..ds.n_rows()).collect();
+    for (name, v) in clinical_scores(&metas, &ds, &all) {
+        let by_id = all.iter().zip(v).map(|(&i, s)| (ds.ids[i].clone(), s)).collect();
+        case_scores.push((name, by_id));
+    }
+    summary::write_predictions_csv(ctx, &preds, "predictions.csv", &case_scores)?;
+
     let loco = leave_one_centre_out(&metas, &ds, &pcfg);
 
     // Explanations of the fused model on the test cases.
@@ -279,16 +299,13 @@ fn features_stage(
     deep: Option<&DeepStage>,
 ) -> Result<Vec<CaseFeatures>> {
     let rcfg = ctx.cfg.radiomics.as_ref().context("[radiomics] section")?;
-    let dcfg = ctx
-        .cfg
-        .deep_features
-        .as_ref()
-        .context("[deep_features] section")?;
+    // Without [deep_features] the study is radiomics + clinical only.
+    let dcfg = ctx.cfg.deep_features.as_ref();
     let deep_key = deep.map_or("", |d| d.key.as_str());
-    let key = ctx.key(
-        &(&rcfg.preset, dcfg.widen_factor, dcfg.crop),
-        &[upstream, deep_key],
-    );
+    let key = match dcfg {
+        Some(d) => ctx.key(&(&rcfg.preset, d.widen_factor, d.crop), &[upstream, deep_key]),
+        None => ctx.key(&(&rcfg.preset, "no-deep-features"), &[upstream]),
+    };
     let settings = if rcfg.preset.ends_with(".toml") {
         tomofuse_radiomics::Settings::from_file(std::path::Path::new(&rcfg.preset))?
     } else {
@@ -306,8 +323,8 @@ fn features_stage(
     let feats = common::per_case(ctx, &with_pred, "features", &key, |m| {
         // With a fine-tuned classifier the random network's 512 features are left out: they
         // carry nothing learned and only crowd the feature selection with noise.
-        if net.is_none() && deep.is_none() {
-            net = Some(deep_extractor(ctx, dcfg.widen_factor)?);
+        if let (None, None, Some(d)) = (&net, deep, dcfg) {
+            net = Some(deep_extractor(ctx, d.widen_factor)?);
         }
         if let (Some(d), None) = (deep, &clfs) {
             let mut v = Vec::new();
@@ -321,9 +338,10 @@ fn features_stage(
         }
         let c = common::load_one(ctx, cohort, m.pos)?;
         let mask = common::predicted_mask(ctx, by_id[m.id.as_str()])?;
-        let mut f = case_features(&c, &mask, &settings, net.as_ref(), dcfg.crop)?;
+        let crop_size = dcfg.map_or([0; 3], |d| d.crop);
+        let mut f = case_features(&c, &mask, &settings, net.as_ref(), crop_size)?;
         if let (Some(d), Some(clfs)) = (deep, &clfs) {
-            let crop = crop_around(&c.input, &mask, dcfg.crop)?;
+            let crop = crop_around(&c.input, &mask, crop_size)?;
             f.deep_score = Some(match d.fold_of.get(&m.id) {
                 // A training case: the model of the fold that left it out.
                 Some(&k) => f64::from(clfs[k].logit(&crop)?),
@@ -347,11 +365,9 @@ fn features_stage(
 /// score from a model that never saw it and no outcome leaks into the fused model's inputs.
 /// Cohort-level: runs before the shards (`--until models`), which only load the folds.
 fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepStage>> {
-    let dcfg = ctx
-        .cfg
-        .deep_features
-        .as_ref()
-        .context("[deep_features] section")?;
+    let Some(dcfg) = ctx.cfg.deep_features.as_ref() else {
+        return Ok(None);
+    };
     if dcfg.finetune_epochs == 0 {
         return Ok(None);
     }

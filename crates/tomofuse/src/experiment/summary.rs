@@ -25,14 +25,27 @@ pub struct SetSummary {
 }
 
 /// Per-case predictions as CSV at `rel` in the run directory.
-pub fn write_predictions_csv(ctx: &Ctx, preds: &[CasePrediction], rel: &str) -> Result<()> {
+/// Per-case table: split, centre, outcome, class probability and segmentation metrics, then one
+/// column per entry of `scores` (a model's or clinical score's name as in `metrics.json`,
+/// keyed by case id; blank where a case has none).
+pub fn write_predictions_csv(
+    ctx: &Ctx,
+    preds: &[CasePrediction],
+    rel: &str,
+    scores: &[(String, std::collections::BTreeMap<String, f64>)],
+) -> Result<()> {
     let mut s = String::from(
-        "case_id,split,centre,label,class_probability,dice,hd95_mm,assd_mm,predicted_volume_ml,mask_file\n",
+        "case_id,split,centre,label,class_probability,dice,hd95_mm,assd_mm,predicted_volume_ml,mask_file",
     );
+    for (name, _) in scores {
+        s.push(',');
+        s.push_str(&csv_field(name));
+    }
+    s.push('\n');
     let o = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
     for p in preds {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{}",
             p.id,
             p.split,
             p.centre.as_deref().unwrap_or(""),
@@ -44,8 +57,22 @@ pub fn write_predictions_csv(ctx: &Ctx, preds: &[CasePrediction], rel: &str) -> 
             p.predicted_volume_ml,
             p.mask_file
         ));
+        for (_, by_id) in scores {
+            s.push(',');
+            s.push_str(&o(by_id.get(&p.id).copied().filter(|v| v.is_finite())));
+        }
+        s.push('\n');
     }
     atomic_write(&ctx.rd.path(rel), s.as_bytes())
+}
+
+/// A CSV field, quoted when it holds a comma, quote or newline (RFC 4180).
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
 }
 
 fn labelled_scores(preds: &[CasePrediction], split: Split) -> (Vec<bool>, Vec<f64>) {
@@ -157,20 +184,23 @@ fn pct(p: &Option<tomofuse_metrics::Proportion>) -> String {
 /// Segmentation table (Dice per set) plus training curve summary.
 pub fn seg_report(
     report: &mut Report,
-    seg: &super::common::SegStage,
+    seg: Option<&super::common::SegStage>,
     sets: &[SetSummary],
     preds: &[CasePrediction],
     title: &str,
 ) {
     report.push(Block::Heading(title.into()));
-    report.push(Block::Paragraph(format!(
-        "U-Net trained on {} cases ({} validation) in {:.0} s; best epoch {} of {}.",
-        seg.n_train,
-        seg.n_val,
-        seg.seconds,
-        seg.history.best_epoch + 1,
-        seg.history.epochs.len()
-    )));
+    report.push(Block::Paragraph(match seg {
+        Some(seg) => format!(
+            "U-Net trained on {} cases ({} validation) in {:.0} s; best epoch {} of {}.",
+            seg.n_train,
+            seg.n_val,
+            seg.seconds,
+            seg.history.best_epoch + 1,
+            seg.history.epochs.len()
+        ),
+        None => "No U-Net was trained in this run (segmentation.source = reference or checkpoint).".into(),
+    }));
     let rows = sets
         .iter()
         .map(|s| {
