@@ -8,6 +8,8 @@
 //!   work with every problem reported at once ([`validate_cohort`]).
 //! * [`write_cohort`] writes any cohort as image/mask files plus a manifest, so the pipeline
 //!   runs unchanged on files.
+//! * Masks stored in another axis order on the image's voxel centres (a LAS label map for an
+//!   LPS DICOM series) are reoriented exactly on load; validation notes it ([`MaskGrid`]).
 //! * Clinical [`scores`] (SIRS, BISAP, Ranson, MCTSI) computed from the clinical columns.
 //!
 //! Images are rendered lazily: a synthetic [`Case`] holds only its generating variables until
@@ -25,7 +27,9 @@ pub mod sinus;
 pub mod synth;
 
 pub use abdomen::{AbdomenConfig, AbdomenSpec, abdomen_cohort, abdomen_spec};
-pub use case::{Case, ClinicalValue, Cohort, ImageIo, Loaded, Source, Split, Study};
+pub use case::{
+    Case, ClinicalValue, Cohort, ImageIo, Loaded, MaskGrid, Source, Split, Study, fit_mask_to_image,
+};
 pub use date::Date;
 pub use error::{CohortError, Result};
 pub use io::MemoryIo;

@@ -346,8 +346,8 @@ mod tests {
             .unwrap();
         let mut shifted = flipped.geometry;
         let half = g.index_to_world([0.0, 0.5, 0.0]);
-        for r in 0..3 {
-            shifted.origin[r] += half[r] - g.origin[r];
+        for ((o, h), g0) in shifted.origin.iter_mut().zip(half).zip(g.origin) {
+            *o += h - g0;
         }
         let e =
             find_axis_map(&shifted, shape, &g, shape, &GeometryTolerance::default()).unwrap_err();
