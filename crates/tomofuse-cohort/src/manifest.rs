@@ -596,6 +596,26 @@ pub fn check_cohort(cohort: &Cohort, lines: Option<&[u64]>, io: &dyn ImageIo) ->
 /// parallel; the manifest is written last, atomically (temp file + rename), so a folder with a
 /// manifest is complete. Returns the manifest path.
 pub fn write_cohort(cohort: &Cohort, dir: &Path, io: &dyn ImageIo) -> Result<PathBuf> {
+    write_cohort_mapped(cohort, dir, io, |_, l| Ok((l, ()))).map(|(p, _)| p)
+}
+
+/// What was written for one case: the image's geometry and shape, and what the case mapping
+/// returned.
+pub(crate) type Written<X> = (tomofuse_core::Geometry, [usize; 3], X);
+
+/// [`write_cohort`] with each loaded case passed through `f` before it is written (e.g. moved
+/// onto another grid by [`crate::export`]). Returns the manifest path and, per case, the
+/// written image's geometry and shape with what `f` returned.
+pub(crate) fn write_cohort_mapped<X, F>(
+    cohort: &Cohort,
+    dir: &Path,
+    io: &dyn ImageIo,
+    f: F,
+) -> Result<(PathBuf, Vec<Written<X>>)>
+where
+    X: Send,
+    F: Fn(&Case, crate::case::Loaded) -> Result<(crate::case::Loaded, X)> + Sync,
+{
     for sub in ["images", "masks"] {
         let d = dir.join(sub);
         std::fs::create_dir_all(&d).map_err(|source| CohortError::Write {
@@ -617,11 +637,11 @@ pub fn write_cohort(cohort: &Cohort, dir: &Path, io: &dyn ImageIo) -> Result<Pat
             });
         }
     }
-    let has_mask: Vec<bool> = cohort
+    let written: Vec<(bool, Written<X>)> = cohort
         .cases
         .par_iter()
-        .map(|c| -> Result<bool> {
-            let l = c.load(Some(io))?;
+        .map(|c| {
+            let (l, x) = f(c, c.load(Some(io))?)?;
             io.write_image(
                 &dir.join("images").join(format!("{}.nii.gz", c.id)),
                 &l.image,
@@ -629,9 +649,10 @@ pub fn write_cohort(cohort: &Cohort, dir: &Path, io: &dyn ImageIo) -> Result<Pat
             if let Some(m) = &l.mask {
                 io.write_mask(&dir.join("masks").join(format!("{}.nii.gz", c.id)), m)?;
             }
-            Ok(l.mask.is_some())
+            Ok((l.mask.is_some(), (l.image.geometry, l.image.shape(), x)))
         })
         .collect::<Result<_>>()?;
+    let (has_mask, info): (Vec<bool>, Vec<_>) = written.into_iter().unzip();
     let clin = cohort.clinical_columns();
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = RESERVED_COLUMNS.iter().map(|s| s.to_string()).collect();
@@ -677,5 +698,5 @@ pub fn write_cohort(cohort: &Cohort, dir: &Path, io: &dyn ImageIo) -> Result<Pat
         path: path.clone(),
         source,
     })?;
-    Ok(path)
+    Ok((path, info))
 }
