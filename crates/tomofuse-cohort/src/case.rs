@@ -215,33 +215,30 @@ impl Case {
     /// [`Case::load`], also saying whether the mask had to be reoriented or does not fit the
     /// image grid (validation reports either; loading itself does not fail on a mismatch).
     pub fn load_with_grid(&self, io: Option<&dyn ImageIo>) -> Result<(Loaded, MaskGrid)> {
-        match &self.source {
-            Source::Memory(l) => Ok(((**l).clone(), MaskGrid::Same)),
-            Source::Synthetic(spec) => Ok((spec.render()?, MaskGrid::Same)),
+        let loaded = match &self.source {
+            Source::Memory(l) => (**l).clone(),
+            Source::Synthetic(spec) => spec.render()?,
             Source::Files { image, mask } => {
                 let io = io.ok_or_else(|| CohortError::NoIo {
                     path: image.clone(),
                 })?;
                 let img = io.read_image(image)?;
-                let Some(mask) = mask.as_deref().map(|m| io.read_mask(m)).transpose()? else {
-                    return Ok((
-                        Loaded {
-                            image: img,
-                            mask: None,
-                        },
-                        MaskGrid::Same,
-                    ));
-                };
-                let (mask, grid) = fit_mask_to_image(&img, mask);
-                Ok((
-                    Loaded {
-                        image: img,
-                        mask: Some(mask),
-                    },
-                    grid,
-                ))
+                let mask = mask.as_deref().map(|m| io.read_mask(m)).transpose()?;
+                Loaded { image: img, mask }
             }
-        }
+        };
+        let Loaded { image, mask } = loaded;
+        let Some(mask) = mask else {
+            return Ok((Loaded { image, mask: None }, MaskGrid::Same));
+        };
+        let (mask, grid) = fit_mask_to_image(&image, mask);
+        Ok((
+            Loaded {
+                image,
+                mask: Some(mask),
+            },
+            grid,
+        ))
     }
 
     /// A numeric clinical variable.

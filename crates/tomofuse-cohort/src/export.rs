@@ -152,7 +152,7 @@ pub fn scanner_grid(native: &Geometry, seed: u64, case_id: &str) -> ScannerGrid 
 pub fn to_scanner_grid(loaded: &Loaded, grid: &ScannerGrid) -> Result<Loaded> {
     let img = &loaded.image;
     let pre = |e: tomofuse_preprocess::PreprocessError| CohortError::Config {
-        field: "heterogeneous",
+        field: "spacing",
         reason: format!("resampling to {:?} mm failed: {e}", grid.spacing),
     };
     let (g, shape) =
@@ -192,7 +192,11 @@ pub fn export_cohort_with(
             return Ok((loaded, None));
         }
         let grid = scanner_grid(&loaded.image.geometry, opts.seed, &case.id);
-        Ok((to_scanner_grid(&loaded, &grid)?, Some(grid)))
+        let moved = to_scanner_grid(&loaded, &grid).map_err(|e| CohortError::Case {
+            id: case.id.clone(),
+            reason: format!("heterogeneous export: {e}"),
+        })?;
+        Ok((moved, Some(grid)))
     })?;
     let cases = cohort
         .cases
