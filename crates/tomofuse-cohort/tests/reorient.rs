@@ -130,6 +130,7 @@ fn totalseg_dicom_with_las_label_map() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_manifest(dir.path(), &[("ts", &dicom, &seg), ("ts2", &dicom, &seg)]);
     let report = validate_manifest_files(&manifest);
+    eprint!("{report}");
     assert!(report.is_ok(), "{report}");
     let notes: Vec<_> = report
         .problems
