@@ -186,6 +186,7 @@ pub fn export_cohort_with(
     opts: &ExportOptions,
     io: &dyn ImageIo,
 ) -> Result<ExportSummary> {
+    // NIfTI is the only format: a new variant stops this line compiling until handled.
     let ExportFormat::Nifti = opts.format;
     let (manifest, written) = write_cohort_mapped(cohort, dir, io, |case, loaded| {
         if !opts.heterogeneous {
