@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tomofuse_core::{Mask, Volume};
+use tomofuse_core::{AxisMap, CoreError, GeometryTolerance, Mask, Space, Volume};
 
 /// One clinical variable: a number (booleans are 0/1), free text, or missing.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,21 +149,96 @@ pub struct Case {
     pub truth: Option<Arc<crate::synth::Spec>>,
 }
 
+/// How a loaded mask relates to its image's grid.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MaskGrid {
+    /// No mask, or a mask stored on the image's grid (within the default tolerance).
+    Same,
+    /// The mask file stores the image's voxel centres in another axis order or sense (e.g. a
+    /// LAS label map exported by Slicer or TotalSegmentator for an LPS DICOM series); it was
+    /// remapped exactly (no interpolation) onto the image grid.
+    Reoriented {
+        /// The remapping applied to the stored mask.
+        map: AxisMap,
+        /// Orientation of the stored mask and of the image (nibabel axis codes).
+        stored: String,
+        image: String,
+    },
+    /// A genuinely different grid: the mask is left as stored; the error names the field.
+    Mismatch(CoreError),
+}
+
+impl fmt::Display for MaskGrid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Same => f.write_str("mask on the image grid"),
+            Self::Reoriented { map, stored, image } => write!(
+                f,
+                "mask stored {stored}, image {image}: same voxel centres, reoriented exactly ({map})"
+            ),
+            Self::Mismatch(e) => write!(f, "mask does not match the image grid: {e}"),
+        }
+    }
+}
+
+/// Brings a mask stored in another axis order onto the image grid when the voxel centres
+/// coincide; otherwise says why not.
+pub fn fit_mask_to_image(image: &Volume<f32>, mask: Mask) -> (Mask, MaskGrid) {
+    let tol = GeometryTolerance::default();
+    if image.check_same_grid(&mask, &tol).is_ok() {
+        return (mask, MaskGrid::Same);
+    }
+    match mask.onto_grid(&image.geometry, image.shape(), &tol) {
+        Ok((m, map)) => {
+            let codes = |g: &tomofuse_core::Geometry| -> String {
+                g.axis_codes(Space::Ras).iter().collect()
+            };
+            let grid = MaskGrid::Reoriented {
+                map,
+                stored: codes(&mask.geometry),
+                image: codes(&image.geometry),
+            };
+            (m, grid)
+        }
+        Err(e) => (mask, MaskGrid::Mismatch(e)),
+    }
+}
+
 impl Case {
-    /// Loads (or renders) the image and mask. File sources need `io`.
+    /// Loads (or renders) the image and mask. File sources need `io`. A mask stored in another
+    /// axis order on the same voxel centres is reoriented onto the image grid (see
+    /// [`Case::load_with_grid`]).
     pub fn load(&self, io: Option<&dyn ImageIo>) -> Result<Loaded> {
-        match &self.source {
-            Source::Memory(l) => Ok((**l).clone()),
-            Source::Synthetic(spec) => spec.render(),
+        self.load_with_grid(io).map(|(l, _)| l)
+    }
+
+    /// [`Case::load`], also saying whether the mask had to be reoriented or does not fit the
+    /// image grid (validation reports either; loading itself does not fail on a mismatch).
+    pub fn load_with_grid(&self, io: Option<&dyn ImageIo>) -> Result<(Loaded, MaskGrid)> {
+        let loaded = match &self.source {
+            Source::Memory(l) => (**l).clone(),
+            Source::Synthetic(spec) => spec.render()?,
             Source::Files { image, mask } => {
                 let io = io.ok_or_else(|| CohortError::NoIo {
                     path: image.clone(),
                 })?;
                 let img = io.read_image(image)?;
                 let mask = mask.as_deref().map(|m| io.read_mask(m)).transpose()?;
-                Ok(Loaded { image: img, mask })
+                Loaded { image: img, mask }
             }
-        }
+        };
+        let Loaded { image, mask } = loaded;
+        let Some(mask) = mask else {
+            return Ok((Loaded { image, mask: None }, MaskGrid::Same));
+        };
+        let (mask, grid) = fit_mask_to_image(&image, mask);
+        Ok((
+            Loaded {
+                image,
+                mask: Some(mask),
+            },
+            grid,
+        ))
     }
 
     /// A numeric clinical variable.

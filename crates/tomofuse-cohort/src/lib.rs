@@ -8,6 +8,10 @@
 //!   work with every problem reported at once ([`validate_cohort`]).
 //! * [`write_cohort`] writes any cohort as image/mask files plus a manifest, so the pipeline
 //!   runs unchanged on files.
+//! * [`export_cohort`] (feature `io`) writes a cohort as a realistic real cohort: optionally
+//!   each case on its own scanner-like grid (spacing, LPS/RAS/LAS storage, slice order).
+//! * Masks stored in another axis order on the image's voxel centres (a LAS label map for an
+//!   LPS DICOM series) are reoriented exactly on load; validation notes it ([`MaskGrid`]).
 //! * Clinical [`scores`] (SIRS, BISAP, Ranson, MCTSI) computed from the clinical columns.
 //!
 //! Images are rendered lazily: a synthetic [`Case`] holds only its generating variables until
@@ -17,6 +21,8 @@ pub mod abdomen;
 pub mod case;
 pub mod date;
 pub mod error;
+#[cfg(feature = "io")]
+pub mod export;
 pub mod io;
 pub mod manifest;
 pub mod render;
@@ -25,9 +31,16 @@ pub mod sinus;
 pub mod synth;
 
 pub use abdomen::{AbdomenConfig, AbdomenSpec, abdomen_cohort, abdomen_spec};
-pub use case::{Case, ClinicalValue, Cohort, ImageIo, Loaded, Source, Split, Study};
+pub use case::{
+    Case, ClinicalValue, Cohort, ImageIo, Loaded, MaskGrid, Source, Split, Study, fit_mask_to_image,
+};
 pub use date::Date;
 pub use error::{CohortError, Result};
+#[cfg(feature = "io")]
+pub use export::{
+    ExportFormat, ExportOptions, ExportSummary, ExportedCase, ScannerGrid, export_cohort,
+    export_cohort_with, scanner_grid, to_scanner_grid,
+};
 pub use io::MemoryIo;
 #[cfg(feature = "io")]
 pub use io::NiftiIo;

@@ -6,14 +6,13 @@
 //! are optional; every other column is a clinical variable. Relative paths are relative to the
 //! manifest's folder. Schema: data-schemas/cohort-manifest.schema.json.
 
-use crate::case::{Case, ClinicalValue, Cohort, ImageIo, Source, Split, Study};
+use crate::case::{Case, ClinicalValue, Cohort, ImageIo, MaskGrid, Source, Split, Study};
 use crate::date::Date;
 use crate::error::{CohortError, Result};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use tomofuse_core::GeometryTolerance;
 
 /// Columns with a fixed meaning; all others are clinical variables.
 pub const RESERVED_COLUMNS: [&str; 7] = [
@@ -24,6 +23,9 @@ pub const RESERVED_COLUMNS: [&str; 7] = [
 pub enum Severity {
     Error,
     Warning,
+    /// Not a problem: something validation did on the user's behalf and wants them to know
+    /// (e.g. a mask reoriented onto its image grid).
+    Note,
 }
 
 /// One problem found in a manifest or a case, located as precisely as possible.
@@ -64,6 +66,18 @@ impl Problem {
             ..Self::error(line, case_id, column, message)
         }
     }
+
+    fn note(
+        line: Option<u64>,
+        case_id: Option<&str>,
+        column: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            severity: Severity::Note,
+            ..Self::error(line, case_id, column, message)
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -71,6 +85,7 @@ impl fmt::Display for Problem {
         f.write_str(match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         })?;
         if let Some(l) = self.line {
             write!(f, ", line {l}")?;
@@ -371,8 +386,17 @@ impl fmt::Display for Report {
             self.n_negative,
             self.n_unlabelled
         )?;
-        let w = self.problems.len() - self.n_errors();
-        writeln!(f, "{} error(s), {} warning(s)", self.n_errors(), w)?;
+        let count = |s: Severity| self.problems.iter().filter(|p| p.severity == s).count();
+        write!(
+            f,
+            "{} error(s), {} warning(s)",
+            self.n_errors(),
+            count(Severity::Warning)
+        )?;
+        match count(Severity::Note) {
+            0 => writeln!(f)?,
+            n => writeln!(f, ", {n} note(s)")?,
+        }
         for p in &self.problems {
             writeln!(f, "  {p}")?;
         }
@@ -410,7 +434,6 @@ pub fn validate_manifest_files(manifest: &Path) -> Report {
 /// readable, on the image's grid, non-empty and holding a target label; then cohort-level
 /// checks: duplicate ids, outcome balance overall and per split.
 pub fn check_cohort(cohort: &Cohort, lines: Option<&[u64]>, io: &dyn ImageIo) -> Report {
-    let tol = GeometryTolerance::default();
     let per_case: Vec<Vec<Problem>> = cohort
         .cases
         .par_iter()
@@ -419,7 +442,7 @@ pub fn check_cohort(cohort: &Cohort, lines: Option<&[u64]>, io: &dyn ImageIo) ->
             let line = lines.and_then(|l| l.get(i).copied());
             let id = Some(c.id.as_str());
             let mut ps = Vec::new();
-            let loaded = match c.load(Some(io)) {
+            let (loaded, grid) = match c.load_with_grid(Some(io)) {
                 Ok(l) => l,
                 Err(e) => {
                     let col = match &e {
@@ -448,8 +471,27 @@ pub fn check_cohort(cohort: &Cohort, lines: Option<&[u64]>, io: &dyn ImageIo) ->
                 ps.push(Problem::warning(line, id, Some("image"), format!("image is constant ({mn})")));
             }
             if let Some(m) = &loaded.mask {
-                if let Err(e) = img.check_same_grid(m, &tol) {
-                    ps.push(Problem::error(line, id, Some("mask"), format!("mask does not match the image grid: {e}")));
+                let (mask_path, image_path) = match &c.source {
+                    Source::Files { image, mask } => (
+                        mask.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+                        image.display().to_string(),
+                    ),
+                    _ => ("mask".into(), "image".into()),
+                };
+                match &grid {
+                    MaskGrid::Same => {}
+                    MaskGrid::Reoriented { .. } => ps.push(Problem::note(
+                        line,
+                        id,
+                        Some("mask"),
+                        format!("{mask_path} reoriented onto the grid of {image_path}: {grid}"),
+                    )),
+                    MaskGrid::Mismatch(e) => ps.push(Problem::error(
+                        line,
+                        id,
+                        Some("mask"),
+                        format!("{mask_path} does not match the grid of {image_path}: {e}"),
+                    )),
                 }
                 let mut present = [false; 256];
                 for &v in &m.data {
@@ -554,6 +596,26 @@ pub fn check_cohort(cohort: &Cohort, lines: Option<&[u64]>, io: &dyn ImageIo) ->
 /// parallel; the manifest is written last, atomically (temp file + rename), so a folder with a
 /// manifest is complete. Returns the manifest path.
 pub fn write_cohort(cohort: &Cohort, dir: &Path, io: &dyn ImageIo) -> Result<PathBuf> {
+    write_cohort_mapped(cohort, dir, io, |_, l| Ok((l, ()))).map(|(p, _)| p)
+}
+
+/// What was written for one case: the image's geometry and shape, and what the case mapping
+/// returned.
+pub(crate) type Written<X> = (tomofuse_core::Geometry, [usize; 3], X);
+
+/// [`write_cohort`] with each loaded case passed through `f` before it is written (e.g. moved
+/// onto another grid by [`crate::export`]). Returns the manifest path and, per case, the
+/// written image's geometry and shape with what `f` returned.
+pub(crate) fn write_cohort_mapped<X, F>(
+    cohort: &Cohort,
+    dir: &Path,
+    io: &dyn ImageIo,
+    f: F,
+) -> Result<(PathBuf, Vec<Written<X>>)>
+where
+    X: Send,
+    F: Fn(&Case, crate::case::Loaded) -> Result<(crate::case::Loaded, X)> + Sync,
+{
     for sub in ["images", "masks"] {
         let d = dir.join(sub);
         std::fs::create_dir_all(&d).map_err(|source| CohortError::Write {
@@ -575,11 +637,11 @@ pub fn write_cohort(cohort: &Cohort, dir: &Path, io: &dyn ImageIo) -> Result<Pat
             });
         }
     }
-    let has_mask: Vec<bool> = cohort
+    let written: Vec<(bool, Written<X>)> = cohort
         .cases
         .par_iter()
-        .map(|c| -> Result<bool> {
-            let l = c.load(Some(io))?;
+        .map(|c| {
+            let (l, x) = f(c, c.load(Some(io))?)?;
             io.write_image(
                 &dir.join("images").join(format!("{}.nii.gz", c.id)),
                 &l.image,
@@ -587,9 +649,10 @@ pub fn write_cohort(cohort: &Cohort, dir: &Path, io: &dyn ImageIo) -> Result<Pat
             if let Some(m) = &l.mask {
                 io.write_mask(&dir.join("masks").join(format!("{}.nii.gz", c.id)), m)?;
             }
-            Ok(l.mask.is_some())
+            Ok((l.mask.is_some(), (l.image.geometry, l.image.shape(), x)))
         })
         .collect::<Result<_>>()?;
+    let (has_mask, info): (Vec<bool>, Vec<_>) = written.into_iter().unzip();
     let clin = cohort.clinical_columns();
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = RESERVED_COLUMNS.iter().map(|s| s.to_string()).collect();
@@ -635,5 +698,5 @@ pub fn write_cohort(cohort: &Cohort, dir: &Path, io: &dyn ImageIo) -> Result<Pat
         path: path.clone(),
         source,
     })?;
-    Ok(path)
+    Ok((path, info))
 }

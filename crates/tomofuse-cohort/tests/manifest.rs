@@ -196,3 +196,38 @@ fn unsafe_case_ids_are_refused_before_writing() {
     assert!(matches!(e, CohortError::Case { .. }), "{e}");
     assert!(!dir.path().join("manifest.csv").exists());
 }
+
+#[test]
+fn in_memory_masks_are_reoriented_or_rejected_too() {
+    // Any source, not only files: a mask flipped along j is noted and fixed; a mask on a
+    // shifted grid is an error naming the `origin` field.
+    let mut c = builtin("sinus", Profile::Tiny, 2).unwrap();
+    c.cases.truncate(2);
+    c.materialize().unwrap();
+    let flip_j = tomofuse_core::AxisMap::new([0, 1, 2], [false, true, false]).unwrap();
+    let mut native = None;
+    for (n, case) in c.cases.iter_mut().enumerate() {
+        let mut l = case.load(None).unwrap();
+        let m = l.mask.take().unwrap();
+        if n == 0 {
+            native = Some(m.clone());
+            l.mask = Some(m.permute_axes(&flip_j).unwrap());
+        } else {
+            let mut shifted = m.clone();
+            shifted.geometry.origin[2] += 1.0;
+            l.mask = Some(shifted);
+        }
+        case.source = Source::Memory(std::sync::Arc::new(l));
+    }
+    let r = check_cohort(&c, None, &MemoryIo::new());
+    let find = |sev: Severity| r.problems.iter().filter(move |p| p.severity == sev);
+    let notes: Vec<_> = find(Severity::Note).collect();
+    let errors: Vec<_> = find(Severity::Error).collect();
+    assert_eq!(notes.len(), 1, "{r}");
+    assert_eq!(notes[0].case_id.as_deref(), Some(c.cases[0].id.as_str()));
+    assert!(notes[0].message.contains("j flipped"), "{r}");
+    assert_eq!(errors.len(), 1, "{r}");
+    assert!(errors[0].message.contains("`origin`"), "{r}");
+    let fixed = c.cases[0].load(None).unwrap().mask.unwrap();
+    assert_eq!(fixed.data, native.unwrap().data);
+}

@@ -8,12 +8,14 @@
 pub mod error;
 pub mod geometry;
 pub mod limits;
+pub mod orient;
 pub mod shared;
 pub mod volume;
 
 pub use error::{CoreError, Result};
 pub use geometry::{Geometry, GeometryTolerance, Space};
 pub use limits::{Limits, check_alloc};
+pub use orient::{AxisMap, find_axis_map};
 pub use shared::{
     PYTHON_ENV, SHARED_ENV, SKIP_LOG_ENV, python_with, report_skip, require_shared, shared_dir,
     shared_path,

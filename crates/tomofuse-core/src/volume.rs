@@ -4,7 +4,8 @@
 use crate::error::{CoreError, Result};
 use crate::geometry::{Geometry, GeometryTolerance, Space, closest_axes};
 use crate::limits::check_alloc;
-use ndarray::{Array3, Axis, ShapeBuilder};
+use crate::orient::AxisMap;
+use ndarray::{Array3, ShapeBuilder};
 
 /// A 3D image on an explicit grid. Index `[i, j, k]` is voxel (i, j, k) of the NIfTI/ITK grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,7 +110,6 @@ impl<T: Clone> Volume<T> {
     pub fn reorient(&self, codes: &str, space: Space) -> Result<Self> {
         let target = parse_codes(codes, space)?;
         let (perm, signs) = closest_axes(&self.geometry.direction);
-        let shape = self.shape();
         // For target axis t: the source axis c that maps to world row target[t].0, and whether
         // it needs a flip.
         let mut src = [0usize; 3];
@@ -121,32 +121,7 @@ impl<T: Clone> Volume<T> {
             src[t] = c;
             flip[t] = signs[c] != target[t].1;
         }
-        let mut view = self.data.view().permuted_axes(src);
-        for (t, &f) in flip.iter().enumerate() {
-            if f {
-                view.invert_axis(Axis(t));
-            }
-        }
-        let data = view.as_standard_layout().into_owned();
-        // Origin: the world position of the source voxel that lands on index 0.
-        let mut corner = [0.0; 3];
-        for t in 0..3 {
-            if flip[t] {
-                corner[src[t]] = (shape[src[t]] - 1) as f64;
-            }
-        }
-        let g = &self.geometry;
-        let origin = g.index_to_world(corner);
-        let mut direction = [[0.0; 3]; 3];
-        let mut spacing = [0.0; 3];
-        for t in 0..3 {
-            let s = if flip[t] { -1.0 } else { 1.0 };
-            for (r, row) in direction.iter_mut().enumerate() {
-                row[t] = g.direction[r][src[t]] * s;
-            }
-            spacing[t] = g.spacing[src[t]];
-        }
-        Volume::new(data, Geometry::new(spacing, origin, direction, Space::Lps)?)
+        self.permute_axes(&AxisMap::new(src, flip)?)
     }
 }
 
