@@ -4,6 +4,12 @@
 # otherwise libclang 18.1.1 is unpacked from its PyPI wheel into third_party/libclang.
 # Either way third_party/libclang/libclang.so exists afterwards, and .cargo/config.toml points
 # LIBCLANG_PATH there, so cargo never depends on the user's environment. Idempotent.
+#
+# The wheel's libclang has no resource directory, so it lacks the compiler's freestanding
+# headers (stddef.h, stdarg.h, ...) that glibc's headers expect. third_party/libclang/include
+# links them from the C compiler already on the machine (gcc's, which every crate with C code
+# needs anyway); .cargo/config.toml puts that folder on C_INCLUDE_PATH (a system include
+# folder for C; gcc finds its own headers there unchanged).
 set -euo pipefail
 
 VERSION="18.1.1"
@@ -11,11 +17,20 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="$ROOT/third_party/libclang"
 PY="${PYTHON:-python3}"
 
+mkdir -p "$DEST/include"
+CC_INCLUDE="$("${CC:-gcc}" -print-file-name=include 2>/dev/null || true)"
+if [[ -z "$CC_INCLUDE" || ! -e "$CC_INCLUDE/stddef.h" ]]; then
+    echo "fetch-libclang: no C compiler headers found (\`gcc -print-file-name=include\`); install gcc" >&2
+    exit 1
+fi
+for h in stddef.h stdarg.h stdbool.h float.h stdalign.h stdnoreturn.h; do
+    [[ -e "$CC_INCLUDE/$h" ]] && ln -sfn "$CC_INCLUDE/$h" "$DEST/include/$h"
+done
+
 if [[ -e "$DEST/libclang.so" ]]; then
     echo "libclang already in $DEST ($(readlink -f "$DEST/libclang.so"))"
     exit 0
 fi
-mkdir -p "$DEST"
 
 # A system libclang, if there is one: link to it instead of downloading 25 MB.
 sys=""

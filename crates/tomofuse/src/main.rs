@@ -41,6 +41,8 @@ enum Command {
     Radiomics(cmd::radiomics::Args),
     /// Train and evaluate XGBoost on joined clinical + feature tables (fused vs single modalities, SHAP).
     Fuse(cmd::fuse::Args),
+    /// Built-in cohorts as files: `cohort export` writes images, masks and manifest.csv.
+    Cohort(cmd::cohort::Args),
     // <subcommands: add one variant per line above this marker>
 }
 
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Resample(a) => cmd::resample::run(a),
         Command::Radiomics(a) => cmd::radiomics::run(a),
         Command::Fuse(a) => cmd::fuse::run(a),
+        Command::Cohort(a) => cmd::cohort::run(a),
         // <dispatch: add one arm per line above this marker>
     };
     match result {

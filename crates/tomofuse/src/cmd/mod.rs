@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod cohort;
 pub mod convert;
 pub mod fuse;
 pub mod inspect;

@@ -391,6 +391,17 @@ pub fn load_cohort(cfg: &ExperimentConfig, config_dir: &Path) -> Result<Cohort> 
             if !report.is_ok() {
                 log::warn!("cohort problems (failing cases are skipped):\n{report}");
             }
+            for p in report
+                .problems
+                .iter()
+                .filter(|p| p.severity == tomofuse_cohort::Severity::Note)
+            {
+                log::info!(
+                    "case {}: {}",
+                    p.case_id.as_deref().unwrap_or("?"),
+                    p.message
+                );
+            }
             Ok(tomofuse_cohort::read_manifest(&path)?)
         }
         other => bail!("unknown cohort.source `{other}`"),
