@@ -15,6 +15,7 @@ pub mod codes;
 pub mod error;
 pub mod families;
 mod fft3;
+pub mod filters;
 pub mod interp;
 pub mod mesh;
 pub mod output;
