@@ -111,7 +111,9 @@ fn generate_ibsi_doc() {
     // CI writes elsewhere (TOMOFUSE_IBSI_DOC_OUT) and compares with the committed file.
     let out = std::env::var_os("TOMOFUSE_IBSI_DOC_OUT")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ibsi.md"));
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ibsi.md")
+        });
     std::fs::write(&out, md).unwrap();
     eprintln!("wrote {}", out.display());
 }

@@ -266,3 +266,149 @@ fn run_phase1(p1: &Path, row: &HashMap<String, String>) -> Result<(f64, f64, boo
         .fold(0.0, f64::max);
     Ok((max_err, tol, max_err <= tol))
 }
+
+/// One phase-2 feature compared with its consensus value.
+#[derive(Debug, Clone)]
+pub struct Phase2Value {
+    pub tag: String,
+    pub ours: f64,
+    pub reference: f64,
+    pub tolerance: f64,
+    pub pass: bool,
+}
+
+/// The phase-2 results of one filter id.
+#[derive(Debug, Clone)]
+pub struct Phase2Row {
+    pub filter_id: String,
+    pub filter: String,
+    /// Err: why the id was not run (no reference values, or not runnable).
+    pub values: Result<Vec<Phase2Value>, String>,
+}
+
+/// IBSI-2 phase-2 processing of the CT phantom (`phase2/processing.md`) for configuration
+/// A (2D, original grid) or B (3D, 1 mm isotropic, tricubic spline, rounded): the image and
+/// the resegmented ROI mask ([-1000, 400] HU on the unfiltered image).
+pub fn phase2_image(
+    ct_dir: &Path,
+    config: char,
+) -> (tomofuse_core::Volume<f32>, tomofuse_core::Mask) {
+    use tomofuse_radiomics::{InterpKind, Interpolation};
+    let image = tomofuse_io::read_image(&ct_dir.join("nifti/image.nii.gz"))
+        .unwrap()
+        .map(|v| v.round());
+    let mask = tomofuse_io::read_mask(&ct_dir.join("nifti/mask.nii.gz")).unwrap();
+    let (image, mut mask) = if config == 'B' {
+        let interp = Interpolation {
+            spacing: [1.0, 1.0, 1.0],
+            kind: InterpKind::Bspline,
+            in_plane_only: false,
+            round_intensities: true,
+            mask_threshold: 0.5,
+        };
+        tomofuse_radiomics::interp::resample(&image, &mask, 1, &interp).unwrap()
+    } else {
+        let m = mask.select_label(1);
+        (image, m)
+    };
+    ndarray::Zip::from(&mut mask.data)
+        .and(&image.data)
+        .for_each(|m, &v| {
+            if !(-1000.0..=400.0).contains(&v) {
+                *m = 0;
+            }
+        });
+    (image, mask)
+}
+
+/// `phase2/reference_values.csv`: filter id -> (tag, consensus, tolerance), blanks dropped.
+pub fn phase2_reference(dir: &Path) -> HashMap<String, Vec<(String, f64, f64)>> {
+    let text = std::fs::read_to_string(dir.join("phase2/reference_values.csv")).unwrap();
+    let mut out: HashMap<String, Vec<(String, f64, f64)>> = HashMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(';').collect();
+        if f.len() < 5 {
+            continue;
+        }
+        let (Ok(v), Ok(t)) = (f[3].trim().parse::<f64>(), f[4].trim().parse::<f64>()) else {
+            continue;
+        };
+        out.entry(f[0].trim().to_string())
+            .or_default()
+            .push((f[2].trim().to_string(), v, t));
+    }
+    out
+}
+
+/// Runs every phase-2 filter id with reference values: filter the processed CT phantom, take
+/// the 18 intensity statistics of the response inside the resegmented ROI, compare.
+pub fn phase2(dir: &Path, ct_dir: &Path) -> Vec<Phase2Row> {
+    let refs = phase2_reference(dir);
+    let rows = read_csv(&dir.join("phase2/configs.csv"));
+    let mut prepared: HashMap<char, (tomofuse_core::Volume<f32>, tomofuse_core::Mask)> =
+        HashMap::new();
+    rows.into_iter()
+        .map(|row| {
+            let id = row["filter_id"].clone();
+            let config = row["processing_config"].chars().next().unwrap_or('A');
+            let filter = row["filter"].clone();
+            let values = match refs.get(&id) {
+                None => Err("no reference values".to_string()),
+                Some(r) => {
+                    let (image, mask) = prepared
+                        .entry(config)
+                        .or_insert_with(|| phase2_image(ct_dir, config));
+                    run_phase2(&row, image, mask, r)
+                }
+            };
+            Phase2Row {
+                filter_id: id,
+                filter,
+                values,
+            }
+        })
+        .collect()
+}
+
+fn run_phase2(
+    row: &HashMap<String, String>,
+    image: &tomofuse_core::Volume<f32>,
+    mask: &tomofuse_core::Mask,
+    refs: &[(String, f64, f64)],
+) -> Result<Vec<Phase2Value>, String> {
+    let response = if row["filter"] == "none" {
+        image.clone()
+    } else {
+        let f = filter_from_config(row)?
+            .check()
+            .map_err(|e| e.to_string())?;
+        f.apply(image).map_err(|e| e.to_string())?
+    };
+    let values: Vec<f64> = response
+        .data
+        .iter()
+        .zip(mask.data.iter())
+        .filter(|(_, m)| **m != 0)
+        .map(|(v, _)| *v as f64)
+        .collect();
+    let feats: HashMap<String, f64> =
+        tomofuse_radiomics::families::statistics::first_order(&values)
+            .into_iter()
+            .map(|(k, v)| (format!("stat_{k}"), v))
+            .collect();
+    Ok(refs
+        .iter()
+        .map(|(tag, reference, tolerance)| {
+            let ours = feats.get(tag).copied().unwrap_or(f64::NAN);
+            // Strict IBSI rule; the epsilon only absorbs the decimal representation.
+            let pass = (ours - reference).abs() <= tolerance + 1e-9 * reference.abs();
+            Phase2Value {
+                tag: tag.clone(),
+                ours,
+                reference: *reference,
+                tolerance: *tolerance,
+                pass,
+            }
+        })
+        .collect())
+}
