@@ -45,3 +45,45 @@ fn ibsi2_phase2_filtered_statistics_match_the_consensus() {
         100.0 * TARGET
     );
 }
+
+/// Wall time of each phase-2 filter on the processed CT phantom (A: 204 x 201 x 60,
+/// B: 200 x 197 x 180 voxels), filtering only. Not asserted; run on demand:
+/// `cargo test -p tomofuse-radiomics --test ibsi2_phase2 -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing only; run on demand"]
+fn ibsi2_phase2_filter_timing() {
+    let Some(dir) = tomofuse_core::require_shared("reference/ibsi2") else {
+        return;
+    };
+    let Some(ct) = tomofuse_core::require_shared("reference/ibsi/ct_phantom") else {
+        return;
+    };
+    let rows = common::ibsi2::read_csv(&dir.join("phase2/configs.csv"));
+    let threads = rayon::current_num_threads();
+    let mut total = 0.0;
+    for config in ['A', 'B'] {
+        let (image, _) = common::ibsi2::phase2_image(&ct, config);
+        for row in rows.iter().filter(|r| {
+            r["processing_config"].starts_with(config)
+                && r["has_reference_values"] == "yes"
+                && r["filter"] != "none"
+        }) {
+            let f = common::ibsi2::filter_from_config(row)
+                .unwrap()
+                .check()
+                .unwrap();
+            let t = std::time::Instant::now();
+            let out = f.apply(&image).unwrap();
+            let s = t.elapsed().as_secs_f64();
+            total += s;
+            assert_eq!(out.shape(), image.shape());
+            println!(
+                "{:<5} {:<22} {:?}: {s:.2} s",
+                row["filter_id"],
+                row["filter"],
+                image.shape()
+            );
+        }
+    }
+    println!("phase-2 filter set: {total:.1} s on {threads} rayon threads");
+}
