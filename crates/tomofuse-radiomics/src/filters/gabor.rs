@@ -5,10 +5,13 @@
 //! in-plane image size (made odd), as in the IBSI-2 reference implementation. The response is
 //! the modulus, averaged over the orientations and planes.
 //!
-//! The kernel is as large as the slice, so the convolution runs by FFT: each slice is padded
-//! by the kernel radius with the boundary condition, and the linear convolution is read from
-//! a circular one on a grid at least as large as the padded slice (no wrap-around reaches
-//! the kept voxels).
+//! The support is cut where the envelope falls below `exp(-36)` (8.5 widths along its
+//! widest axis) when that is smaller than the slice: the omitted weights change a response by
+//! less than 1e-11 of the largest |intensity|. The kernel is still large, so the convolution
+//! runs by FFT: each slice is padded by the kernel radius with the boundary condition, and the
+//! linear convolution is read from a circular one on a grid at least as large as the padded
+//! slice (no wrap-around reaches the kept voxels). Orientations `theta` and `theta + pi` give
+//! conjugate kernels, hence the same modulus, and are computed once.
 
 use super::fourier::{C, Plans, fft2, good_size};
 use super::{GaborParams, Plane};
@@ -33,16 +36,16 @@ pub(crate) fn apply(p: &GaborParams, a: &Array3<f64>, spacing: [f64; 3]) -> Resu
         let (n0, n1) = (shape[xa], shape[ya]);
         let sp = spacing[xa].max(spacing[ya]);
         let (sigma, lambda) = (p.sigma_mm / sp, p.lambda_mm / sp);
-        let side = 1 + 2 * (n0.max(n1) / 2);
-        let r = side / 2;
+        let widest = sigma * (1.0 / p.gamma).max(1.0);
+        let r = (n0.max(n1) / 2).min((8.5 * widest).ceil() as usize);
+        let side = 2 * r + 1;
         let (f0, f1) = (good_size(n0 + 2 * r), good_size(n1 + 2 * r));
         let fwd = Plans::new(&[f0, f1], false);
         let inv = Plans::new(&[f0, f1], true);
         // Kernel spectra, one per orientation, the kernel's centre at index r.
-        let spectra: Vec<Array2<C>> = p
-            .thetas
-            .par_iter()
-            .map(|&theta| {
+        let spectra: Vec<(f64, Array2<C>)> = theta_weights(&p.thetas)
+            .into_par_iter()
+            .map(|(theta, weight)| {
                 let (c, s) = (theta.cos(), theta.sin());
                 let mut k = Array2::<C>::zeros((f0, f1));
                 for u in 0..side {
@@ -57,7 +60,7 @@ pub(crate) fn apply(p: &GaborParams, a: &Array3<f64>, spacing: [f64; 3]) -> Resu
                     }
                 }
                 fft2(&mut k, &fwd, &mut Vec::new());
-                k
+                (weight, k)
             })
             .collect();
         let norm = 1.0 / (f0 * f1) as f64;
@@ -81,7 +84,8 @@ pub(crate) fn apply(p: &GaborParams, a: &Array3<f64>, spacing: [f64; 3]) -> Resu
                 fft2(&mut img, &fwd, &mut buf);
                 let mut sum = Array2::<f64>::zeros((n0, n1));
                 let mut prod = Array2::<C>::zeros((f0, f1));
-                for spec in &spectra {
+                for (weight, spec) in &spectra {
+                    let wn = weight * norm;
                     ndarray::Zip::from(&mut prod)
                         .and(&img)
                         .and(spec)
@@ -89,7 +93,7 @@ pub(crate) fn apply(p: &GaborParams, a: &Array3<f64>, spacing: [f64; 3]) -> Resu
                     fft2(&mut prod, &inv, &mut buf);
                     for i0 in 0..n0 {
                         for i1 in 0..n1 {
-                            sum[[i0, i1]] += prod[[2 * r + i0, 2 * r + i1]].norm() * norm;
+                            sum[[i0, i1]] += prod[[2 * r + i0, 2 * r + i1]].norm() * wn;
                         }
                     }
                 }
@@ -104,4 +108,37 @@ pub(crate) fn apply(p: &GaborParams, a: &Array3<f64>, spacing: [f64; 3]) -> Resu
     let count = (p.planes.len() * p.thetas.len()) as f64;
     acc.mapv_inplace(|v| v / count);
     Ok(acc)
+}
+
+/// Distinct orientations modulo pi with their multiplicities (theta and theta + pi give the
+/// same modulus).
+fn theta_weights(thetas: &[f64]) -> Vec<(f64, f64)> {
+    let pi = std::f64::consts::PI;
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for &t in thetas {
+        let mut m = t.rem_euclid(pi);
+        if pi - m < 1e-9 {
+            m = 0.0;
+        }
+        match out.iter_mut().find(|(u, _)| (u - m).abs() < 1e-9) {
+            Some((_, w)) => *w += 1.0,
+            None => out.push((m, 1.0)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opposite_orientations_are_merged() {
+        let pi = std::f64::consts::PI;
+        let t: Vec<f64> = (0..16).map(|k| k as f64 * pi / 8.0).collect();
+        let w = theta_weights(&t);
+        assert_eq!(w.len(), 8);
+        assert!(w.iter().all(|(_, n)| *n == 2.0));
+        assert_eq!(theta_weights(&[pi / 3.0]).len(), 1);
+    }
 }

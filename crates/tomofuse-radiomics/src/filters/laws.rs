@@ -3,11 +3,22 @@
 //! and the texture energy: the mean of |response| in a window of `2 delta + 1` voxels per
 //! filtered axis, with the same boundary condition, computed after pooling.
 
-use super::conv::separable;
+use super::conv::{Pass, run_chains, separable};
 use super::rotation::{rotate, rotations, unique};
 use super::{Dims, LawsParams, Pooling, bad, check_fits};
 use crate::error::Result;
 use ndarray::{Array3, Zip};
+
+/// Adds `r` into `acc` (mean pooling; divided later) or keeps the voxel-wise maximum.
+pub(crate) fn pool(mut acc: Array3<f64>, r: &Array3<f64>, how: Pooling) -> Array3<f64> {
+    match how {
+        Pooling::Max => Zip::from(&mut acc)
+            .and(r)
+            .par_for_each(|x, &y| *x = x.max(y)),
+        Pooling::Mean => acc += r,
+    }
+    acc
+}
 
 /// The 1D Laws kernel `name` (case-insensitive), not normalised.
 pub fn kernel_1d(name: &str) -> Option<Vec<f64>> {
@@ -86,23 +97,23 @@ impl Laws {
             vec![self.kernels.clone()]
         };
         let n = sets.len();
+        // z, then y, then x: rotations sharing their z (and y) kernels share those passes.
+        let chains: Vec<Vec<Pass>> = sets
+            .iter()
+            .map(|set| {
+                [2, 1, 0]
+                    .into_iter()
+                    .filter_map(|ax| set[ax].clone().map(|w| (ax, w)))
+                    .collect()
+            })
+            .collect();
         let mut pooled: Option<Array3<f64>> = None;
-        for set in &sets {
-            let ks: [Option<&[f64]>; 3] = std::array::from_fn(|ax| set[ax].as_deref());
-            let r = separable(a, ks, p.boundary);
-            pooled = Some(match pooled {
+        run_chains(a, &chains, p.boundary, &mut |_, r| {
+            pooled = Some(match pooled.take() {
                 None => r,
-                Some(mut acc) => {
-                    match p.pooling {
-                        Pooling::Max => Zip::from(&mut acc)
-                            .and(&r)
-                            .par_for_each(|x, &y| *x = x.max(y)),
-                        Pooling::Mean => acc += &r,
-                    }
-                    acc
-                }
+                Some(acc) => pool(acc, &r, p.pooling),
             });
-        }
+        });
         let mut out = pooled.expect("at least one kernel set");
         if p.pooling == Pooling::Mean && n > 1 {
             out.mapv_inplace(|v| v / n as f64);

@@ -6,11 +6,12 @@
 //! zero so its centre is `len / 2`, as in the IBSI-2 reference implementation. Rotation
 //! invariance pools the sub-band over the right-angle rotations of the whole filter cascade.
 
-use super::conv::{odd, separable};
+use super::conv::{Pass, odd, run_chains};
+use super::laws::pool;
 use super::rotation::{rotate, rotations, unique};
 use super::{Dims, Pooling, WaveletParams, bad, check_fits};
 use crate::error::Result;
-use ndarray::{Array3, Zip};
+use ndarray::Array3;
 
 /// Scaling filter (PyWavelets `rec_lo`) of a known orthogonal wavelet.
 pub fn scaling_filter(name: &str) -> Option<Vec<f64>> {
@@ -156,31 +157,38 @@ impl Wavelet {
             vec![(self.main.clone(), self.pre.clone())]
         };
         let n = sets.len();
-        let mut pooled: Option<Array3<f64>> = None;
-        for (mut main, mut pre) in sets {
-            let mut g: Option<Array3<f64>> = None;
-            for _ in 1..p.level {
-                let ks: [Option<&[f64]>; 3] = std::array::from_fn(|ax| pre[ax].as_deref());
-                g = Some(separable(g.as_ref().unwrap_or(a), ks, p.boundary));
-                for w in main.iter_mut().chain(pre.iter_mut()).flatten() {
-                    *w = dilate(w);
-                }
-            }
-            let ks: [Option<&[f64]>; 3] = std::array::from_fn(|ax| main[ax].as_deref());
-            let r = separable(g.as_ref().unwrap_or(a), ks, p.boundary);
-            pooled = Some(match pooled {
-                None => r,
-                Some(mut acc) => {
-                    match p.pooling {
-                        Pooling::Max => Zip::from(&mut acc)
-                            .and(&r)
-                            .par_for_each(|x, &y| *x = x.max(y)),
-                        Pooling::Mean => acc += &r,
+        // Each rotation is a chain of 1D passes: the low-pass cascade of levels 1..N-1, then
+        // the sub-band filters; rotations share their common leading passes.
+        let order = [2, 1, 0];
+        let chains: Vec<Vec<Pass>> = sets
+            .into_iter()
+            .map(|(mut main, mut pre)| {
+                let mut chain = Vec::new();
+                for _ in 1..p.level {
+                    chain.extend(
+                        order
+                            .iter()
+                            .filter_map(|&ax| pre[ax].clone().map(|w| (ax, w))),
+                    );
+                    for w in main.iter_mut().chain(pre.iter_mut()).flatten() {
+                        *w = dilate(w);
                     }
-                    acc
                 }
+                chain.extend(
+                    order
+                        .iter()
+                        .filter_map(|&ax| main[ax].clone().map(|w| (ax, w))),
+                );
+                chain
+            })
+            .collect();
+        let mut pooled: Option<Array3<f64>> = None;
+        run_chains(a, &chains, p.boundary, &mut |_, r| {
+            pooled = Some(match pooled.take() {
+                None => r,
+                Some(acc) => pool(acc, &r, p.pooling),
             });
-        }
+        });
         let mut out = pooled.expect("at least one filter set");
         if p.pooling == Pooling::Mean && n > 1 {
             out.mapv_inplace(|v| v / n as f64);
