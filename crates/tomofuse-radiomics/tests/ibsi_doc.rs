@@ -137,8 +137,8 @@ fn ibsi2_section(dir: &std::path::Path, ct: &std::path::Path) -> String {
          (configuration A = 2D on the original grid, B = 3D at 1 mm), each within its consensus\n\
          tolerance.\n\n\
          The Simoncelli wavelet (and its Riesz transform) is applied in the Fourier domain on the\n\
-         image grid, i.e. with periodic boundaries whatever the configured boundary, as in the\n\
-         IBSI-2 reference implementation (MIRP); rows 8.A-9.B and 10.b.1 are run that way.\n\n\
+         image grid, i.e. with periodic boundaries whatever the configured boundary, as in MIRP\n\
+         (an IBSI-2 reference implementation); rows 8.A-9.B and 10.b.1 are run that way.\n\n\
          ## Phase 1 (response maps)\n\n\
          | test | filter | phantom | max abs error | tolerance | error / tolerance | pass |\n|---|---|---|---:|---:|---:|:-:|\n",
     );

@@ -92,7 +92,7 @@ pub(crate) fn separable(a: &Array3<f64>, kernels: [Option<&[f64]>; 3], b: Bounda
 }
 
 /// Odd-length copy of a kernel: an even kernel gets a trailing zero, so its centre is
-/// `len / 2` of the extended kernel (the convention of the IBSI-2 reference implementation).
+/// `len / 2` of the extended kernel (the convention of MIRP (an IBSI-2 reference implementation)).
 pub(crate) fn odd(w: &[f64]) -> Vec<f64> {
     let mut v = w.to_vec();
     if v.len().is_multiple_of(2) {

@@ -1,13 +1,14 @@
-//! Gabor filter (IBSI-2 section 2.5), 2D, applied slice by slice in one or more orthogonal
+//! Gabor filter, 2D, applied slice by slice in one or more orthogonal
 //! planes. Kernel: `exp(-(x'^2 + gamma^2 y'^2) / (2 sigma^2)) exp(i 2 pi x' / lambda)` with
 //! `x' = x cos(theta) + y sin(theta)`, `y' = x sin(theta) - y cos(theta)` (theta: angle of the
 //! wave vector from +x towards +y), unnormalised, on a square support as wide as the largest
-//! in-plane image size (made odd), as in the IBSI-2 reference implementation. The response is
+//! in-plane image size (made odd), as in MIRP (an IBSI-2 reference implementation). The response is
 //! the modulus, averaged over the orientations and planes.
 //!
 //! The support is cut where the envelope falls below `exp(-36)` (8.5 widths along its
-//! widest axis) when that is smaller than the slice: the omitted weights change a response by
-//! less than 1e-11 of the largest |intensity|. The kernel is still large, so the convolution
+//! widest axis) when that is smaller than the slice: each omitted weight is below 2.3e-16,
+//! so a response changes by less than 1e-11 of the largest |intensity| for slices up to about
+//! 200 x 200 voxels. The kernel is still large, so the convolution
 //! runs by FFT: each slice is padded by the kernel radius with the boundary condition, and the
 //! linear convolution is read from a circular one on a grid at least as large as the padded
 //! slice (no wrap-around reaches the kept voxels). Orientations `theta` and `theta + pi` give

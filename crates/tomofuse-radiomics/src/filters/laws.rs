@@ -1,4 +1,4 @@
-//! Laws kernels (IBSI-2 section 2.4): products of the 1D kernels L3, E3, S3, L5, E5, S5, W5
+//! Laws kernels: products of the 1D kernels L3, E3, S3, L5, E5, S5, W5
 //! and R5, each scaled to unit L2 norm, optional pooling over the right-angle rotations,
 //! and the texture energy: the mean of |response| in a window of `2 delta + 1` voxels per
 //! filtered axis, with the same boundary condition, computed after pooling.

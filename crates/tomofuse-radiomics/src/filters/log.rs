@@ -1,6 +1,6 @@
-//! Laplacian of Gaussian (IBSI-2 section 2.3). The kernel is the analytic
+//! Laplacian of Gaussian. The kernel is the analytic
 //! `-(1/s^2) (2 pi s^2)^(-d/2) (d - |x|^2/s^2) exp(-|x|^2 / (2 s^2))` sampled on a box of
-//! radius `floor(truncate * s + 0.5)` voxels per axis, without renormalisation (as the IBSI-2
+//! radius `floor(truncate * s + 0.5)` voxels per axis, without renormalisation (as MIRP, an IBSI-2
 //! reference implementation). It is the sum over the filtered axes of a separable product
 //! (second derivative of a 1D Gaussian on that axis, Gaussians on the others), so it runs as
 //! 1D passes. With a Riesz order it runs in the Fourier domain instead ([`super::riesz`]).

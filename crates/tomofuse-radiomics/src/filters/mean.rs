@@ -1,4 +1,4 @@
-//! Mean filter (IBSI-2 section 2.2): the average over a cube or square of `support` voxels,
+//! Mean filter: the average over a cube or square of `support` voxels,
 //! as one 1D pass per filtered axis.
 
 use super::conv::separable;

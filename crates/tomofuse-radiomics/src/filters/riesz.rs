@@ -1,6 +1,6 @@
-//! Riesz transform of a filter response (IBSI-2 section 2.8), in the Fourier domain: the
+//! Riesz transform of a filter response, in the Fourier domain: the
 //! filter spectrum is multiplied by `(-i)^L sqrt(L! / prod l_a!) prod w_a^(l_a) / |w|^L`,
-//! `L = sum l_a`. As in the IBSI-2 reference implementation the frequency coordinate of
+//! `L = sum l_a`. As in MIRP (an IBSI-2 reference implementation) the frequency coordinate of
 //! axis `a` at fftshift-ed index `c` of an `n`-point transform is `(c - (n-1)/2) / ((n-1)/2)`.
 
 use super::fourier::{C, Plans, centric, fft2, fft3};

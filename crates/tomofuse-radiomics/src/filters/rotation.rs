@@ -67,7 +67,7 @@ pub fn rotate(k: &[Option<Vec<f64>>; 3], r: Rotation) -> [Option<Vec<f64>>; 3] {
 }
 
 /// `items` without repeats, first occurrences kept in order: rotations that give the same
-/// kernels count once in the pooling (as in the IBSI-2 reference implementation).
+/// kernels count once in the pooling (as in MIRP (an IBSI-2 reference implementation)).
 pub(crate) fn unique<T: PartialEq>(items: Vec<T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(items.len());
     for it in items {

@@ -1,9 +1,9 @@
-//! Simoncelli non-separable wavelet (IBSI-2 section 2.7), defined in the Fourier domain:
+//! Simoncelli non-separable wavelet, defined in the Fourier domain:
 //! `cos(pi/2 log2(2 |w| / w_max))` for `w_max / 4 <= |w| <= w_max`, 0 elsewhere, with
 //! `w_max = 2^(1 - level)`. Frequencies are on the image's own grid, coordinate
-//! `(c - (n-1)/2) / ((n-1)/2)` at fftshift-ed index `c`, as in the IBSI-2 reference
-//! implementation; the filter is applied by multiplying the image's spectrum, so the image is
-//! periodic by construction (no padding) and the response is the real part.
+//! `(c - (n-1)/2) / ((n-1)/2)` at fftshift-ed index `c`, as in MIRP (an IBSI-2 reference
+//! implementation); the filter is applied by multiplying the image's spectrum, so the image
+//! is periodic by construction (no padding) and the response is the real part.
 
 use super::fourier::{C, Plans, fft2, fft3};
 use super::riesz::{coord, multiplier};

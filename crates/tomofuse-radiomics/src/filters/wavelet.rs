@@ -1,9 +1,9 @@
-//! Undecimated separable wavelets (IBSI-2 section 2.6): the sub-band named by one letter per
+//! Undecimated separable wavelets: the sub-band named by one letter per
 //! axis (`L` = low-pass, `H` = high-pass decomposition filter), at any level by the a trous
 //! algorithm. Level `N` applies the low-pass filter on every axis `N - 1` times (the `LLL`
 //! band of the previous level), inserting a zero between the taps of every filter after each
 //! level. Filters are PyWavelets' `dec_lo` / `dec_hi`; an even-length filter gets a trailing
-//! zero so its centre is `len / 2`, as in the IBSI-2 reference implementation. Rotation
+//! zero so its centre is `len / 2`, as in MIRP (an IBSI-2 reference implementation). Rotation
 //! invariance pools the sub-band over the right-angle rotations of the whole filter cascade.
 
 use super::conv::{Pass, odd, run_chains};
