@@ -15,7 +15,10 @@ fn ibsi2_phase2_filtered_statistics_match_the_consensus() {
     let Some(ct) = tomofuse_core::require_shared("reference/ibsi/ct_phantom") else {
         return;
     };
-    let rows = common::ibsi2::phase2(&dir, &ct);
+    let (rows, counts) = common::ibsi2::phase2(&dir, &ct);
+    for (c, n) in &counts {
+        println!("config {c}: {n} ROI voxels after processing and resegmentation");
+    }
     let (mut pass, mut total) = (0, 0);
     println!("{:<6} {:<22} {:>5} {:>6}", "id", "filter", "pass", "total");
     for r in &rows {

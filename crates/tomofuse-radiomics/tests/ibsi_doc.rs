@@ -178,7 +178,7 @@ fn ibsi2_section(dir: &std::path::Path, ct: &std::path::Path) -> String {
         "\n## Phase 2 (CT phantom, intensity statistics of the response)\n\n\
          | filter id | filter | pass | total |\n|---|---|---:|---:|\n",
     );
-    let rows = common::ibsi2::phase2(dir, ct);
+    let (rows, counts) = common::ibsi2::phase2(dir, ct);
     let (mut p2_pass, mut p2_total) = (0, 0);
     let mut detail = String::new();
     for r in &rows {
@@ -214,6 +214,15 @@ fn ibsi2_section(dir: &std::path::Path, ct: &std::path::Path) -> String {
         100.0 * p2_pass as f64 / p2_total.max(1) as f64
     );
     md.push_str(&detail);
+    let _ = write!(
+        md,
+        "\nROI voxels after processing and resegmentation (processing.md: most teams found\n\
+         125 238 for A and 357 802 for B):"
+    );
+    for (c, n) in &counts {
+        let _ = write!(md, " {c} {n};");
+    }
+    md.push('\n');
     md
 }
 

@@ -341,13 +341,16 @@ pub fn phase2_reference(dir: &Path) -> HashMap<String, Vec<(String, f64, f64)>> 
 }
 
 /// Runs every phase-2 filter id with reference values: filter the processed CT phantom, take
-/// the 18 intensity statistics of the response inside the resegmented ROI, compare.
-pub fn phase2(dir: &Path, ct_dir: &Path) -> Vec<Phase2Row> {
+/// the 18 intensity statistics of the response inside the resegmented ROI, compare. Also
+/// returns the ROI voxel count of each processing configuration (a pre-processing check:
+/// `processing.md` lists 125 238 for A and 357 802 for B as what most teams found).
+pub fn phase2(dir: &Path, ct_dir: &Path) -> (Vec<Phase2Row>, Vec<(char, usize)>) {
     let refs = phase2_reference(dir);
     let rows = read_csv(&dir.join("phase2/configs.csv"));
     let mut prepared: HashMap<char, (tomofuse_core::Volume<f32>, tomofuse_core::Mask)> =
         HashMap::new();
-    rows.into_iter()
+    let rows: Vec<Phase2Row> = rows
+        .into_iter()
         .map(|row| {
             let id = row["filter_id"].clone();
             let config = row["processing_config"].chars().next().unwrap_or('A');
@@ -367,7 +370,13 @@ pub fn phase2(dir: &Path, ct_dir: &Path) -> Vec<Phase2Row> {
                 values,
             }
         })
-        .collect()
+        .collect();
+    let mut counts: Vec<(char, usize)> = prepared
+        .iter()
+        .map(|(c, (_, m))| (*c, m.count_nonzero()))
+        .collect();
+    counts.sort();
+    (rows, counts)
 }
 
 fn run_phase2(
