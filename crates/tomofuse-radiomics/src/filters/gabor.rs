@@ -31,6 +31,8 @@ fn axes(p: Plane) -> (usize, usize, usize) {
 
 pub(crate) fn apply(p: &GaborParams, a: &Array3<f64>, spacing: [f64; 3]) -> Result<Array3<f64>> {
     let shape = [a.shape()[0], a.shape()[1], a.shape()[2]];
+    // The accumulator plus one response per slice until the plane is summed.
+    super::check_buffer(shape, 2 * std::mem::size_of::<f64>())?;
     let mut acc = Array3::<f64>::zeros(a.raw_dim());
     for &plane in &p.planes {
         let (stack, xa, ya) = axes(plane);

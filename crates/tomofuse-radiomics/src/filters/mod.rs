@@ -263,6 +263,14 @@ impl Filter {
     }
 }
 
+/// The work buffers of a filter go through the crate-wide allocation limit
+/// (`TOMOFUSE_MAX_VOXELS` / `TOMOFUSE_MAX_BYTES`), like every volume.
+pub(crate) fn check_buffer(shape: [usize; 3], elem_size: usize) -> Result<()> {
+    tomofuse_core::check_alloc(shape, elem_size)
+        .map(|_| ())
+        .map_err(|e| bad("image", format!("filter work buffer: {e}")))
+}
+
 /// Errors when a kernel of `len` voxels does not fit an image axis of `n` voxels.
 pub(crate) fn check_fits(
     param: &str,

@@ -77,6 +77,7 @@ pub(crate) fn log_riesz(
             .sum()
     };
     let b = p.boundary;
+    super::check_buffer(ps, 2 * std::mem::size_of::<C>())?;
     match p.dims {
         Dims::D3 => {
             let fwd = Plans::new(&ps, false);

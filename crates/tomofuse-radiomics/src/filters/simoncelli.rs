@@ -33,6 +33,7 @@ pub(crate) fn apply(p: &SimoncelliParams, a: &Array3<f64>) -> Result<Array3<f64>
             ));
         }
     }
+    super::check_buffer(shape, std::mem::size_of::<C>())?;
     let filt = |w: [f64; 3]| -> C {
         let d = w.iter().map(|v| v * v).sum::<f64>().sqrt();
         let h = profile(d, p.level);
