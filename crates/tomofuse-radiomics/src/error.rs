@@ -28,6 +28,8 @@ pub enum RadiomicsError {
     UnknownPreset(String),
     #[error("{count} intensities in the ROI are NaN or infinite (first at index {first:?})")]
     NonFinite { count: usize, first: [usize; 3] },
+    #[error("invalid filter parameter `{param}`: {reason}")]
+    FilterParam { param: String, reason: String },
     #[error("interpolation failed: {0}")]
     Interpolation(String),
     #[error("discretisation `none` needs integer intensities >= 1 in the ROI; found {value}")]

@@ -1,6 +1,7 @@
 //! IBSI chapter 1 radiomics: every feature family, every texture aggregation, IBSI
 //! preprocessing (resegmentation, discretisation) and shipped presets for the IBSI CT-phantom
-//! configurations A-E.
+//! configurations A-E. The [`filters`] module adds the IBSI chapter 2 convolutional filters
+//! (response maps to compute features from), validated on the IBSI-2 phantoms.
 //!
 //! Design: [`extract`] validates the inputs, builds an [`roi::Roi`] (cropped image, separate
 //! morphological and intensity masks, grey levels), then runs every enabled
@@ -15,6 +16,7 @@ pub mod codes;
 pub mod error;
 pub mod families;
 mod fft3;
+pub mod filters;
 pub mod interp;
 pub mod mesh;
 pub mod output;

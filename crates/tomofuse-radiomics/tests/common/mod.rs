@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use tomofuse_radiomics::Extraction;
 
+pub mod ibsi2;
+
 /// One row of an IBSI reference table.
 #[derive(Debug, Clone)]
 pub struct RefRow {
@@ -17,7 +19,7 @@ pub struct RefRow {
 }
 
 /// Minimal CSV line splitter with double-quote support (the IBSI files quote some families).
-fn split_csv(line: &str) -> Vec<String> {
+pub fn split_csv(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut q = false;
