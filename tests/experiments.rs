@@ -236,7 +236,15 @@ fn sap_tiny_resumes_after_sigkill_shards_merge_identically_and_survives_a_full_d
         let ns = n.to_string();
         let (ok, log) = tomofuse(
             &[
-                "run", SAP, "--profile", "tiny", "--out", ds, "--until", "models", "--shards",
+                "run",
+                SAP,
+                "--profile",
+                "tiny",
+                "--out",
+                ds,
+                "--until",
+                "models",
+                "--shards",
                 &ns,
             ],
             &[],
@@ -244,7 +252,11 @@ fn sap_tiny_resumes_after_sigkill_shards_merge_identically_and_survives_a_full_d
         assert!(ok && log.contains("stage segmentation: cached"), "{log}");
         // Tasks in the order a scheduler may run them: for N = 3, `--array=0,2` first (as
         // Slurm sets it: the task's own id, the array's count 2), then `--array=1` alone.
-        let order: Vec<usize> = if n == 3 { vec![0, 2, 1] } else { (0..n).collect() };
+        let order: Vec<usize> = if n == 3 {
+            vec![0, 2, 1]
+        } else {
+            (0..n).collect()
+        };
         for (k, &i) in order.iter().enumerate() {
             if n == 3 && k == 2 {
                 // Merging before the last shard finished names what is missing.
@@ -282,7 +294,16 @@ fn sap_tiny_resumes_after_sigkill_shards_merge_identically_and_survives_a_full_d
         if n == 3 {
             // A rerun of a finished shard (a resubmitted task) is accepted by the merge.
             let (ok, log) = tomofuse(
-                &["run", SAP, "--profile", "tiny", "--out", ds, "--shard", "2/3"],
+                &[
+                    "run",
+                    SAP,
+                    "--profile",
+                    "tiny",
+                    "--out",
+                    ds,
+                    "--shard",
+                    "2/3",
+                ],
                 &[],
             );
             assert!(ok, "rerun of shard 2: {log}");
@@ -292,13 +313,24 @@ fn sap_tiny_resumes_after_sigkill_shards_merge_identically_and_survives_a_full_d
                     &["run", SAP, "--profile", "tiny", "--out", ds, "--shard", arg],
                     &[],
                 );
-                assert!(!ok && log.contains(want) && log.contains("run.json"), "{log}");
+                assert!(
+                    !ok && log.contains(want) && log.contains("run.json"),
+                    "{log}"
+                );
             }
             // Re-preparing with another count once shards have finished is refused.
             let (ok, log) = tomofuse(
                 &[
-                    "run", SAP, "--profile", "tiny", "--out", ds, "--until", "models",
-                    "--shards", "4",
+                    "run",
+                    SAP,
+                    "--profile",
+                    "tiny",
+                    "--out",
+                    ds,
+                    "--until",
+                    "models",
+                    "--shards",
+                    "4",
                 ],
                 &[],
             );

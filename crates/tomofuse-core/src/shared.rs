@@ -32,13 +32,14 @@ pub fn report_skip(reason: &str) {
     eprintln!("SKIPPED: {reason}");
     if let Some(path) = std::env::var_os(SKIP_LOG_ENV) {
         use std::io::Write;
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("?")
-            .to_string();
+        let test = std::thread::current().name().unwrap_or("?").to_string();
         // Appends of one short line are atomic enough for concurrent test threads; a skip log
         // that cannot be written must not fail the test that skipped.
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{test}: {reason}");
         }
     }

@@ -21,7 +21,10 @@ pub mod xgbm;
 pub use dataset::{Dataset, Modality, check_two_classes};
 pub use error::{FusionError, Result};
 pub use explain::{Shap, Waterfall, gain_ranking, permutation_importance};
-pub use pipeline::{FusedSelection, ModelReport, PipelineConfig, compare_modalities, fit_xgb};
+pub use pipeline::{
+    FusedSelection, GroupFold, ModelReport, PipelineConfig, compare_modalities, fit_xgb,
+    leave_one_group_out,
+};
 pub use select::{Embedded, Selection, SelectionConfig, select};
 pub use table::{ClinicalTable, FeatureTable, TableSpec, join};
 pub use xgbm::{Matrix, XgbModel, XgbParams};

@@ -14,6 +14,7 @@
 mod cam;
 mod conv;
 mod error;
+mod init;
 mod norm;
 pub mod optim;
 mod pool;
@@ -25,6 +26,7 @@ pub use conv::{
     conv3d_bias_op, conv3d_bias_relu_op, conv3d_no_bias, conv3d_op,
 };
 pub use error::Nn3dError;
+pub use init::init_uniform_fan_in;
 pub use norm::{
     BatchNorm3d, GroupNorm3d, InstanceNorm3d, batch_norm3d, group_norm3d, instance_norm_prelu,
     instance_norm3d,

@@ -7,6 +7,39 @@ use crate::resample::{self, GridMode, MaskInterp, ResampleOptions};
 use ndarray::{Array3, s};
 use tomofuse_core::{Geometry, Mask, Space, Volume};
 
+/// A `size` window of `vol` centred on the mask's bounding-box centre (the image centre when
+/// the mask is empty), shifted to stay inside the grid, and padded symmetrically with the
+/// volume's minimum on an axis shorter than `size`: a fixed-size network input around an organ.
+pub fn crop_around_mask(vol: &Volume<f32>, mask: &Mask, size: [usize; 3]) -> Result<Volume<f32>> {
+    let sh = vol.shape();
+    let centre: [usize; 3] = match mask.bounding_box() {
+        Some((lo, hi)) => [
+            (lo[0] + hi[0]) / 2,
+            (lo[1] + hi[1]) / 2,
+            (lo[2] + hi[2]) / 2,
+        ],
+        None => [sh[0] / 2, sh[1] / 2, sh[2] / 2],
+    };
+    let mut lo = [0; 3];
+    let mut hi = [0; 3];
+    let mut before = [0; 3];
+    let mut after = [0; 3];
+    for a in 0..3 {
+        if sh[a] >= size[a] {
+            lo[a] = centre[a].saturating_sub(size[a] / 2).min(sh[a] - size[a]);
+            hi[a] = lo[a] + size[a] - 1;
+        } else {
+            lo[a] = 0;
+            hi[a] = sh[a] - 1;
+            before[a] = (size[a] - sh[a]) / 2;
+            after[a] = size[a] - sh[a] - before[a];
+        }
+    }
+    let c = crop(vol, lo, hi)?;
+    let min = vol.data.iter().copied().fold(f32::INFINITY, f32::min);
+    pad(&c, before, after, min)
+}
+
 /// Inclusive index bounding box of a mask's non-zero voxels grown by `margin_mm` on each side
 /// (converted per axis with the mask's spacing, rounded up) and clamped to the grid.
 pub fn bbox_with_margin(mask: &Mask, margin_mm: f64) -> Result<([usize; 3], [usize; 3])> {
@@ -384,5 +417,35 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
         assert!(md < 1e-3, "{md}");
+    }
+
+    /// The crop around a mask equals direct indexing: window start = centre - size/2 clamped
+    /// into the grid, and on a short axis the whole axis padded with the minimum.
+    #[test]
+    fn crop_around_mask_matches_naive_indexing() {
+        let g = Geometry::with_spacing([1.0, 1.0, 1.0]).unwrap();
+        let shape = [20, 12, 6];
+        let mut v = Volume::filled(shape, 0.0f32, g).unwrap();
+        for ((i, j, k), x) in v.data.indexed_iter_mut() {
+            *x = (i * 100 + j * 10 + k) as f32 + 1.0;
+        }
+        let mut m = Mask::filled(shape, 0, g).unwrap();
+        // Bounding box [15..=18, 2..=3, 1..=4]: centre (16, 2, 2).
+        for (i, j, k) in [(15, 2, 1), (18, 3, 4)] {
+            m.data[[i, j, k]] = 1;
+        }
+        let size = [8, 8, 10];
+        let c = crop_around_mask(&v, &m, size).unwrap();
+        assert_eq!(c.shape(), size);
+        // Axis 0: start min(16 - 4, 20 - 8) = 12; axis 1: start 0 (2 - 4 saturates);
+        // axis 2: 6 < 10, whole axis with 2 padded voxels before and after.
+        for ((a, b, cc), &x) in c.data.indexed_iter() {
+            let want = if (2..8).contains(&cc) {
+                v.data[[12 + a, b, cc - 2]]
+            } else {
+                1.0
+            };
+            assert_eq!(x, want, "{a} {b} {cc}");
+        }
     }
 }

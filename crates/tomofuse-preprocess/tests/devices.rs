@@ -327,8 +327,14 @@ fn cuda_without_feature_or_device_is_an_error() {
         }
         Ok(_) => {
             let gpu = r.expect("Device::Cuda with a GPU");
-            let cpu = resample_on(&v, &g, shape, &ResampleOptions::new(Interp::Linear), Device::Cpu)
-                .unwrap();
+            let cpu = resample_on(
+                &v,
+                &g,
+                shape,
+                &ResampleOptions::new(Interp::Linear),
+                Device::Cpu,
+            )
+            .unwrap();
             let max = gpu
                 .data
                 .iter()

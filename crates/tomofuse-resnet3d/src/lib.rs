@@ -417,6 +417,31 @@ impl ResNet3d {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.head(&self.features_t(x, train)?)
     }
+
+    /// A headless ResNet50-3D of width `widen_factor` with seeded weights
+    /// (`tomofuse_nn3d::init_uniform_fan_in`): random convolutional features that are the same
+    /// for a given seed on every machine, for when no pretrained weights are available.
+    pub fn seeded_extractor(widen_factor: f64, seed: u64) -> Result<Self> {
+        let varmap = candle_nn::VarMap::new();
+        let vb =
+            VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &candle_core::Device::Cpu);
+        let mut rc = ResNetConfig::resnet50(1, 2).with_widen_factor(widen_factor);
+        rc.num_classes = None;
+        let net = Self::new(rc, vb)?;
+        tomofuse_nn3d::init_uniform_fan_in(&varmap, seed)?;
+        Ok(net)
+    }
+
+    /// Eval-mode features of one single-channel volume (its array as the [1, 1, D, H, W] input).
+    pub fn volume_features(&self, vol: &tomofuse_core::Volume<f32>) -> Result<Vec<f32>> {
+        let s = vol.shape();
+        let t = Tensor::from_vec(
+            vol.data.iter().copied().collect::<Vec<f32>>(),
+            (1, 1, s[0], s[1], s[2]),
+            &candle_core::Device::Cpu,
+        )?;
+        self.features(&t)?.flatten_all()?.to_vec1::<f32>()
+    }
 }
 
 impl ResNet3d {

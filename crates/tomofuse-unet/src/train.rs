@@ -278,36 +278,7 @@ impl std::fmt::Debug for TrainedModel {
 /// in +-1/sqrt(fan_in), bias likewise); norms and PReLU keep their constant initialisation.
 /// candle's own initialisers draw from an unseeded thread RNG, hence this pass.
 pub fn init_weights(varmap: &VarMap, seed: u64) -> Result<()> {
-    let data = varmap
-        .data()
-        .lock()
-        .map_err(|_| config_err("varmap", "lock poisoned"))?;
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_1417);
-    for name in names {
-        let var = &data[name];
-        let dims = var.dims().to_vec();
-        let weight_dims = if name.ends_with(".bias") {
-            let w = format!("{}.weight", &name[..name.len() - 5]);
-            data.get(&w)
-                .map(|v| v.dims().to_vec())
-                .filter(|d| d.len() >= 2)
-        } else if dims.len() >= 2 && name.ends_with(".weight") {
-            Some(dims.clone())
-        } else {
-            None
-        };
-        let Some(wd) = weight_dims else { continue };
-        let fan_in: usize = wd[1..].iter().product();
-        let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
-        let n: usize = dims.iter().product();
-        let vals: Vec<f32> = (0..n)
-            .map(|_| rng.random_range(-bound..bound) as f32)
-            .collect();
-        var.set(&Tensor::from_vec(vals, dims.as_slice(), var.device())?)?;
-    }
-    Ok(())
+    Ok(tomofuse_nn3d::init_uniform_fan_in(varmap, seed)?)
 }
 
 fn new_model(cfg: &UnetConfig) -> Result<(VarMap, Unet)> {

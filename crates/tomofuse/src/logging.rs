@@ -42,13 +42,34 @@ impl log::Log for Tee {
     }
 }
 
+/// The JPEG 2000 decoder's own messages (several per decoded slice at info) are noise for a
+/// user; they stay at warn unless the user's `RUST_LOG` names them.
+const QUIET: [&str; 2] = ["openjp2", "jpeg2k"];
+
+/// The filter: `RUST_LOG` (default `info`) with the decoder crates at warn unless named in it.
+pub fn filter_spec(rust_log: Option<&str>) -> String {
+    let mut spec = rust_log
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("info")
+        .to_string();
+    for q in QUIET {
+        if !spec.contains(q) {
+            spec.push_str(&format!(",{q}=warn"));
+        }
+    }
+    spec
+}
+
 /// Installs the logger (`RUST_LOG` filters; default info).
 pub fn init() {
-    let inner = env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,openjp2=warn"),
-    )
-    .format_target(false)
-    .build();
+    let spec = filter_spec(std::env::var("RUST_LOG").ok().as_deref());
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(&spec).format_target(false);
+    if let Ok(style) = std::env::var("RUST_LOG_STYLE") {
+        builder.parse_write_style(&style);
+    }
+    let inner = builder.build();
     let level = inner.filter();
     if log::set_boxed_logger(Box::new(Tee { inner })).is_ok() {
         log::set_max_level(level);
@@ -68,4 +89,19 @@ pub fn copy_to_file(path: &Path) -> std::io::Result<()> {
         *guard = Some(f);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_spec;
+
+    #[test]
+    fn decoder_noise_is_quiet_unless_asked_for() {
+        assert_eq!(filter_spec(None), "info,openjp2=warn,jpeg2k=warn");
+        assert_eq!(filter_spec(Some("debug")), "debug,openjp2=warn,jpeg2k=warn");
+        assert_eq!(
+            filter_spec(Some("info,openjp2=trace")),
+            "info,openjp2=trace,jpeg2k=warn"
+        );
+    }
 }

@@ -16,12 +16,21 @@ pub fn budget(
     cgroup_cpu_max: Option<String>,
     available: usize,
 ) -> Budget {
-    let positive = |v: Option<String>| v.and_then(|s| s.trim().parse::<usize>().ok()).filter(|&n| n > 0);
+    let positive = |v: Option<String>| {
+        v.and_then(|s| s.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+    };
     if let Some(n) = positive(get("RAYON_NUM_THREADS")) {
-        return Budget { threads: n, source: "RAYON_NUM_THREADS".into() };
+        return Budget {
+            threads: n,
+            source: "RAYON_NUM_THREADS".into(),
+        };
     }
     if let Some(n) = positive(get("SLURM_CPUS_PER_TASK")) {
-        return Budget { threads: n, source: "SLURM_CPUS_PER_TASK".into() };
+        return Budget {
+            threads: n,
+            source: "SLURM_CPUS_PER_TASK".into(),
+        };
     }
     // cgroup v2: "max 100000" (no quota) or "<quota> <period>".
     if let Some(text) = cgroup_cpu_max {
@@ -32,10 +41,16 @@ pub fn budget(
             && p > 0.0
         {
             let n = ((q / p).ceil() as usize).clamp(1, available.max(1));
-            return Budget { threads: n, source: "cgroup cpu.max".into() };
+            return Budget {
+                threads: n,
+                source: "cgroup cpu.max".into(),
+            };
         }
     }
-    Budget { threads: available.max(1), source: "available CPUs".into() }
+    Budget {
+        threads: available.max(1),
+        source: "available CPUs".into(),
+    }
 }
 
 /// Applies the budget before any pool exists: rayon's global pool, and candle's CPU thread
@@ -63,20 +78,40 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(a, _)| *a == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(a, _)| *a == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
     fn budget_follows_the_allocation() {
-        let b = budget(env(&[("RAYON_NUM_THREADS", "3"), ("SLURM_CPUS_PER_TASK", "8")]), None, 64);
+        let b = budget(
+            env(&[("RAYON_NUM_THREADS", "3"), ("SLURM_CPUS_PER_TASK", "8")]),
+            None,
+            64,
+        );
         assert_eq!((b.threads, b.source.as_str()), (3, "RAYON_NUM_THREADS"));
-        let b = budget(env(&[("SLURM_CPUS_PER_TASK", "4")]), Some("max 100000".into()), 64);
+        let b = budget(
+            env(&[("SLURM_CPUS_PER_TASK", "4")]),
+            Some("max 100000".into()),
+            64,
+        );
         assert_eq!((b.threads, b.source.as_str()), (4, "SLURM_CPUS_PER_TASK"));
         // A 2.5-CPU quota rounds up to 3 threads; no quota falls through to the CPU count.
-        assert_eq!(budget(env(&[]), Some("250000 100000".into()), 64).threads, 3);
+        assert_eq!(
+            budget(env(&[]), Some("250000 100000".into()), 64).threads,
+            3
+        );
         assert_eq!(budget(env(&[]), Some("max 100000".into()), 6).threads, 6);
         // Unusable values are ignored, never zero threads.
-        let b = budget(env(&[("RAYON_NUM_THREADS", "0"), ("SLURM_CPUS_PER_TASK", "x")]), None, 2);
+        let b = budget(
+            env(&[("RAYON_NUM_THREADS", "0"), ("SLURM_CPUS_PER_TASK", "x")]),
+            None,
+            2,
+        );
         assert_eq!((b.threads, b.source.as_str()), (2, "available CPUs"));
     }
 }

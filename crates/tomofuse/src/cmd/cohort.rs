@@ -72,7 +72,11 @@ fn export(a: ExportArgs) -> Result<()> {
             let seed = a
                 .seed
                 .context("--study needs --seed (or use --config to take the experiment's seed)")?;
-            (s.clone(), seed, a.profile.clone().unwrap_or("default".into()))
+            (
+                s.clone(),
+                seed,
+                a.profile.clone().unwrap_or("default".into()),
+            )
         }
         (None, None) => bail!("give --study or --config"),
     };
@@ -114,7 +118,11 @@ fn export(a: ExportArgs) -> Result<()> {
         "{} {} cases (profile {profile}, seed {seed}{}) in {:.1} s: {}\n  stored orientations: {}",
         summary.cases.len(),
         study,
-        if a.heterogeneous { ", heterogeneous grids" } else { "" },
+        if a.heterogeneous {
+            ", heterogeneous grids"
+        } else {
+            ""
+        },
         t0.elapsed().as_secs_f64(),
         summary.manifest.display(),
         orientations.join(", ")

@@ -77,9 +77,9 @@ impl ShardRequest {
         })?;
         let count = n
             .map(|n| {
-                n.trim().parse::<usize>().with_context(|| {
-                    format!("--shard `{text}`: shard count `{n}` is not a number")
-                })
+                n.trim()
+                    .parse::<usize>()
+                    .with_context(|| format!("--shard `{text}`: shard count `{n}` is not a number"))
             })
             .transpose()?;
         if let Some(n) = count {
@@ -676,7 +676,10 @@ pub fn segmentation_source(ctx: &Ctx, cohort: &Cohort) -> Result<Segmentation> {
                 path = path.join("models/unet.safetensors");
             }
             let hash = super::rundir::hash_path(&path).with_context(|| {
-                format!("segmentation.checkpoint = {rel:?}: no U-Net checkpoint at {}", path.display())
+                format!(
+                    "segmentation.checkpoint = {rel:?}: no U-Net checkpoint at {}",
+                    path.display()
+                )
             })?;
             let model = TrainedModel::load(&path).with_context(|| {
                 format!(
@@ -850,7 +853,10 @@ mod tests {
         .unwrap()
         .unwrap();
         let run_json = std::path::Path::new("run.json");
-        assert_eq!(s.resolve(Some(3), run_json).unwrap(), Shard { index: 2, count: 3 });
+        assert_eq!(
+            s.resolve(Some(3), run_json).unwrap(),
+            Shard { index: 2, count: 3 }
+        );
         // A rerun of one task (`--array=7`) is shard 7, not 0 of 1.
         let s = ShardRequest::from_env(env(&[
             ("SLURM_ARRAY_TASK_ID", "7"),
@@ -859,9 +865,18 @@ mod tests {
         ]))
         .unwrap()
         .unwrap();
-        assert_eq!(s.resolve(Some(32), run_json).unwrap(), Shard { index: 7, count: 32 });
+        assert_eq!(
+            s.resolve(Some(32), run_json).unwrap(),
+            Shard {
+                index: 7,
+                count: 32
+            }
+        );
         let e = s.resolve(Some(4), run_json).unwrap_err().to_string();
-        assert!(e.contains("SLURM_ARRAY_TASK_ID=7") && e.contains("outside 0..3"), "{e}");
+        assert!(
+            e.contains("SLURM_ARRAY_TASK_ID=7") && e.contains("outside 0..3"),
+            "{e}"
+        );
         let e = s.resolve(None, run_json).unwrap_err().to_string();
         assert!(e.contains("--shards N"), "{e}");
         let k = ShardRequest::from_env(env(&[
@@ -870,9 +885,15 @@ mod tests {
         ]))
         .unwrap()
         .unwrap();
-        assert_eq!(k.resolve(Some(5), run_json).unwrap(), Shard { index: 0, count: 5 });
+        assert_eq!(
+            k.resolve(Some(5), run_json).unwrap(),
+            Shard { index: 0, count: 5 }
+        );
         let e = k.resolve(Some(4), run_json).unwrap_err().to_string();
-        assert!(e.contains("disagrees") && e.contains("JOB_COMPLETION_INDEX"), "{e}");
+        assert!(
+            e.contains("disagrees") && e.contains("JOB_COMPLETION_INDEX"),
+            "{e}"
+        );
         assert!(ShardRequest::from_env(env(&[("SLURM_ARRAY_TASK_ID", "x")])).is_err());
     }
 
@@ -882,7 +903,9 @@ mod tests {
         assert_eq!((r.index, r.count), (2, None));
         let r = ShardRequest::parse("2/4").unwrap();
         assert_eq!((r.index, r.count), (2, Some(4)));
-        let e = r.resolve(Some(3), std::path::Path::new("run.json")).unwrap_err();
+        let e = r
+            .resolve(Some(3), std::path::Path::new("run.json"))
+            .unwrap_err();
         assert!(e.to_string().contains("disagrees"), "{e}");
         for bad in ["4/4", "x", "1/0", "-1", "1/two"] {
             assert!(ShardRequest::parse(bad).is_err(), "{bad} accepted");

@@ -30,7 +30,10 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Crs
         return Ok(None);
     }
     let preds = common::segment_stage(ctx, cohort, &metas, &seg)?;
-    let model = seg.model.context("study crswnp needs a network (segmentation.source)")?;
+    let model = anyhow::Context::context(
+        seg.model,
+        "study crswnp needs a network (segmentation.source)",
+    )?;
     if let Mode::Shard(s) = ctx.mode {
         summary::write_predictions_csv(
             ctx,

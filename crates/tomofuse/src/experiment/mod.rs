@@ -176,7 +176,9 @@ pub fn run(config: &Path, opts: &RunOptions) -> Result<PathBuf> {
             if spec.shards.is_none() {
                 spec.shards = old.shards;
             } else if old.shards != spec.shards
-                && let Some(done) = finished_shards(&rd).into_iter().find(|s| Some(s.count) != spec.shards)
+                && let Some(done) = finished_shards(&rd)
+                    .into_iter()
+                    .find(|s| Some(s.count) != spec.shards)
             {
                 bail!(
                     "--shards {}: {} already holds finished shards of another partition (shard {}/{}); clear {} or use another --out",
@@ -189,7 +191,11 @@ pub fn run(config: &Path, opts: &RunOptions) -> Result<PathBuf> {
             }
         }
         write_json(&spec_path, &spec)?;
-        if opts.until_models { Mode::UntilModels } else { Mode::Full }
+        if opts.until_models {
+            Mode::UntilModels
+        } else {
+            Mode::Full
+        }
     };
     execute(&rd, &spec, mode, opts.retry_failed)
 }

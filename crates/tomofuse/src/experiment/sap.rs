@@ -6,12 +6,10 @@ use super::common::{self, CaseMeta, CasePrediction, Ctx, Mode, Prepared};
 use super::report::{Block, Report};
 use super::summary::{self, SetSummary, f3};
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tomofuse_cohort::{Cohort, Split};
-use tomofuse_core::{Mask, Volume};
+use tomofuse_core::Mask;
 use tomofuse_fusion::{Dataset, Modality, PipelineConfig, Shap, XgbParams};
 use tomofuse_metrics::{BinaryReportOptions, BootstrapConfig, ThresholdChoice};
 use tomofuse_resnet3d::train::Classifier;
@@ -250,7 +248,11 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         .collect();
     let all: Vec<usize> = (0..ds.n_rows()).collect();
     for (name, v) in clinical_scores(&metas, &ds, &all) {
-        let by_id = all.iter().zip(v).map(|(&i, s)| (ds.ids[i].clone(), s)).collect();
+        let by_id = all
+            .iter()
+            .zip(v)
+            .map(|(&i, s)| (ds.ids[i].clone(), s))
+            .collect();
         case_scores.push((name, by_id));
     }
     summary::write_predictions_csv(ctx, &preds, "predictions.csv", &case_scores)?;
@@ -303,7 +305,10 @@ fn features_stage(
     let dcfg = ctx.cfg.deep_features.as_ref();
     let deep_key = deep.map_or("", |d| d.key.as_str());
     let key = match dcfg {
-        Some(d) => ctx.key(&(&rcfg.preset, d.widen_factor, d.crop), &[upstream, deep_key]),
+        Some(d) => ctx.key(
+            &(&rcfg.preset, d.widen_factor, d.crop),
+            &[upstream, deep_key],
+        ),
         None => ctx.key(&(&rcfg.preset, "no-deep-features"), &[upstream]),
     };
     let settings = if rcfg.preset.ends_with(".toml") {
@@ -324,7 +329,11 @@ fn features_stage(
         // With a fine-tuned classifier the random network's 512 features are left out: they
         // carry nothing learned and only crowd the feature selection with noise.
         if let (None, None, Some(d)) = (&net, deep, dcfg) {
-            net = Some(deep_extractor(ctx, d.widen_factor)?);
+            // No pretrained MedicalNet weights can be fetched here: a seeded random network.
+            net = Some(tomofuse_resnet3d::ResNet3d::seeded_extractor(
+                d.widen_factor,
+                ctx.cfg.experiment.seed,
+            )?);
         }
         if let (Some(d), None) = (deep, &clfs) {
             let mut v = Vec::new();
@@ -341,7 +350,7 @@ fn features_stage(
         let crop_size = dcfg.map_or([0; 3], |d| d.crop);
         let mut f = case_features(&c, &mask, &settings, net.as_ref(), crop_size)?;
         if let (Some(d), Some(clfs)) = (deep, &clfs) {
-            let crop = crop_around(&c.input, &mask, crop_size)?;
+            let crop = tomofuse_preprocess::spatial::crop_around_mask(&c.input, &mask, crop_size)?;
             f.deep_score = Some(match d.fold_of.get(&m.id) {
                 // A training case: the model of the fold that left it out.
                 Some(&k) => f64::from(clfs[k].logit(&crop)?),
@@ -408,26 +417,20 @@ fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepStage>
                     continue;
                 };
                 samples.push(tomofuse_resnet3d::train::Sample {
-                    crop: crop_around(&c.input, t, dcfg.crop)?,
+                    crop: tomofuse_preprocess::spatial::crop_around_mask(&c.input, t, dcfg.crop)?,
                     label,
                 });
                 ids.push(c.id.clone());
             }
             drop(cases);
             // Stratified folds: each class shuffled with the seed, dealt round robin.
-            let mut fold_of = BTreeMap::new();
-            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+            let labels: Vec<bool> = samples.iter().map(|s| s.label).collect();
+            let folds = tomofuse_fusion::cv::cross_fitting_folds(
+                &labels,
+                dcfg.folds,
                 ctx.cfg.experiment.seed ^ 0xDEE9_F01D,
             );
-            for class in [false, true] {
-                let mut idx: Vec<usize> = (0..ids.len())
-                    .filter(|&i| samples[i].label == class)
-                    .collect();
-                rand::seq::SliceRandom::shuffle(idx.as_mut_slice(), &mut rng);
-                for (r, i) in idx.into_iter().enumerate() {
-                    fold_of.insert(ids[i].clone(), r % dcfg.folds);
-                }
-            }
+            let fold_of: BTreeMap<String, usize> = ids.iter().cloned().zip(folds).collect();
             let _ = std::fs::create_dir_all(ctx.rd.path("models"));
             let mut files = Vec::new();
             let mut final_losses = Vec::new();
@@ -470,18 +473,6 @@ fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepStage>
         },
     )?;
     Ok(Some(stage))
-}
-
-/// No pretrained MedicalNet weights can be fetched here: the extractor is a seeded, randomly
-/// initialised ResNet50-3D (random convolutional features), the same for every case.
-fn deep_extractor(ctx: &Ctx, widen_factor: f64) -> Result<tomofuse_resnet3d::ResNet3d> {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let mut rc = tomofuse_resnet3d::ResNetConfig::resnet50(1, 2).with_widen_factor(widen_factor);
-    rc.num_classes = None;
-    let net = tomofuse_resnet3d::ResNet3d::new(rc, vb)?;
-    tomofuse_unet::train::init_weights(&varmap, ctx.cfg.experiment.seed)?;
-    Ok(net)
 }
 
 /// The per-case features as one table (Parquet): radiomics then deep columns, cohort order.
@@ -572,16 +563,9 @@ fn case_features(
         })
         .collect();
     let deep = match net {
-        Some(net) => {
-            let patch = crop_around(&c.input, mask, crop)?;
-            let s = patch.shape();
-            let t = Tensor::from_vec(
-                patch.data.iter().copied().collect::<Vec<f32>>(),
-                (1, 1, s[0], s[1], s[2]),
-                &Device::Cpu,
-            )?;
-            net.features(&t)?.flatten_all()?.to_vec1::<f32>()?
-        }
+        Some(net) => net.volume_features(&tomofuse_preprocess::spatial::crop_around_mask(
+            &c.input, mask, crop,
+        )?)?,
         None => Vec::new(),
     };
     Ok(CaseFeatures {
@@ -590,38 +574,6 @@ fn case_features(
         deep,
         deep_score: None,
     })
-}
-
-/// A `size` window of `vol` centred on the mask's bounding box (image centre if empty), padded
-/// with the volume's minimum where it runs off the grid.
-fn crop_around(vol: &Volume<f32>, mask: &Mask, size: [usize; 3]) -> Result<Volume<f32>> {
-    let sh = vol.shape();
-    let centre: [usize; 3] = match mask.bounding_box() {
-        Some((lo, hi)) => [
-            (lo[0] + hi[0]) / 2,
-            (lo[1] + hi[1]) / 2,
-            (lo[2] + hi[2]) / 2,
-        ],
-        None => [sh[0] / 2, sh[1] / 2, sh[2] / 2],
-    };
-    let mut lo = [0; 3];
-    let mut hi = [0; 3];
-    let mut before = [0; 3];
-    let mut after = [0; 3];
-    for a in 0..3 {
-        if sh[a] >= size[a] {
-            lo[a] = centre[a].saturating_sub(size[a] / 2).min(sh[a] - size[a]);
-            hi[a] = lo[a] + size[a] - 1;
-        } else {
-            lo[a] = 0;
-            hi[a] = sh[a] - 1;
-            before[a] = (size[a] - sh[a]) / 2;
-            after[a] = size[a] - sh[a] - before[a];
-        }
-    }
-    let c = tomofuse_preprocess::spatial::crop(vol, lo, hi)?;
-    let min = vol.data.iter().copied().fold(f32::INFINITY, f32::min);
-    Ok(tomofuse_preprocess::spatial::pad(&c, before, after, min)?)
 }
 
 /// Joins clinical variables, radiomics and deep features by case id into the design matrix.
@@ -705,6 +657,8 @@ fn build_dataset(cases: &[CaseMeta], feats: &[CaseFeatures]) -> Result<Dataset> 
 /// other centres and scored on it. The deep score of a case is the cross-fitted one of the
 /// main run (never from a model that saw the case's label), so no outcome leaks in either.
 /// A centre whose fold cannot be fitted is logged and left out.
+/// Leave-one-centre-out (tomofuse_fusion::leave_one_group_out over the centres), with the
+/// clinical scores on each held-out centre.
 fn leave_one_centre_out(
     cases: &[CaseMeta],
     ds: &Dataset,
@@ -713,41 +667,15 @@ fn leave_one_centre_out(
     let Some(centre) = ds.centre.as_ref() else {
         return Vec::new();
     };
-    let names: std::collections::BTreeSet<&str> =
-        centre.iter().filter_map(|c| c.as_deref()).collect();
-    if names.len() < 2 {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for name in names {
-        let (test, train): (Vec<usize>, Vec<usize>) =
-            (0..ds.n_rows()).partition(|&i| centre[i].as_deref() == Some(name));
-        let y = ds.labels_bool(&test);
-        let fitted = tomofuse_fusion::compare_modalities(ds, &train, &test, pcfg);
-        let reports = match fitted {
-            Ok((r, _)) => r,
-            Err(e) => {
-                log::warn!("leave-one-centre-out: centre {name} left out: {e}");
-                continue;
-            }
-        };
-        let mut test_auc = BTreeMap::new();
-        for r in &reports {
-            test_auc.insert(r.name.clone(), r.test_auc);
-        }
-        for (n, score) in clinical_scores(cases, ds, &test) {
-            if let Ok(a) = tomofuse_metrics::auc(&y, &score) {
-                test_auc.insert(n, a);
-            }
-        }
-        out.push(CentreFold {
-            centre: name.to_string(),
-            n_test: test.len(),
-            n_positive: y.iter().filter(|&&v| v).count(),
-            test_auc,
-        });
-    }
-    out
+    tomofuse_fusion::leave_one_group_out(ds, centre, pcfg, |test| clinical_scores(cases, ds, test))
+        .into_iter()
+        .map(|f| CentreFold {
+            centre: f.group,
+            n_test: f.n_test,
+            n_positive: f.n_positive,
+            test_auc: f.test_auc,
+        })
+        .collect()
 }
 
 fn loco_report(report: &mut Report, folds: &[CentreFold]) {

@@ -199,7 +199,8 @@ pub fn seg_report(
             seg.history.best_epoch + 1,
             seg.history.epochs.len()
         ),
-        None => "No U-Net was trained in this run (segmentation.source = reference or checkpoint).".into(),
+        None => "No U-Net was trained in this run (segmentation.source = reference or checkpoint)."
+            .into(),
     }));
     let rows = sets
         .iter()
@@ -246,6 +247,9 @@ pub fn seg_report(
             svg,
         });
     }
+    let Some(seg) = seg else {
+        return;
+    };
     let rows = seg
         .history
         .epochs
