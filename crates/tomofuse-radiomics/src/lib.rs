@@ -343,9 +343,15 @@ pub fn compute_image_types(
             continue;
         };
         let a = image64.get_or_insert_with(|| grid.data.mapv(|v| v as f64));
+        // Errors name the image type: a kernel too large for the image, or too many grey
+        // levels for the type's discretisation.
         let in_type = |e: RadiomicsError| match e {
             RadiomicsError::FilterParam { param, reason } => RadiomicsError::FilterParam {
                 param,
+                reason: format!("{reason} (image type `{}`)", t.name),
+            },
+            RadiomicsError::Settings { field, reason } => RadiomicsError::Settings {
+                field,
                 reason: format!("{reason} (image type `{}`)", t.name),
             },
             other => other,
@@ -353,7 +359,9 @@ pub fn compute_image_types(
         let response = filter
             .apply_array(a, grid.geometry.spacing)
             .map_err(in_type)?;
-        let filtered = roi.with_image(roi.crop_of(&response), &t.settings)?;
+        let filtered = roi
+            .with_image(roi.crop_of(&response), &t.settings)
+            .map_err(in_type)?;
         drop(response);
         let mut fs = compute_families(&filtered, &t.settings);
         for f in &mut fs {

@@ -203,6 +203,19 @@ fn a_filter_that_does_not_fit_the_image_is_an_error_naming_the_image_type() {
     .unwrap();
     let e = extract(&image, &mask, 1, &s).unwrap_err().to_string();
     assert!(e.contains("image type `mean-31-3D`"), "{e}");
+    // Too many grey levels for the response's range: the error names the type too.
+    let s = Settings::from_toml(
+        "discretisation = { method = \"fixed_bin_size\", bin_width = 10.0 }\n\
+         [[image_types]]\nfilter = \"log\"\nsigma_mm = 1.0\n\
+         discretisation = { method = \"fixed_bin_size\", bin_width = 1e-9 }\n",
+        "test",
+    )
+    .unwrap();
+    let e = extract(&image, &mask, 1, &s).unwrap_err().to_string();
+    assert!(
+        e.contains("`discretisation`") && e.contains("image type `log-sigma-1-0-mm-3D`"),
+        "{e}"
+    );
 }
 
 /// The shipped `ibsi-c-filtered` preset on the IBSI CT phantom: feature count per image
