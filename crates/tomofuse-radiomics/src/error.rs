@@ -23,7 +23,7 @@ pub enum RadiomicsError {
         message: String,
     },
     #[error(
-        "unknown preset `{0}` (known: ibsi-a, ibsi-b, ibsi-c, ibsi-d, ibsi-e, ibsi-digital-phantom, pyradiomics-default)"
+        "unknown preset `{0}` (known: ibsi-a, ibsi-b, ibsi-c, ibsi-d, ibsi-e, ibsi-digital-phantom, pyradiomics-default, ibsi-c-filtered)"
     )]
     UnknownPreset(String),
     #[error("{count} intensities in the ROI are NaN or infinite (first at index {first:?})")]

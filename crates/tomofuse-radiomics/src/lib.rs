@@ -17,6 +17,7 @@ pub mod error;
 pub mod families;
 mod fft3;
 pub mod filters;
+pub mod image_types;
 pub mod interp;
 pub mod mesh;
 pub mod output;
@@ -50,6 +51,14 @@ pub struct Feature {
     pub value: f64,
     /// Why the value is NaN (None for a finite value).
     pub reason: Option<String>,
+    /// The image the feature was computed from: `original` or a filter response map
+    /// ([`image_types`] documents the names).
+    #[serde(default = "original_image_type")]
+    pub image_type: String,
+}
+
+fn original_image_type() -> String {
+    image_types::ORIGINAL.to_string()
 }
 
 impl Feature {
@@ -72,6 +81,17 @@ impl Feature {
             ibsi_tag: tag,
             value,
             reason,
+            image_type: original_image_type(),
+        }
+    }
+
+    /// The column name of the feature in wide tables: the IBSI tag, prefixed by the image
+    /// type for filtered images (`log-sigma-1-0-mm-3D_stat_mean`).
+    pub fn column(&self) -> String {
+        if self.image_type == image_types::ORIGINAL {
+            self.ibsi_tag.clone()
+        } else {
+            format!("{}_{}", self.image_type, self.ibsi_tag)
         }
     }
 
@@ -130,11 +150,16 @@ pub struct Extraction {
 }
 
 impl Extraction {
-    /// Value of a feature by IBSI tag.
+    /// Value of a feature of the original image by IBSI tag.
     pub fn get(&self, tag: &str) -> Option<f64> {
+        self.get_in(image_types::ORIGINAL, tag)
+    }
+
+    /// Value of a feature of image type `image_type` by IBSI tag.
+    pub fn get_in(&self, image_type: &str, tag: &str) -> Option<f64> {
         self.features
             .iter()
-            .find(|f| f.ibsi_tag == tag)
+            .find(|f| f.ibsi_tag == tag && f.image_type == image_type)
             .map(|f| f.value)
     }
 }
@@ -252,28 +277,20 @@ pub fn extract_with_hashes(
     hashes: Option<(String, String)>,
 ) -> Result<Extraction> {
     settings.validate()?;
+    let types = settings.image_types()?;
     // Input hashes run beside the extraction (they cost as much as several families).
-    let (hashes, roi) = rayon::join(
+    let (hashes, features) = rayon::join(
         || hashes.unwrap_or_else(|| (sha256_volume(image), sha256_volume(mask))),
-        || roi::Roi::build(image, mask, label, settings),
+        || -> Result<Vec<Feature>> {
+            if types.is_empty() {
+                let roi = roi::Roi::build(image, mask, label, settings)?;
+                return Ok(compute_original(&roi, settings));
+            }
+            let (roi, grid) = roi::Roi::build_on_grid(image, mask, label, settings)?;
+            compute_image_types(&roi, &grid, &types, settings)
+        },
     );
-    let roi = roi?;
-    let features = match settings.compat {
-        Compat::Ibsi => compute_families(&roi, settings),
-        Compat::Pyradiomics => {
-            let (bin_width, bin_count) = match settings.discretisation {
-                Discretisation::FixedBinSize { bin_width } => (Some(bin_width), None),
-                Discretisation::FixedBinNumber { n_bins } => (None, Some(n_bins)),
-                Discretisation::None => (None, None),
-            };
-            let opt = pyrad::PyradOptions {
-                bin_width,
-                bin_count,
-                voxel_array_shift: settings.pyradiomics.voxel_array_shift,
-            };
-            pyrad::compute(&roi, &opt)
-        }
-    };
+    let features = features?;
     let (image_sha256, mask_sha256) = hashes;
     Ok(Extraction {
         features,
@@ -286,6 +303,73 @@ pub fn extract_with_hashes(
             label,
         },
     })
+}
+
+/// The features of the original image under the settings' conventions (IBSI or PyRadiomics).
+fn compute_original(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
+    match settings.compat {
+        Compat::Ibsi => compute_families(roi, settings),
+        Compat::Pyradiomics => {
+            let (bin_width, bin_count) = match settings.discretisation {
+                Discretisation::FixedBinSize { bin_width } => (Some(bin_width), None),
+                Discretisation::FixedBinNumber { n_bins } => (None, Some(n_bins)),
+                Discretisation::None => (None, None),
+            };
+            let opt = pyrad::PyradOptions {
+                bin_width,
+                bin_count,
+                voxel_array_shift: settings.pyradiomics.voxel_array_shift,
+            };
+            pyrad::compute(roi, &opt)
+        }
+    }
+}
+
+/// The features of every image type, in the configured order, following the IBSI-2 order:
+/// the whole (interpolated) image is filtered, the ROI (resegmented on the original
+/// intensities) is cut from the response, then the type's families run on it. One response
+/// map is alive at a time.
+pub fn compute_image_types(
+    roi: &roi::Roi,
+    grid: &Volume<f32>,
+    types: &[image_types::ImageType],
+    settings: &Settings,
+) -> Result<Vec<Feature>> {
+    let mut out = Vec::new();
+    let mut image64: Option<ndarray::Array3<f64>> = None;
+    for t in types {
+        let Some(filter) = &t.filter else {
+            out.extend(compute_original(roi, settings));
+            continue;
+        };
+        let a = image64.get_or_insert_with(|| grid.data.mapv(|v| v as f64));
+        // Errors name the image type: a kernel too large for the image, or too many grey
+        // levels for the type's discretisation.
+        let in_type = |e: RadiomicsError| match e {
+            RadiomicsError::FilterParam { param, reason } => RadiomicsError::FilterParam {
+                param,
+                reason: format!("{reason} (image type `{}`)", t.name),
+            },
+            RadiomicsError::Settings { field, reason } => RadiomicsError::Settings {
+                field,
+                reason: format!("{reason} (image type `{}`)", t.name),
+            },
+            other => other,
+        };
+        let response = filter
+            .apply_array(a, grid.geometry.spacing)
+            .map_err(in_type)?;
+        let filtered = roi
+            .with_image(roi.crop_of(&response), &t.settings)
+            .map_err(in_type)?;
+        drop(response);
+        let mut fs = compute_families(&filtered, &t.settings);
+        for f in &mut fs {
+            f.image_type.clone_from(&t.name);
+        }
+        out.extend(fs);
+    }
+    Ok(out)
 }
 
 /// Runs the enabled families on a prepared ROI, in parallel, keeping the family order.

@@ -1,5 +1,7 @@
-//! CSV output: wide (one row per case, one column per feature tag) or long (one row per
-//! feature). Provenance goes to a JSON sidecar written by the caller.
+//! CSV output: wide (one row per case, one column per feature) or long (one row per
+//! feature). Provenance goes to a JSON sidecar written by the caller. Features of a filtered
+//! image type carry its name: an `image_type` column in the long format, a
+//! `<image_type>_` prefix of the column name in the wide format (none for `original`).
 
 use crate::Extraction;
 use std::fmt::Write as _;
@@ -21,15 +23,16 @@ fn num(v: f64) -> String {
     }
 }
 
-/// Long format: `case_id,family,feature,ibsi_code,ibsi_tag,value,reason`.
+/// Long format: `case_id,image_type,family,feature,ibsi_code,ibsi_tag,value,reason`.
 pub fn long_csv(cases: &[(String, Extraction)]) -> String {
-    let mut s = String::from("case_id,family,feature,ibsi_code,ibsi_tag,value,reason\n");
+    let mut s = String::from("case_id,image_type,family,feature,ibsi_code,ibsi_tag,value,reason\n");
     for (id, ex) in cases {
         for f in &ex.features {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{}",
                 csv_field(id),
+                csv_field(&f.image_type),
                 csv_field(&f.family),
                 csv_field(&f.name),
                 csv_field(&f.ibsi_code),
@@ -42,14 +45,16 @@ pub fn long_csv(cases: &[(String, Extraction)]) -> String {
     s
 }
 
-/// Wide format: `case_id` then one column per IBSI tag (union over cases, first-seen order).
+/// Wide format: `case_id` then one column per feature ([`crate::Feature::column`]: the IBSI
+/// tag, prefixed by the image type unless `original`), union over cases, first-seen order.
 pub fn wide_csv(cases: &[(String, Extraction)]) -> String {
     let mut tags: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (_, ex) in cases {
         for f in &ex.features {
-            if seen.insert(f.ibsi_tag.clone()) {
-                tags.push(f.ibsi_tag.clone());
+            let c = f.column();
+            if seen.insert(c.clone()) {
+                tags.push(c);
             }
         }
     }
@@ -61,11 +66,8 @@ pub fn wide_csv(cases: &[(String, Extraction)]) -> String {
     s.push('\n');
     for (id, ex) in cases {
         s.push_str(&csv_field(id));
-        let map: std::collections::HashMap<&str, f64> = ex
-            .features
-            .iter()
-            .map(|f| (f.ibsi_tag.as_str(), f.value))
-            .collect();
+        let map: std::collections::HashMap<String, f64> =
+            ex.features.iter().map(|f| (f.column(), f.value)).collect();
         for t in &tags {
             s.push(',');
             s.push_str(&map.get(t.as_str()).map(|v| num(*v)).unwrap_or_default());

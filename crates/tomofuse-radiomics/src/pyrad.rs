@@ -204,6 +204,7 @@ fn feat(class: &str, name: &str, value: f64) -> Feature {
         ibsi_tag: tag,
         value,
         reason,
+        image_type: crate::image_types::ORIGINAL.to_string(),
     }
 }
 

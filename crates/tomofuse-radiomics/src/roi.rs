@@ -56,26 +56,106 @@ impl Roi {
 
     /// Validates inputs, interpolates (when configured), crops, resegments and discretises.
     pub fn build(image: &Volume<f32>, mask: &Mask, label: u8, s: &Settings) -> Result<Self> {
+        Ok(Self::build_on_grid(image, mask, label, s)?.0)
+    }
+
+    /// As [`Roi::build`], also returning the whole image the ROI was cut from (the input, or
+    /// its interpolation): IBSI-2 filters that image, not the crop, so the boundary condition
+    /// acts at the image border.
+    pub fn build_on_grid<'a>(
+        image: &'a Volume<f32>,
+        mask: &Mask,
+        label: u8,
+        s: &Settings,
+    ) -> Result<(Self, std::borrow::Cow<'a, Volume<f32>>)> {
         image.check_same_grid(mask, &GeometryTolerance::default())?;
         let resampled = match &s.interpolation {
             Some(interp) => Some(crate::interp::resample(image, mask, label, interp)?),
             None => None,
         };
-        // Without interpolation the inputs are read in place (no copies): the ROI is
-        // `mask == label`; a resampled mask is already binary (ROI: non-zero).
-        let (image, mask, want) = match &resampled {
-            Some((img, msk)) => (img, msk, None),
-            None => (image, mask, Some(label)),
+        let roi = {
+            // Without interpolation the inputs are read in place (no copies): the ROI is
+            // `mask == label`; a resampled mask is already binary (ROI: non-zero).
+            let (image, mask, want) = match &resampled {
+                Some((img, msk)) => (img, msk, None),
+                None => (image, mask, Some(label)),
+            };
+            let sp = image.geometry.spacing;
+            let shape = image.shape();
+            match (image.data.as_slice(), mask.data.as_slice()) {
+                (Some(idata), Some(mdata)) => {
+                    Self::build_std_slices(idata, mdata, shape, sp, want, label, s)?
+                }
+                _ => {
+                    // Non-standard layouts (not produced by tomofuse's readers): standard copies.
+                    let img =
+                        Volume::new(image.data.as_standard_layout().into_owned(), image.geometry)?;
+                    let msk =
+                        Volume::new(mask.data.as_standard_layout().into_owned(), mask.geometry)?;
+                    Self::build_std(&img, &msk, want, label, s)?
+                }
+            }
         };
-        let sp = image.geometry.spacing;
-        let shape = image.shape();
-        let (Some(idata), Some(mdata)) = (image.data.as_slice(), mask.data.as_slice()) else {
-            // Non-standard layouts (not produced by tomofuse's readers): standard copies.
-            let img = Volume::new(image.data.as_standard_layout().into_owned(), image.geometry)?;
-            let msk = Volume::new(mask.data.as_standard_layout().into_owned(), mask.geometry)?;
-            return Self::build_std(&img, &msk, want, label, s);
+        let grid = match resampled {
+            Some((img, _)) => std::borrow::Cow::Owned(img),
+            None => std::borrow::Cow::Borrowed(image),
         };
-        Self::build_std_slices(idata, mdata, shape, sp, want, label, s)
+        Ok((roi, grid))
+    }
+
+    /// The ROI crop of a whole-image `[i, j, k]` array on the grid the ROI was cut from
+    /// (e.g. a filter response), in the crop's `[z][y][x]` order.
+    pub fn crop_of(&self, a: &ndarray::Array3<f64>) -> Vec<f64> {
+        let [nz, ny, nx] = self.dims;
+        let [z0, y0, x0] = self.crop_lo;
+        let mut out = vec![0.0; nz * ny * nx];
+        for x in 0..nx {
+            for y in 0..ny {
+                for z in 0..nz {
+                    out[(z * ny + y) * nx + x] = a[[x + x0, y + y0, z + z0]];
+                }
+            }
+        }
+        out
+    }
+
+    /// The same ROI (masks, crop) with other intensities, e.g. a filter response cropped by
+    /// [`Roi::crop_of`]: the masks are kept as resegmented on the original intensities
+    /// (IBSI-2: the response map is not resegmented), grey levels and IVH levels are
+    /// recomputed with `s`'s discretisation, anchored at the response's ROI minimum.
+    pub fn with_image(&self, img: Vec<f64>, s: &Settings) -> Result<Self> {
+        assert_eq!(img.len(), self.img.len(), "crop of the ROI grid");
+        let mut bad = 0usize;
+        let mut first = [0usize; 3];
+        for (id, (v, m)) in img.iter().zip(&self.morph).enumerate() {
+            if *m && !v.is_finite() {
+                if bad == 0 {
+                    let [_, ny, nx] = self.dims;
+                    let (z, y, x) = (id / (ny * nx), (id / nx) % ny, id % nx);
+                    first = [
+                        x + self.crop_lo[2],
+                        y + self.crop_lo[1],
+                        z + self.crop_lo[0],
+                    ];
+                }
+                bad += 1;
+            }
+        }
+        if bad > 0 {
+            return Err(RadiomicsError::NonFinite { count: bad, first });
+        }
+        let (dims, spacing, crop_lo) = (self.dims, self.spacing, self.crop_lo);
+        let ijk = [spacing[2], spacing[1], spacing[0]];
+        Self::finish(
+            img,
+            self.morph.clone(),
+            self.int_mask.clone(),
+            dims,
+            ijk,
+            crop_lo,
+            s,
+            None,
+        )
     }
 
     /// [`Roi::build`] on a standard-layout volume (one call, no interpolation left to do).
@@ -202,6 +282,32 @@ impl Roi {
                 }
             }
         }
+        Self::finish(
+            img,
+            morph,
+            int_mask,
+            [nz, ny, nx],
+            sp,
+            [lo[2], lo[1], lo[0]],
+            s,
+            s.resegmentation.range,
+        )
+    }
+
+    /// Intensity values, grey levels and IVH levels of a cropped, resegmented ROI. `sp` is
+    /// the spacing along `[i, j, k]`; `range` the resegmentation range that anchors the bins.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        img: Vec<f64>,
+        morph: Vec<bool>,
+        int_mask: Vec<bool>,
+        dims: [usize; 3],
+        sp: [f64; 3],
+        crop_lo: [usize; 3],
+        s: &Settings,
+        range: Option<[f64; 2]>,
+    ) -> Result<Self> {
+        let n = img.len();
         let values: Vec<f64> = img
             .iter()
             .zip(&int_mask)
@@ -216,16 +322,8 @@ impl Roi {
         }
         let vmin = values.iter().cloned().fold(f64::INFINITY, f64::min);
         let vmax = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let range_lo = s
-            .resegmentation
-            .range
-            .map(|r| r[0])
-            .filter(|v| v.is_finite());
-        let range_hi = s
-            .resegmentation
-            .range
-            .map(|r| r[1])
-            .filter(|v| v.is_finite());
+        let range_lo = range.map(|r| r[0]).filter(|v| v.is_finite());
+        let range_hi = range.map(|r| r[1]).filter(|v| v.is_finite());
 
         // Texture / histogram grey levels.
         let mut gl = vec![0u32; n];
@@ -251,7 +349,7 @@ impl Roi {
         }
         let ivh = ivh_levels(&s.ivh, &values, vmin, vmax, range_lo, range_hi)?;
         Ok(Self {
-            dims: [nz, ny, nx],
+            dims,
             spacing: [sp[2], sp[1], sp[0]],
             img,
             morph,
@@ -260,7 +358,7 @@ impl Roi {
             ng: ng as usize,
             ivh,
             values,
-            crop_lo: [lo[2], lo[1], lo[0]],
+            crop_lo,
         })
     }
 

@@ -2,6 +2,7 @@
 //! shipped as presets. Unknown keys are errors, so a typo never silently changes a study.
 
 use crate::error::{RadiomicsError, Result};
+use crate::image_types::ImageTypeSpec;
 use serde::{Deserialize, Serialize};
 
 /// How intensities become grey levels (texture, intensity histogram) or IVH levels.
@@ -167,6 +168,11 @@ pub struct Settings {
     /// Options used only by `compat = "pyradiomics"`.
     #[serde(default)]
     pub pyradiomics: PyradiomicsOptions,
+    /// Images to compute features from: `original` and filter response maps
+    /// ([`crate::image_types`]). Empty (the default): the original image only, exactly as
+    /// before image types existed (same features, same provenance TOML).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_types: Vec<ImageTypeSpec>,
 }
 
 /// Feature conventions: IBSI (default) or PyRadiomics 3.0.1 (its default feature classes,
@@ -207,6 +213,10 @@ const PRESETS: &[(&str, &str)] = &[
         "pyradiomics-default",
         include_str!("presets/pyradiomics-default.toml"),
     ),
+    (
+        "ibsi-c-filtered",
+        include_str!("presets/ibsi-c-filtered.toml"),
+    ),
 ];
 
 impl Settings {
@@ -216,7 +226,7 @@ impl Settings {
     }
 
     /// A shipped preset by name (`ibsi-a` ... `ibsi-e`, `ibsi-digital-phantom`,
-    /// `pyradiomics-default`).
+    /// `pyradiomics-default`, `ibsi-c-filtered`).
     pub fn preset(name: &str) -> Result<Self> {
         let text = PRESETS
             .iter()
@@ -266,20 +276,7 @@ impl Settings {
             })
         };
         for (field, d) in [("discretisation", &self.discretisation), ("ivh", &self.ivh)] {
-            match d {
-                Discretisation::FixedBinSize { bin_width }
-                    if !(bin_width.is_finite() && *bin_width > 0.0) =>
-                {
-                    return bad(
-                        field,
-                        format!("bin_width must be finite and > 0, got {bin_width}"),
-                    );
-                }
-                Discretisation::FixedBinNumber { n_bins } if *n_bins == 0 || *n_bins > 65_535 => {
-                    return bad(field, format!("n_bins must be in 1..=65535, got {n_bins}"));
-                }
-                _ => {}
-            }
+            check_discretisation(field, d)?;
         }
         if self.compat == Compat::Pyradiomics {
             if self.interpolation.is_some() {
@@ -344,6 +341,33 @@ impl Settings {
         if self.texture.ngldm_alpha > 1000 {
             return bad("texture.ngldm_alpha", "must be <= 1000".into());
         }
+        crate::image_types::expand(self)?;
         Ok(())
+    }
+
+    /// The checked image types ([`crate::image_types::expand`]); empty when none are set.
+    pub fn image_types(&self) -> Result<Vec<crate::image_types::ImageType>> {
+        crate::image_types::expand(self)
+    }
+}
+
+/// A discretisation's numbers are meaningful; `field` names it in the error.
+pub(crate) fn check_discretisation(field: &str, d: &Discretisation) -> Result<()> {
+    let bad = |reason: String| {
+        Err(RadiomicsError::Settings {
+            field: field.to_string(),
+            reason,
+        })
+    };
+    match d {
+        Discretisation::FixedBinSize { bin_width }
+            if !(bin_width.is_finite() && *bin_width > 0.0) =>
+        {
+            bad(format!("bin_width must be finite and > 0, got {bin_width}"))
+        }
+        Discretisation::FixedBinNumber { n_bins } if *n_bins == 0 || *n_bins > 65_535 => {
+            bad(format!("n_bins must be in 1..=65535, got {n_bins}"))
+        }
+        _ => Ok(()),
     }
 }

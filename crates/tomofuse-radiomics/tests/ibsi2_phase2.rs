@@ -1,6 +1,7 @@
-//! IBSI-2 phase 2: the filters applied to the IBSI CT phantom after the phase-2 processing
-//! (configurations A = 2D and B = 3D, `phase2/processing.md`), then the 18 intensity
-//! statistics of the response inside the resegmented ROI, compared with the consensus values
+//! IBSI-2 phase 2 through the library path: the filters of `phase2/configs.csv` become
+//! `[[image_types]]` of a settings file per processing configuration (A = 2D, B = 3D,
+//! `phase2/processing.md`), `extract` computes the 18 intensity statistics of every response
+//! inside the resegmented ROI, and they are compared with the consensus values
 //! (`phase2/reference_values.csv`). Target: at least 95% of the 323 values within tolerance.
 
 mod common;
@@ -50,7 +51,8 @@ fn ibsi2_phase2_filtered_statistics_match_the_consensus() {
 }
 
 /// Wall time of each phase-2 filter on the processed CT phantom (A: 204 x 201 x 60,
-/// B: 200 x 197 x 180 voxels), filtering only. Not asserted; run on demand:
+/// B: 200 x 197 x 180 voxels), filtering only, on the grid the library's ROI is cut from.
+/// Not asserted; run on demand:
 /// `cargo test -p tomofuse-radiomics --test ibsi2_phase2 -- --ignored --nocapture`.
 #[test]
 #[ignore = "timing only; run on demand"]
@@ -62,10 +64,17 @@ fn ibsi2_phase2_filter_timing() {
         return;
     };
     let rows = common::ibsi2::read_csv(&dir.join("phase2/configs.csv"));
+    let (image, mask) = common::ibsi2::ct_phantom(&ct);
     let threads = rayon::current_num_threads();
     let mut total = 0.0;
     for config in ['A', 'B'] {
-        let (image, _) = common::ibsi2::phase2_image(&ct, config);
+        let settings = tomofuse_radiomics::Settings::from_toml(
+            &common::ibsi2::phase2_settings(config, ""),
+            "phase 2",
+        )
+        .unwrap();
+        let (_, grid) =
+            tomofuse_radiomics::roi::Roi::build_on_grid(&image, &mask, 1, &settings).unwrap();
         for row in rows.iter().filter(|r| {
             r["processing_config"].starts_with(config)
                 && r["has_reference_values"] == "yes"
@@ -76,15 +85,15 @@ fn ibsi2_phase2_filter_timing() {
                 .check()
                 .unwrap();
             let t = std::time::Instant::now();
-            let out = f.apply(&image).unwrap();
+            let out = f.apply(&grid).unwrap();
             let s = t.elapsed().as_secs_f64();
             total += s;
-            assert_eq!(out.shape(), image.shape());
+            assert_eq!(out.shape(), grid.shape());
             println!(
                 "{:<5} {:<22} {:?}: {s:.2} s",
                 row["filter_id"],
                 row["filter"],
-                image.shape()
+                grid.shape()
             );
         }
     }

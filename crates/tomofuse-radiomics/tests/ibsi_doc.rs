@@ -135,7 +135,8 @@ fn ibsi2_section(dir: &std::path::Path, ct: &std::path::Path) -> String {
          |ours - reference| <= 1% of the reference map's range (`tolerance_abs`). Phase 2: the 18\n\
          intensity statistics of the response inside the resegmented GTV of the CT phantom\n\
          (configuration A = 2D on the original grid, B = 3D at 1 mm), each within its consensus\n\
-         tolerance.\n\n\
+         tolerance. Phase 2 runs through the library's image types: every filter is an\n\
+         `[[image_types]]` table of the configuration's settings, computed by `extract`.\n\n\
          The Simoncelli wavelet (and its Riesz transform) is applied in the Fourier domain on the\n\
          image grid, i.e. with periodic boundaries whatever the configured boundary, as in MIRP\n\
          (an IBSI-2 reference implementation); rows 8.A-9.B and 10.b.1 are run that way.\n\n\

@@ -286,39 +286,114 @@ pub struct Phase2Row {
     pub values: Result<Vec<Phase2Value>, String>,
 }
 
-/// IBSI-2 phase-2 processing of the CT phantom (`phase2/processing.md`) for configuration
-/// A (2D, original grid) or B (3D, 1 mm isotropic, tricubic spline, rounded): the image and
-/// the resegmented ROI mask ([-1000, 400] HU on the unfiltered image).
-pub fn phase2_image(
-    ct_dir: &Path,
-    config: char,
-) -> (tomofuse_core::Volume<f32>, tomofuse_core::Mask) {
-    use tomofuse_radiomics::{InterpKind, Interpolation};
+/// The IBSI CT phantom as read for phase 2 (intensities rounded to integer HU, a no-op for
+/// the NIfTI copy) and its mask.
+pub fn ct_phantom(ct_dir: &Path) -> (tomofuse_core::Volume<f32>, tomofuse_core::Mask) {
     let image = tomofuse_io::read_image(&ct_dir.join("nifti/image.nii.gz"))
         .unwrap()
         .map(|v| v.round());
     let mask = tomofuse_io::read_mask(&ct_dir.join("nifti/mask.nii.gz")).unwrap();
-    let (image, mut mask) = if config == 'B' {
-        let interp = Interpolation {
-            spacing: [1.0, 1.0, 1.0],
-            kind: InterpKind::Bspline,
-            in_plane_only: false,
-            round_intensities: true,
-            mask_threshold: 0.5,
-        };
-        tomofuse_radiomics::interp::resample(&image, &mask, 1, &interp).unwrap()
-    } else {
-        let m = mask.select_label(1);
-        (image, m)
-    };
-    ndarray::Zip::from(&mut mask.data)
-        .and(&image.data)
-        .for_each(|m, &v| {
-            if !(-1000.0..=400.0).contains(&v) {
-                *m = 0;
-            }
-        });
     (image, mask)
+}
+
+/// Settings of IBSI-2 phase-2 processing configuration A (2D, original grid) or B (3D,
+/// 1 mm isotropic, tricubic spline, rounded, mask threshold 0.5), both resegmented to
+/// [-1000, 400] HU on the unfiltered image (`phase2/processing.md`), intensity statistics
+/// only, with the given `[[image_types]]` tables.
+pub fn phase2_settings(config: char, image_types: &str) -> String {
+    let interp = if config == 'B' {
+        "[interpolation]\nspacing = [1.0, 1.0, 1.0]\nkind = \"bspline\"\n\
+         round_intensities = true\nmask_threshold = 0.5\n"
+    } else {
+        ""
+    };
+    format!(
+        "name = \"ibsi2-phase2-{config}\"\n\
+         discretisation = {{ method = \"fixed_bin_size\", bin_width = 25.0 }}\n\
+         {interp}\
+         [resegmentation]\nrange = [-1000.0, 400.0]\n\
+         [families]\nmorphology = false\nlocal_intensity = false\nstatistics = true\n\
+         histogram = false\nivh = false\nglcm = false\nglrlm = false\nglszm = false\n\
+         gldzm = false\nngtdm = false\nngldm = false\nmoran_geary = false\n\
+         {image_types}"
+    )
+}
+
+/// The `[[image_types]]` table of one `phase2/configs.csv` row, as a study would write it in
+/// its settings file. Err: the row has no image-type equivalent.
+pub fn image_type_table(row: &HashMap<String, String>) -> Result<String, String> {
+    let p = parse_params(row.get("params").map(String::as_str).unwrap_or(""));
+    let dims = if row["filter_dims"].starts_with("2D") {
+        "2D"
+    } else {
+        "3D"
+    };
+    let boundary = &row["boundary"];
+    let yes_no = |k: &str| if yes(&p, k) { "true" } else { "false" };
+    Ok(match row["filter"].as_str() {
+        "none" => "name = \"original\"\n".to_string(),
+        "mean" => format!(
+            "filter = \"mean\"\nsupport = {}\ndims = \"{dims}\"\nboundary = \"{boundary}\"\n",
+            get(&p, "support_vox")?
+        ),
+        "log" => format!(
+            "filter = \"log\"\nsigma_mm = {}\ntruncate = {}\ndims = \"{dims}\"\n\
+             boundary = \"{boundary}\"\n",
+            get(&p, "sigma_mm")?,
+            get(&p, "truncate_sigma")?
+        ),
+        "laws" => {
+            let mut t = format!(
+                "filter = \"laws\"\nkernel = \"{}\"\nrotation_invariant = {}\n\
+                 dims = \"{dims}\"\nboundary = \"{boundary}\"\n",
+                get(&p, "kernel")?,
+                yes_no("rotation_invariance")
+            );
+            if let Some(pool) = p.get("pooling") {
+                t.push_str(&format!("pooling = \"{pool}\"\n"));
+            }
+            if yes(&p, "energy") {
+                t.push_str(&format!(
+                    "energy_delta = {}\n",
+                    get(&p, "energy_delta_vox")?
+                ));
+            }
+            t
+        }
+        "gabor" => {
+            // The 2D kernel in one plane (axial) is "2D"; in the three planes "3D".
+            let planes = get(&p, "planes")?;
+            let dims = if planes.contains('+') { "3D" } else { "2D" };
+            format!(
+                "filter = \"gabor\"\nsigma_mm = {}\nlambda_mm = {}\ngamma = {}\n\
+                 theta_step_deg = {}\ndims = \"{dims}\"\nboundary = \"{boundary}\"\n",
+                get(&p, "sigma_mm")?,
+                get(&p, "lambda_mm")?,
+                get(&p, "gamma")?,
+                get(&p, "theta_step_deg")?
+            )
+        }
+        "separable_wavelet" => {
+            let mut t = format!(
+                "filter = \"wavelet\"\nwavelet = \"{}\"\nsubbands = \"{}\"\nlevel = {}\n\
+                 rotation_invariant = {}\ndims = \"{dims}\"\nboundary = \"{boundary}\"\n",
+                get(&p, "wavelet")?,
+                get(&p, "set")?,
+                get(&p, "level")?,
+                yes_no("rotation_invariance")
+            );
+            if let Some(pool) = p.get("pooling") {
+                t.push_str(&format!("pooling = \"{pool}\"\n"));
+            }
+            t
+        }
+        // Applied in the Fourier domain: periodic by construction, no boundary key.
+        "nonseparable_wavelet" if get(&p, "wavelet")? == "simoncelli" => format!(
+            "filter = \"simoncelli\"\nlevel = {}\ndims = \"{dims}\"\n",
+            get(&p, "level")?
+        ),
+        o => return Err(format!("filter `{o}` has no image type")),
+    })
 }
 
 /// `phase2/reference_values.csv`: filter id -> (tag, consensus, tolerance), blanks dropped.
@@ -340,75 +415,83 @@ pub fn phase2_reference(dir: &Path) -> HashMap<String, Vec<(String, f64, f64)>> 
     out
 }
 
-/// Runs every phase-2 filter id with reference values: filter the processed CT phantom, take
-/// the 18 intensity statistics of the response inside the resegmented ROI, compare. Also
-/// returns the ROI voxel count of each processing configuration (a pre-processing check:
-/// `processing.md` lists 125 238 for A and 357 802 for B as what most teams found).
+/// Runs every phase-2 filter id with reference values through the library: one settings
+/// file per processing configuration whose `[[image_types]]` are the filters of
+/// `phase2/configs.csv`, one [`tomofuse_radiomics::extract`] per configuration, and the 18
+/// intensity statistics of each image type compared with the consensus. Also returns the ROI
+/// voxel count of each configuration (a pre-processing check: `processing.md` lists 125 238
+/// for A and 357 802 for B as what most teams found).
 pub fn phase2(dir: &Path, ct_dir: &Path) -> (Vec<Phase2Row>, Vec<(char, usize)>) {
+    use tomofuse_radiomics::{Settings, extract, roi::Roi};
     let refs = phase2_reference(dir);
     let rows = read_csv(&dir.join("phase2/configs.csv"));
-    let mut prepared: HashMap<char, (tomofuse_core::Volume<f32>, tomofuse_core::Mask)> =
-        HashMap::new();
-    let rows: Vec<Phase2Row> = rows
+    let (image, mask) = ct_phantom(ct_dir);
+    // filter id -> image type name, or why it was not run.
+    let mut names: HashMap<String, Result<String, String>> = HashMap::new();
+    let mut extractions = HashMap::new();
+    let mut counts = Vec::new();
+    for config in ['A', 'B'] {
+        let mut ids = Vec::new();
+        let mut tables = String::new();
+        for row in rows
+            .iter()
+            .filter(|r| r["processing_config"].starts_with(config))
+        {
+            let id = row["filter_id"].clone();
+            if !refs.contains_key(&id) {
+                names.insert(id, Err("no reference values".to_string()));
+                continue;
+            }
+            match image_type_table(row) {
+                Ok(t) => {
+                    tables.push_str("[[image_types]]\n");
+                    tables.push_str(&t);
+                    ids.push(id);
+                }
+                Err(e) => {
+                    names.insert(id, Err(e));
+                }
+            }
+        }
+        let text = phase2_settings(config, &tables);
+        let settings = Settings::from_toml(&text, &format!("phase-2 configuration {config}"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let types = settings.image_types().unwrap();
+        assert_eq!(types.len(), ids.len(), "one image type per filter id");
+        for (id, t) in ids.into_iter().zip(&types) {
+            names.insert(id, Ok(t.name.clone()));
+        }
+        let ex = extract(&image, &mask, 1, &settings).unwrap();
+        extractions.insert(config, ex);
+        let roi = Roi::build(&image, &mask, 1, &settings).unwrap();
+        counts.push((config, roi.n_int()));
+    }
+    let rows = rows
         .into_iter()
         .map(|row| {
             let id = row["filter_id"].clone();
             let config = row["processing_config"].chars().next().unwrap_or('A');
-            let filter = row["filter"].clone();
-            let values = match refs.get(&id) {
-                None => Err("no reference values".to_string()),
-                Some(r) => {
-                    let (image, mask) = prepared
-                        .entry(config)
-                        .or_insert_with(|| phase2_image(ct_dir, config));
-                    run_phase2(&row, image, mask, r)
-                }
-            };
+            let values = names[&id]
+                .clone()
+                .map(|name| compare_phase2(&extractions[&config], &name, &refs[&id]));
             Phase2Row {
                 filter_id: id,
-                filter,
+                filter: row["filter"].clone(),
                 values,
             }
         })
         .collect();
-    let mut counts: Vec<(char, usize)> = prepared
-        .iter()
-        .map(|(c, (_, m))| (*c, m.count_nonzero()))
-        .collect();
-    counts.sort();
     (rows, counts)
 }
 
-fn run_phase2(
-    row: &HashMap<String, String>,
-    image: &tomofuse_core::Volume<f32>,
-    mask: &tomofuse_core::Mask,
+fn compare_phase2(
+    ex: &tomofuse_radiomics::Extraction,
+    image_type: &str,
     refs: &[(String, f64, f64)],
-) -> Result<Vec<Phase2Value>, String> {
-    let response = if row["filter"] == "none" {
-        image.clone()
-    } else {
-        let f = filter_from_config(row)?
-            .check()
-            .map_err(|e| e.to_string())?;
-        f.apply(image).map_err(|e| e.to_string())?
-    };
-    let values: Vec<f64> = response
-        .data
-        .iter()
-        .zip(mask.data.iter())
-        .filter(|(_, m)| **m != 0)
-        .map(|(v, _)| *v as f64)
-        .collect();
-    let feats: HashMap<String, f64> =
-        tomofuse_radiomics::families::statistics::first_order(&values)
-            .into_iter()
-            .map(|(k, v)| (format!("stat_{k}"), v))
-            .collect();
-    Ok(refs
-        .iter()
+) -> Vec<Phase2Value> {
+    refs.iter()
         .map(|(tag, reference, tolerance)| {
-            let ours = feats.get(tag).copied().unwrap_or(f64::NAN);
+            let ours = ex.get_in(image_type, tag).unwrap_or(f64::NAN);
             // Strict IBSI rule; the epsilon only absorbs the decimal representation.
             let pass = (ours - reference).abs() <= tolerance + 1e-9 * reference.abs();
             Phase2Value {
@@ -419,5 +502,5 @@ fn run_phase2(
                 pass,
             }
         })
-        .collect())
+        .collect()
 }

@@ -9,9 +9,10 @@ use tomofuse_radiomics::{Extraction, Settings, output};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// One row per case, one column per IBSI tag.
+    /// One row per case, one column per IBSI tag (prefixed by the image type unless original).
     Wide,
-    /// One row per feature: case_id, family, feature, ibsi_code, ibsi_tag, value, reason.
+    /// One row per feature: case_id, image_type, family, feature, ibsi_code, ibsi_tag, value,
+    /// reason.
     Long,
 }
 

@@ -553,7 +553,8 @@ fn case_features(
         // Non-finite values become NaN here, as they read back from the case cache.
         .map(|f| {
             (
-                format!("rad_{}", f.ibsi_tag),
+                // The image type prefixes filtered features (none for `original`).
+                format!("rad_{}", f.column()),
                 if f.value.is_finite() {
                     f.value
                 } else {
