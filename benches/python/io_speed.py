@@ -9,8 +9,9 @@ What each side returns differs, and the table says so: tomofuse reads into f32 (
 C layout (one transposing pass), SimpleITK and nibabel keep the stored type in file order.
 Written .nii.gz sizes are printed too, since the compression level sets the write time.
 
-Usage: io_speed.py [--bin PATH_TO_io_time] [--threads 2] [--repeats 5] [--json OUT.json]
+Usage: io_speed.py [--bin PATH_TO_io_time] [--before OLD_io_time] [--threads 2] [--repeats 5] [--json OUT.json]
 Build first:  CARGO_TARGET_DIR=... cargo build --release -p tomofuse-io --example io_time
+(--before: the same example built from an older commit, for before/after in one run.)
 """
 import argparse
 import json
@@ -87,6 +88,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(target, "release", "examples", "io_time"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--before", help="an io_time built from an older tomofuse, timed as 'tomofuse before'")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
@@ -102,14 +104,21 @@ def main():
         for name, ext, path in files:
             # Warm the page cache and every reader once.
             sitk.ReadImage(path)
-            np.asarray(nib.load(path).dataobj)
+            np.asarray(nib.load(path, mmap=False).dataobj)
             ours(args.bin, ["read", path, "1"], env)
-            r = {
+            r = {}
+            if args.before:
+                ours(args.before, ["read", path, "1"], env)
+                r["read before"] = ours(args.before, ["read", path, str(n)], env)
+            r.update({
                 "read tomofuse": ours(args.bin, ["read", path, str(n)], env),
                 "read SimpleITK": median_time(lambda: sitk.ReadImage(path), n),
-                "read nibabel": median_time(lambda: np.asarray(nib.load(path).dataobj), n),
-            }
+                # mmap=False: really read (an uncompressed file is memory-mapped otherwise).
+                "read nibabel": median_time(lambda: np.asarray(nib.load(path, mmap=False).dataobj), n),
+            })
             out = os.path.join(tmp, f"out.{ext}")
+            if args.before:
+                r["write before"] = ours(args.before, ["write", path, out, str(n)], env)
             r["write tomofuse"] = ours(args.bin, ["write", path, out, str(n)], env)
             size_ours = os.path.getsize(out)
             img = sitk.ReadImage(path)
@@ -120,27 +129,34 @@ def main():
             nimg2 = nib.Nifti1Image(arr, nimg.affine, nimg.header)
             r["write nibabel"] = median_time(lambda: nib.save(nimg2, out), n)
             size_nib = os.path.getsize(out)
-            rows.append({"dtype": name, "ext": ext, "times_s": r,
-                         "written_bytes": {"tomofuse": size_ours, "SimpleITK": size_sitk, "nibabel": size_nib}})
+            written = {"tomofuse": size_ours, "SimpleITK": size_sitk, "nibabel": size_nib}
+            if args.before:
+                ours(args.before, ["write", path, out, "1"], env)
+                written["before"] = os.path.getsize(out)
+            rows.append({"dtype": name, "ext": ext, "times_s": r, "written_bytes": written})
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     load = os.getloadavg()
     print(f"512x512x160 synthetic CT, {args.threads} threads, median of {args.repeats}, "
           f"SimpleITK {sitk.Version.VersionString()}, nibabel {nib.__version__}, load average {load[0]:.2f}")
-    print(f"{'case':16s} {'op':5s} {'tomofuse':>9s} {'SimpleITK':>9s} {'nibabel':>9s} "
-          f"{'/SimpleITK':>10s} {'/nibabel':>9s}")
+    before = f"{'before':>9s} " if args.before else ""
+    print(f"{'case':16s} {'op':5s} {before}{'tomofuse':>9s} {'SimpleITK':>9s} {'nibabel':>9s} "
+          f"{'/SimpleITK':>10s} {'/nibabel':>9s}" + (f" {'before/SITK':>11s}" if args.before else ""))
     for row in rows:
         t = row["times_s"]
         case = f"{row['dtype']} .{row['ext']}"
         for op in ("read", "write"):
             a, s, b = t[f"{op} tomofuse"], t[f"{op} SimpleITK"], t[f"{op} nibabel"]
             row[f"{op}_ratio_sitk"], row[f"{op}_ratio_nibabel"] = a / s, a / b
-            print(f"{case:16s} {op:5s} {a:9.3f} {s:9.3f} {b:9.3f} {a / s:10.2f} {a / b:9.2f}")
+            old = t.get(f"{op} before")
+            col = f"{old:9.3f} " if old is not None else ""
+            tail = f" {old / s:11.2f}" if old is not None else ""
+            print(f"{case:16s} {op:5s} {col}{a:9.3f} {s:9.3f} {b:9.3f} {a / s:10.2f} {a / b:9.2f}{tail}")
         if row["ext"] == "nii.gz":
             w = row["written_bytes"]
             print(f"{'':16s} gz bytes: tomofuse {w['tomofuse'] / 1e6:.1f} MB, SimpleITK {w['SimpleITK'] / 1e6:.1f} MB, "
-                  f"nibabel {w['nibabel'] / 1e6:.1f} MB")
+                  f"nibabel {w['nibabel'] / 1e6:.1f} MB" + (f", before {w['before'] / 1e6:.1f} MB" if "before" in w else ""))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": args.threads, "repeats": args.repeats, "load_average": load, "rows": rows}, f,

@@ -84,6 +84,33 @@ impl Raw for f64 {
     }
 }
 
+/// A zeroed f32 buffer for a volume about to be filled. On Linux its pages are advised to be
+/// 2 MiB transparent huge pages: filling a fresh 100+ MB buffer otherwise costs a page fault
+/// per 4 KiB, measured at about as much time as the conversion itself.
+pub(crate) fn zeroed_f32(n: usize) -> Vec<f32> {
+    let mut v = vec![0f32; n];
+    #[cfg(target_os = "linux")]
+    advise_huge_pages(&mut v);
+    v
+}
+
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(v: &mut [f32]) {
+    const HUGE: usize = 2 << 20;
+    let start = v.as_mut_ptr() as usize;
+    let end = start + std::mem::size_of_val(v);
+    let first = start.next_multiple_of(HUGE);
+    if end >= first + HUGE {
+        let len = (end - first) / HUGE * HUGE;
+        // SAFETY: [first, first + len) lies inside `v`'s allocation, which we own mutably.
+        // MADV_HUGEPAGE changes only how the kernel backs the pages, never their contents; a
+        // refusal (THP disabled, old kernel) is harmless, so the result is ignored.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
 /// Voxel grid and stored encoding of the data being read.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Grid {
@@ -116,10 +143,12 @@ fn scatter_slices<U: Raw>(planes: &[&[U]], k0: usize, g: &Grid, dst: &mut [f32])
 }
 
 /// File order is `[k][j][i]`, the C layout `[i][j][k]`: every axis reverses. A task owns `BI`
-/// consecutive `i` (a contiguous piece of the output); for each `j` it sweeps its `i`s, reading
-/// each slice row once and writing each output row's slab of `k`s (one cache line) at once.
+/// consecutive `i` (a contiguous piece of the output). For each `j` it converts the slab's
+/// slice rows (contiguous, vectorisable) into a small tile, then writes each output row's slab
+/// of `k`s from the tile: both memory sides are touched sequentially, the transpose itself
+/// happens in L1.
 #[inline(always)]
-fn scatter_with<U: Copy + Sync, V: Copy + Send, F: Fn(U) -> V + Sync>(
+fn scatter_with<U: Copy + Sync, V: Copy + Default + Send, F: Fn(U) -> V + Sync>(
     planes: &[&[U]],
     k0: usize,
     shape: [usize; 3],
@@ -133,12 +162,18 @@ fn scatter_with<U: Copy + Sync, V: Copy + Send, F: Fn(U) -> V + Sync>(
         .for_each(|(b, out)| {
             let i0 = b * BI;
             let bi = out.len() / (nj * nk);
+            let mut tile = vec![V::default(); count * bi];
             for j in 0..nj {
-                for ii in 0..bi {
-                    let at = (ii * nj + j) * nk + k0;
-                    let src = j * ni + i0 + ii;
-                    for (o, plane) in out[at..at + count].iter_mut().zip(planes) {
-                        *o = conv(plane[src]);
+                let src = j * ni + i0;
+                for (t, plane) in tile.chunks_exact_mut(bi).zip(planes) {
+                    for (t, &u) in t.iter_mut().zip(&plane[src..src + bi]) {
+                        *t = conv(u);
+                    }
+                }
+                for (ii, row) in out.chunks_exact_mut(nj * nk).enumerate() {
+                    let o = &mut row[j * nk + k0..j * nk + k0 + count];
+                    for (o, &t) in o.iter_mut().zip(tile[ii..].iter().step_by(bi)) {
+                        *o = t;
                     }
                 }
             }
@@ -148,19 +183,26 @@ fn scatter_with<U: Copy + Sync, V: Copy + Send, F: Fn(U) -> V + Sync>(
 /// Assembles decoded slices (`planes[k]` = slice `k` in file order, `ni*nj` values each) into
 /// the C layout in one pass, without first concatenating them.
 pub(crate) fn planes_to_c(planes: &[Vec<f32>], shape: [usize; 3]) -> Vec<f32> {
-    let mut out = vec![0f32; shape.iter().product()];
+    let mut out = zeroed_f32(shape.iter().product());
     let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
     scatter_with(&refs, 0, shape, &mut out, |x| x);
     out
 }
 
 /// Copies slices `k0..k0 + count` of the C-layout `src` into `dst` (`count` slices, file
-/// order), for writers. A task owns `BJ` rows `j` of every slice in the slab; for each `(j, i)`
-/// it reads the slab's `k`s of one C-layout row (one cache line) and appends one value to each
-/// slice's run.
-fn gather_slices<T: Copy + Send + Sync>(src: &[T], shape: [usize; 3], k0: usize, dst: &mut [T]) {
+/// order), for writers. A task owns `BJ` rows `j` of every slice in the slab; for each `j` it
+/// copies the slab's `k`s of every C-layout row `(i, j)` (one cache line each) into a tile,
+/// then writes each slice's row from the tile (measured 2x faster than writing the slices
+/// straight from the rows).
+fn gather_slices<T: bytemuck::Pod + Send + Sync>(
+    src: &[T],
+    shape: [usize; 3],
+    k0: usize,
+    dst: &mut [T],
+) {
     let [ni, nj, nk] = shape;
     let p_total = ni * nj;
+    let count = dst.len() / p_total;
     // Split every slice into blocks of rows and regroup the pieces by block.
     let mut rows: Vec<std::slice::ChunksMut<'_, T>> = dst
         .chunks_mut(p_total)
@@ -169,18 +211,26 @@ fn gather_slices<T: Copy + Send + Sync>(src: &[T], shape: [usize; 3], k0: usize,
     let blocks: Vec<Vec<&mut [T]>> = (0..nj.div_ceil(BJ))
         .map(|_| rows.iter_mut().filter_map(|r| r.next()).collect())
         .collect();
-    blocks.into_par_iter().enumerate().for_each(|(b, mut segs)| {
-        let j0 = b * BJ;
-        let bj = segs.first().map_or(0, |s| s.len() / ni);
-        for jj in 0..bj {
-            for i in 0..ni {
-                let at = (i * nj + j0 + jj) * nk + k0;
-                for (seg, &x) in segs.iter_mut().zip(&src[at..at + nk - k0]) {
-                    seg[jj * ni + i] = x;
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, mut segs)| {
+            let j0 = b * BJ;
+            let bj = segs.first().map_or(0, |s| s.len() / ni);
+            let mut tile = vec![T::zeroed(); ni * count];
+            for jj in 0..bj {
+                for (i, t) in tile.chunks_exact_mut(count).enumerate() {
+                    let at = (i * nj + j0 + jj) * nk + k0;
+                    t.copy_from_slice(&src[at..at + count]);
+                }
+                for (s, seg) in segs.iter_mut().enumerate() {
+                    let row = &mut seg[jj * ni..(jj + 1) * ni];
+                    for (o, &t) in row.iter_mut().zip(tile[s..].iter().step_by(count)) {
+                        *o = t;
+                    }
                 }
             }
-        }
-    });
+        });
 }
 
 /// Reads `total` bytes from `r` in slabs of whole slices on a helper thread, handing each slab
@@ -269,7 +319,7 @@ fn read_volume_slabs<R: Read + Send>(
     let total = n as u64 * dtype.size() as u64;
     let slice_bytes = g.plane() * dtype.size();
     // Allocated without touching its pages: memory grows only as slabs are converted.
-    let mut out = vec![0f32; n];
+    let mut out = zeroed_f32(n);
     macro_rules! go {
         ($t:ty) => {
             pipelined(r, total, slice_bytes, slab_bytes, |b, k0| {
@@ -379,7 +429,8 @@ impl<W: Write> ParGzWriter<W> {
         let out: Vec<(Vec<u8>, Crc)> = (0..nblocks)
             .into_par_iter()
             .map(|b| {
-                let chunk = &data[(b * GZ_BLOCK).min(data.len())..((b + 1) * GZ_BLOCK).min(data.len())];
+                let chunk =
+                    &data[(b * GZ_BLOCK).min(data.len())..((b + 1) * GZ_BLOCK).min(data.len())];
                 let mut crc = Crc::new();
                 crc.update(chunk);
                 let finish = last && b + 1 == nblocks;
@@ -495,8 +546,7 @@ mod tests {
 
     fn same(a: &[f32], b: &[f32]) -> bool {
         a.len() == b.len()
-            && a
-                .iter()
+            && a.iter()
                 .zip(b)
                 .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
     }
@@ -560,7 +610,11 @@ mod tests {
             let n: usize = shape.iter().product();
             let vals: Vec<i16> = (0..n).map(|v| (v as i16).wrapping_mul(31)).collect();
             let vol = Volume::from_vec_c(shape, vals, unit()).unwrap();
-            let want: Vec<u8> = vol.to_vec_f().iter().flat_map(|v| v.to_le_bytes()).collect();
+            let want: Vec<u8> = vol
+                .to_vec_f()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
             let plane = shape[0] * shape[1] * 2;
             for slab in [1, plane, 2 * plane + 5, usize::MAX / 2] {
                 let mut got = Vec::new();

@@ -686,8 +686,8 @@ pub fn read_nifti(path: &Path) -> Result<(Volume<f32>, NiftiMeta)> {
                 .map_err(|_| truncated(bytes.len() as u64))?
         }
     };
-    let vol = Volume::from_vec_c(meta.shape, vals, meta.geometry)
-        .map_err(|e| IoError::core(path, e))?;
+    let vol =
+        Volume::from_vec_c(meta.shape, vals, meta.geometry).map_err(|e| IoError::core(path, e))?;
     Ok((vol, meta))
 }
 
@@ -856,11 +856,15 @@ fn header_bytes(h: &NiftiHeader, shape: [usize; 3], dtype: DType) -> Vec<u8> {
     b
 }
 
+/// Deflate level of `.nii.gz` output. zlib-rs level 3 writes CT files within ~2% of the size
+/// SimpleITK writes (level 1, used before, is a different, much weaker strategy in zlib-rs:
+/// +45% size), at ~1.3 s per 84 MB on one core.
+const GZIP_LEVEL: Compression = Compression::new(3);
+
 /// Writes `vol` as NIfTI-1 (`.nii`, or gzip-compressed `.nii.gz`), sform and qform both set.
 ///
 /// The data go out in file order straight from the volume, one transposing pass per slab;
-/// `.nii.gz` is deflated (level 1, as before) in 1 MiB blocks on all rayon threads into one
-/// standard gzip member.
+/// `.nii.gz` is deflated in 1 MiB blocks on all rayon threads into one standard gzip member.
 pub fn write_nifti<T: NiftiElement>(path: &Path, vol: &Volume<T>) -> Result<()> {
     let name = path.to_string_lossy();
     let gz = name.ends_with(".nii.gz");
@@ -889,7 +893,7 @@ pub fn write_nifti<T: NiftiElement>(path: &Path, vol: &Volume<T>) -> Result<()> 
     };
     let file = File::create(path).map_err(err)?;
     if gz {
-        let mut w = ParGzWriter::new(BufWriter::with_capacity(1 << 20, file), Compression::fast());
+        let mut w = ParGzWriter::new(BufWriter::with_capacity(1 << 20, file), GZIP_LEVEL);
         w.write_all(&header).map_err(err)?;
         write_file_order(data, shape, |b| w.write_all(b)).map_err(err)?;
         w.finish().map_err(err)?;

@@ -569,12 +569,13 @@ pub fn read_nrrd(path: &Path) -> Result<(Volume<f32>, NrrdMeta)> {
         big_endian: meta.big_endian,
         scale: None,
     };
-    let vals = read_volume(bytes.as_slice(), meta.dtype, &grid).map_err(|_| IoError::Truncated {
-        path: path.to_path_buf(),
-        what: "NRRD data".into(),
-        expected: total,
-        found: bytes.len() as u64,
-    })?;
+    let vals =
+        read_volume(bytes.as_slice(), meta.dtype, &grid).map_err(|_| IoError::Truncated {
+            path: path.to_path_buf(),
+            what: "NRRD data".into(),
+            expected: total,
+            found: bytes.len() as u64,
+        })?;
     drop(bytes);
     let vol =
         Volume::from_vec_c(meta.shape, vals, meta.geometry).map_err(|e| IoError::core(path, e))?;

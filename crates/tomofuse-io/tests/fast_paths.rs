@@ -18,7 +18,11 @@ fn pattern(name: &str, i: usize, j: usize, k: usize) -> f64 {
     if name.starts_with("float") {
         return base as f64 / 4.0 - 12.0;
     }
-    let mut v = if name.starts_with('u') { base } else { base - 48 };
+    let mut v = if name.starts_with('u') {
+        base
+    } else {
+        base - 48
+    };
     if name.ends_with("32") {
         v *= 1_000_003;
     }
@@ -182,10 +186,19 @@ fn same_as_old<T: NiftiElement>(dir: &Path, stem: &str, vol: &Volume<T>) {
         old_writer(&p, vol);
         p
     });
-    let (a, b) = (std::fs::read(&new[0]).unwrap(), std::fs::read(&old[0]).unwrap());
+    let (a, b) = (
+        std::fs::read(&new[0]).unwrap(),
+        std::fs::read(&old[0]).unwrap(),
+    );
     assert!(a == b, "{stem}.nii differs from the old writer's file");
-    assert!(gunzip(&new[1]) == b, "{stem}.nii.gz inflates to other bytes");
-    assert!(gunzip(&old[1]) == b, "{stem}: old .nii.gz differs from old .nii");
+    assert!(
+        gunzip(&new[1]) == b,
+        "{stem}.nii.gz inflates to other bytes"
+    );
+    assert!(
+        gunzip(&old[1]) == b,
+        "{stem}: old .nii.gz differs from old .nii"
+    );
 }
 
 #[test]
@@ -198,15 +211,31 @@ fn writer_bytes_equal_the_old_writer() {
     same_as_old(d, "i8", &typed(s, |i, j, k| f(i, j, k) as i8));
     same_as_old(d, "i16", &typed(s, |i, j, k| f(i, j, k) as i16 * 301));
     same_as_old(d, "u16", &typed(s, |i, j, k| f(i, j, k) as u16 * 601));
-    same_as_old(d, "i32", &typed(s, |i, j, k| pattern("int32", i, j, k) as i32));
-    same_as_old(d, "u32", &typed(s, |i, j, k| pattern("uint32", i, j, k) as u32));
+    same_as_old(
+        d,
+        "i32",
+        &typed(s, |i, j, k| pattern("int32", i, j, k) as i32),
+    );
+    same_as_old(
+        d,
+        "u32",
+        &typed(s, |i, j, k| pattern("uint32", i, j, k) as u32),
+    );
     same_as_old(d, "f32", &typed(s, |i, j, k| f(i, j, k) as f32 * 1.1));
     same_as_old(d, "f64", &typed(s, |i, j, k| f(i, j, k) * 1.1));
     // Several slabs and gzip blocks; a flat single-slice volume; a volume whose array is not
     // in the standard layout.
     let big = [512, 200, 50];
-    same_as_old(d, "big_i16", &typed(big, |i, j, k| (i * 3 + j * 5 + k * 7) as i16 - 900));
-    same_as_old(d, "big_f32", &typed(big, |i, j, k| (i + j * k) as f32 * 0.25));
+    same_as_old(
+        d,
+        "big_i16",
+        &typed(big, |i, j, k| (i * 3 + j * 5 + k * 7) as i16 - 900),
+    );
+    same_as_old(
+        d,
+        "big_f32",
+        &typed(big, |i, j, k| (i + j * k) as f32 * 0.25),
+    );
     same_as_old(d, "flat", &typed([9, 1, 1], |i, _, _| i as u8));
     let v = typed([6, 5, 4], |i, j, k| (i * 100 + j * 10 + k) as i16);
     let fv = Volume::new(
@@ -228,7 +257,10 @@ fn large_round_trip_is_exact() {
     for p in write_both(dir.path(), "rt", &v) {
         let back = tomofuse_io::read_image(&p).unwrap();
         assert!(
-            back.data.iter().zip(v.data.iter()).all(|(a, b)| *a == *b as f32),
+            back.data
+                .iter()
+                .zip(v.data.iter())
+                .all(|(a, b)| *a == *b as f32),
             "{}",
             p.display()
         );
