@@ -219,9 +219,20 @@ fn gather_slices<T: bytemuck::Pod + Send + Sync>(
             let bj = segs.first().map_or(0, |s| s.len() / ni);
             let mut tile = vec![T::zeroed(); ni * count];
             for jj in 0..bj {
-                for (i, t) in tile.chunks_exact_mut(count).enumerate() {
-                    let at = (i * nj + j0 + jj) * nk + k0;
-                    t.copy_from_slice(&src[at..at + count]);
+                let (base, stride) = ((j0 + jj) * nk + k0, nj * nk);
+                // Slab depths of the usual slice sizes get a fixed-size copy (inlined moves,
+                // not a memcpy call per C-layout row).
+                match count {
+                    4 => fill_tile::<T, 4>(&mut tile, src, base, stride),
+                    8 => fill_tile::<T, 8>(&mut tile, src, base, stride),
+                    16 => fill_tile::<T, 16>(&mut tile, src, base, stride),
+                    32 => fill_tile::<T, 32>(&mut tile, src, base, stride),
+                    _ => {
+                        for (i, t) in tile.chunks_exact_mut(count).enumerate() {
+                            let at = base + i * stride;
+                            t.copy_from_slice(&src[at..at + count]);
+                        }
+                    }
                 }
                 for (s, seg) in segs.iter_mut().enumerate() {
                     let row = &mut seg[jj * ni..(jj + 1) * ni];
@@ -231,6 +242,16 @@ fn gather_slices<T: bytemuck::Pod + Send + Sync>(
                 }
             }
         });
+}
+
+/// `tile[i * N..(i + 1) * N] = src[base + i * stride..][..N]` for every `i`.
+#[inline(always)]
+fn fill_tile<T: Copy, const N: usize>(tile: &mut [T], src: &[T], base: usize, stride: usize) {
+    for (i, t) in tile.chunks_exact_mut(N).enumerate() {
+        let at = base + i * stride;
+        let t: &mut [T; N] = t.try_into().expect("chunks of N");
+        *t = src[at..at + N].try_into().expect("N values");
+    }
 }
 
 /// Reads `total` bytes from `r` in slabs of whole slices on a helper thread, handing each slab
@@ -636,7 +657,7 @@ mod tests {
 
     #[test]
     fn writer_emits_file_order() {
-        for shape in [[5, 4, 3], [300, 7, 11], [1, 1, 9]] {
+        for shape in [[5, 4, 3], [300, 7, 11], [1, 1, 9], [13, 7, 40]] {
             let n: usize = shape.iter().product();
             let vals: Vec<i16> = (0..n).map(|v| (v as i16).wrapping_mul(31)).collect();
             let vol = Volume::from_vec_c(shape, vals, unit()).unwrap();
@@ -646,7 +667,9 @@ mod tests {
                 .flat_map(|v| v.to_le_bytes())
                 .collect();
             let plane = shape[0] * shape[1] * 2;
-            for slab in [1, plane, 2 * plane + 5, usize::MAX / 2] {
+            // Slab depths 1, 2, 4, 8, 16, 32 (the fixed-size copies), odd, the whole volume.
+            let depths = [1, 2, 4, 8, 16, 32].map(|d| d * plane);
+            for slab in depths.into_iter().chain([2 * plane + 5, usize::MAX / 2]) {
                 let mut got = Vec::new();
                 write_file_order_slabs(vol.data.as_slice().unwrap(), shape, slab, |b| {
                     got.extend_from_slice(b);
