@@ -556,12 +556,11 @@ pub fn read_dicom_series(dir: &Path, series_uid: Option<&str>) -> Result<(Volume
     )
     .map_err(|e| tag_err(&first.path, tags::IMAGE_ORIENTATION_PATIENT, e.to_string()))?;
 
+    // Slices decode in parallel; one pass then lays them out (file order -> C layout).
     let planes: Vec<Vec<f32>> = slices.par_iter().map(decode_slice).collect::<Result<_>>()?;
-    let mut data = Vec::with_capacity(shape.iter().product());
-    for p in planes {
-        data.extend_from_slice(&p);
-    }
-    let vol = Volume::from_vec_f(shape, data, geometry).map_err(|e| IoError::core(dir, e))?;
+    let data = crate::layout::planes_to_c(&planes, shape);
+    drop(planes);
+    let vol = Volume::from_vec_c(shape, data, geometry).map_err(|e| IoError::core(dir, e))?;
     let ts = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(&first.path)

@@ -8,6 +8,7 @@
 pub mod dicom;
 pub mod dtype;
 pub mod error;
+mod layout;
 pub mod mesh;
 pub mod nii;
 pub mod nrrd;

@@ -3,8 +3,9 @@
 //! `pattern min max step` and `LIST` forms) data. Geometry from `space directions` /
 //! `space origin` in the stated `space` (converted to LPS), else `spacings` on identity axes.
 
-use crate::dtype::{DType, decode_f32};
+use crate::dtype::DType;
 use crate::error::{IoError, Result};
+use crate::layout::{Grid, read_volume};
 use crate::nii::{read_up_to, stream_err};
 use flate2::bufread::MultiGzDecoder;
 use std::collections::HashMap;
@@ -500,6 +501,8 @@ fn read_chunk(
             }
             std::io::copy(&mut (&mut r).take(skip), &mut std::io::sink())
                 .map_err(|e| IoError::io(file, e))?;
+            // The length was checked above: one allocation, no regrowth.
+            out.reserve_exact(want as usize);
             (&mut r)
                 .take(want)
                 .read_to_end(out)
@@ -560,10 +563,22 @@ pub fn read_nrrd(path: &Path) -> Result<(Volume<f32>, NrrdMeta)> {
         }
         read_chunk(&meta, f, meta.attached_offset.unwrap_or(0), per, &mut bytes)?;
     }
-    let vals = decode_f32(&bytes, meta.dtype, meta.big_endian, None);
+    // One pass: byte order, type and file order -> C layout.
+    let grid = Grid {
+        shape: meta.shape,
+        big_endian: meta.big_endian,
+        scale: None,
+    };
+    let vals =
+        read_volume(bytes.as_slice(), meta.dtype, &grid).map_err(|_| IoError::Truncated {
+            path: path.to_path_buf(),
+            what: "NRRD data".into(),
+            expected: total,
+            found: bytes.len() as u64,
+        })?;
     drop(bytes);
     let vol =
-        Volume::from_vec_f(meta.shape, vals, meta.geometry).map_err(|e| IoError::core(path, e))?;
+        Volume::from_vec_c(meta.shape, vals, meta.geometry).map_err(|e| IoError::core(path, e))?;
     Ok((vol, meta))
 }
 
