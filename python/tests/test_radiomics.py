@@ -11,12 +11,15 @@ import subprocess
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tomofuse
 from tomofuse.radiomics import featureextractor
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def read_reference(path):
@@ -68,6 +71,29 @@ def test_ibsi_ct_phantom_config_a_matches_reference(ibsi, config_a):
     frac = 1 - len(fails) / len(refs)
     print(f"IBSI config A via Python: {len(refs) - len(fails)}/{len(refs)} = {100 * frac:.1f}%; fails {fails}")
     assert frac >= 0.98, fails
+    # docs/ibsi.md records the Rust suite's count: 345 of 346.
+    assert (len(refs) - len(fails), len(refs)) == (345, 346), fails
+
+
+def documented_rust_values(section):
+    """`tag -> value` of the "ours" column docs/ibsi.md lists for one section (6 decimals)."""
+    text = (REPO / "docs/ibsi.md").read_text(encoding="utf-8")
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    out = {}
+    for line in body.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[1].startswith("`"):
+            out[cells[1].strip("`")] = cells[3]
+    return out
+
+
+def test_ibsi_config_a_equals_documented_rust_values(config_a):
+    """The values the Rust extractor produced for docs/ibsi.md, to the 6 decimals listed."""
+    _, feats = config_a
+    documented = documented_rust_values("CT phantom, configuration A")
+    assert len(documented) > 150
+    diff = {t: (f"{feats.get(t, math.nan):.6f}", v) for t, v in documented.items() if f"{feats.get(t, math.nan):.6f}" != v}
+    assert not diff, diff
 
 
 def test_array_input_equals_file_input(phantom, config_a):
