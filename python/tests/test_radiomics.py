@@ -217,6 +217,8 @@ def test_settings_errors_name_file_and_field(tmp_path):
         featureextractor.RadiomicsFeatureExtractor(geometryTolerance=1e-3)
     with pytest.raises(ValueError, match="binCount"):
         featureextractor.RadiomicsFeatureExtractor(binCount=2.5)
+    with pytest.raises(tomofuse.Error, match="keywords"):
+        featureextractor.RadiomicsFeatureExtractor({"setting": {"binWidth": 25}})
     with pytest.raises(ValueError, match="exclude"):
         featureextractor.RadiomicsFeatureExtractor(binCount=16, binWidth=25)
 
@@ -242,7 +244,7 @@ def test_mask_problems(tmp_path, phantom):
     with pytest.raises(tomofuse.Error, match=r"voxel \[10, 20, 30\]"):
         ext.execute(img, tomofuse.Image(half, msk.spacing, msk.origin, msk.direction))
     with pytest.raises(tomofuse.Error, match="label 7"):
-        ext.execute(img, msk, label=7)
+        ext.execute(img, msk, label=np.uint8(7))
     with pytest.raises(tomofuse.Error, match="origin"):
         ext.execute(img, tomofuse.Image(msk.array, msk.spacing, np.add(msk.origin, 5.0), msk.direction))
     with pytest.raises(ValueError, match="label"):

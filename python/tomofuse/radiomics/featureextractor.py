@@ -9,6 +9,7 @@ file paths the extractor runs the CLI's own steps (read, sha256, extract).
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Union
@@ -41,6 +42,11 @@ class RadiomicsFeatureExtractor:
                 "everything else goes in a tomofuse settings TOML (params=...)"
             )
         path = None
+        if isinstance(params, dict):
+            raise Error(
+                "a PyRadiomics parameter dict is not supported: give binWidth, binCount, "
+                "voxelArrayShift or label as keywords, or a tomofuse settings TOML as params"
+            )
         if params is not None:
             path = os.fspath(params)
             if path.lower().endswith((".yaml", ".yml")):
@@ -53,10 +59,7 @@ class RadiomicsFeatureExtractor:
         bin_count = settings.get("binCount")
         if bin_count is not None and (isinstance(bin_count, bool) or not isinstance(bin_count, int) or bin_count < 1):
             raise ValueError(f"binCount must be a positive integer, got {bin_count!r}")
-        label = settings.get("label", 1)
-        if not isinstance(label, int) or not 0 <= label <= 255:
-            raise ValueError(f"label must be an integer in 0..=255, got {label!r}")
-        self.label: int = label
+        self.label: int = _label(settings.get("label", 1))
         self.settings_toml: str = _native.radiomics_settings(
             preset,
             path,
@@ -81,9 +84,7 @@ class RadiomicsFeatureExtractor:
         same grid. NaN values carry a reason in ``last_details``; the provenance (settings,
         input hashes) is in ``last_provenance``.
         """
-        lab = self.label if label is None else label
-        if not isinstance(lab, int) or not 0 <= lab <= 255:
-            raise ValueError(f"label must be an integer in 0..=255, got {lab!r}")
+        lab = self.label if label is None else _label(label)
         if not isinstance(imageFilepath, Image) and not isinstance(maskFilepath, Image):
             rows, prov = _native.radiomics_files(
                 os.fspath(imageFilepath), os.fspath(maskFilepath), lab, self.settings_toml
@@ -109,6 +110,12 @@ class RadiomicsFeatureExtractor:
             for (t, v, fam, name, code, reason) in rows
         ]
         return OrderedDict((t, v) for (t, v, *_rest) in rows)
+
+
+def _label(x: Any) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or not 0 <= int(x) <= 255:
+        raise ValueError(f"label must be an integer in 0..=255, got {x!r}")
+    return int(x)
 
 
 def _opt_float(x: Any, name: str) -> Optional[float]:
