@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -27,7 +27,7 @@ def _vec3(x: Sequence[float], what: str) -> Vec3:
     t = tuple(float(v) for v in x)
     if len(t) != 3:
         raise ValueError(f"{what} must have 3 components (i, j, k), got {len(t)}")
-    return t  # type: ignore[return-value]
+    return t
 
 
 def _mat3(m: Any) -> Mat3:
@@ -66,7 +66,7 @@ class Image:
 
     @property
     def shape(self) -> Tuple[int, int, int]:
-        return tuple(self.array.shape)  # type: ignore[return-value]
+        return tuple(self.array.shape)
 
     @property
     def affine_ras(self) -> np.ndarray:
@@ -104,7 +104,7 @@ class Image:
                 f"with {img.GetNumberOfComponentsPerPixel()} component(s)"
             )
         a = np.ascontiguousarray(sitk.GetArrayFromImage(img).transpose(2, 1, 0))
-        return cls(a, img.GetSpacing(), img.GetOrigin(), np.reshape(img.GetDirection(), (3, 3)))
+        return cls(a, img.GetSpacing(), img.GetOrigin(), _mat3(img.GetDirection()))
 
 
 def _require_sitk() -> Any:
@@ -115,7 +115,7 @@ def _require_sitk() -> Any:
     return sitk
 
 
-def _from_native(d: dict) -> Image:
+def _from_native(d: Dict[str, Any]) -> Image:
     arr = np.frombuffer(d["data"], dtype=np.float32).reshape(tuple(d["shape"]))
     return Image(arr, d["spacing"], d["origin"], d["direction"], np.array(d["affine_ras"], dtype=np.float64))
 

@@ -9,7 +9,7 @@ risk score for AUC/DeLong, probabilities in [0, 1] for calibration and decision 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, cast
 
 import numpy as np
 
@@ -59,14 +59,14 @@ def _labels(y: Any) -> List[bool]:
     if a.ndim != 1:
         raise ValueError(f"y must be 1D, got shape {a.shape}")
     if a.dtype == np.bool_:
-        return a.tolist()
+        return cast(List[bool], a.tolist())
     if not np.issubdtype(a.dtype, np.number):
         raise ValueError(f"y must be bool or 0/1 numbers, got dtype {a.dtype}")
     bad = ~np.isin(a, (0, 1))
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(f"y must hold only 0 and 1: y[{i}] = {a[i].item()!r}")
-    return (a == 1).tolist()
+    return cast(List[bool], (a == 1).tolist())
 
 
 def _scores(s: Any, name: str) -> List[float]:
@@ -75,7 +75,7 @@ def _scores(s: Any, name: str) -> List[float]:
         raise ValueError(f"{name} must be 1D, got shape {a.shape}")
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
         raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
-    return a.astype(np.float64).tolist()
+    return cast(List[float], a.astype(np.float64).tolist())
 
 
 _CI = ("delong", "delong-logit", "bootstrap", "bootstrap-bca")
