@@ -39,9 +39,10 @@ def _mat3(m: Any) -> Mat3:
     return tuple(tuple(float(v) for v in row) for row in a)  # type: ignore[return-value]
 
 
-@dataclass
+@dataclass(eq=False)
 class Image:
-    """A 3D image: ``array`` indexed ``[i, j, k]`` and its LPS geometry."""
+    """A 3D image: ``array`` indexed ``[i, j, k]`` and its LPS geometry. ``==`` is identity
+    (compare ``array`` and the geometry fields explicitly)."""
 
     array: np.ndarray
     spacing: Vec3 = (1.0, 1.0, 1.0)
