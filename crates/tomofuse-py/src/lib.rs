@@ -1,0 +1,436 @@
+//! `tomofuse._native`: the thin PyO3 layer under the `tomofuse` Python package.
+//!
+//! No algorithm lives here: every function forwards to tomofuse-io, -preprocess, -radiomics or
+//! -metrics, exactly as the CLI does, so Python and the CLI give the same numbers.
+//!
+//! Voxels cross the boundary as raw native-endian bytes in C order over `[i, j, k]` (the
+//! `Volume` layout), wrapped by numpy on the Python side. That keeps the stable ABI
+//! (`abi3-py39`: the buffer protocol is not part of it before 3.11) and ties the wheel to no
+//! numpy version; the cost is one copy each way. Geometry is always LPS, as in tomofuse-core.
+//!
+//! Every computation runs with the GIL released (`Python::detach`). Errors from the crates
+//! arrive as `tomofuse.Error` (a `ValueError`) carrying the crate's message, which names the
+//! file and the field; malformed buffers are plain `ValueError`s raised before any work.
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyDict};
+use std::path::PathBuf;
+use tomofuse_core::{Geometry, Space, Volume};
+use tomofuse_metrics::{BinStrategy, BootstrapConfig, CiMethod};
+use tomofuse_preprocess::resample::{GridMode, Interp, ResampleOptions, output_grid, resample_on};
+use tomofuse_radiomics::{Extraction, Settings};
+
+create_exception!(
+    tomofuse,
+    Error,
+    PyValueError,
+    "An error reported by the tomofuse Rust crates; the message names the file and field."
+);
+
+/// Any crate error as `tomofuse.Error`, with its full message.
+fn err<E: std::fmt::Display>(e: E) -> PyErr {
+    Error::new_err(e.to_string())
+}
+
+/// The error as its message, so closures run without the GIL return small `Result`s.
+fn msg<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
+    r.map_err(|e| e.to_string())
+}
+
+/// Geometry fields as Python passes them (LPS).
+type GeomArgs = ([f64; 3], [f64; 3], [[f64; 3]; 3]);
+
+fn geometry(g: GeomArgs) -> PyResult<Geometry> {
+    Geometry::new(g.0, g.1, g.2, Space::Lps).map_err(err)
+}
+
+/// Rebuilds a `Volume` from C-order bytes, checking the length against the shape first so a
+/// wrong buffer is a `ValueError`, never a crash.
+fn volume<T: bytemuck::Pod>(data: &[u8], shape: [usize; 3], g: &Geometry) -> PyResult<Volume<T>> {
+    let size = std::mem::size_of::<T>();
+    let n: usize = shape.iter().product();
+    if shape.contains(&0) || data.len() != n * size {
+        return Err(PyValueError::new_err(format!(
+            "buffer of {} bytes does not hold shape {shape:?} of {size}-byte elements",
+            data.len()
+        )));
+    }
+    let vals: Vec<T> = bytemuck::pod_collect_to_vec(data);
+    Volume::from_vec_c(shape, vals, *g).map_err(err)
+}
+
+/// A volume as the dict `tomofuse.Image` is built from.
+fn volume_dict<'py, T: bytemuck::Pod>(
+    py: Python<'py>,
+    v: &Volume<T>,
+    affine_ras: [[f64; 4]; 4],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let bytes: &[u8] = match v.data.as_slice() {
+        Some(s) => bytemuck::cast_slice(s),
+        None => return Err(Error::new_err("internal: volume is not in C order")),
+    };
+    d.set_item("data", PyByteArray::new(py, bytes))?;
+    d.set_item("shape", v.shape())?;
+    d.set_item("spacing", v.geometry.spacing)?;
+    d.set_item("origin", v.geometry.origin)?;
+    d.set_item("direction", v.geometry.direction)?;
+    d.set_item("affine_ras", affine_ras)?;
+    Ok(d)
+}
+
+/// Reads NIfTI, NRRD or a DICOM series folder as float32 (scaling applied), plus the file's
+/// own RAS affine (nibabel's `img.affine` for NIfTI) and header facts.
+#[pyfunction]
+#[pyo3(signature = (path, series_uid=None))]
+fn read_image<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    series_uid: Option<String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (vol, info) = py
+        .detach(|| msg(tomofuse_io::read_image_series(&path, series_uid.as_deref())))
+        .map_err(Error::new_err)?;
+    let d = volume_dict(py, &vol, info.affine_ras)?;
+    d.set_item("format", info.format.name())?;
+    d.set_item("stored_dtype", info.dtype.name())?;
+    d.set_item("details", info.details)?;
+    Ok(d)
+}
+
+/// Writes NIfTI-1 (`.nii`/`.nii.gz`) from C-order bytes of `dtype` (numpy names).
+#[pyfunction]
+fn write_nifti(
+    py: Python<'_>,
+    path: PathBuf,
+    data: &[u8],
+    dtype: &str,
+    shape: [usize; 3],
+    geom: GeomArgs,
+) -> PyResult<()> {
+    let g = geometry(geom)?;
+    macro_rules! write_as {
+        ($t:ty) => {{
+            let v = volume::<$t>(data, shape, &g)?;
+            py.detach(|| msg(tomofuse_io::write_nifti(&path, &v)))
+                .map_err(Error::new_err)
+        }};
+    }
+    match dtype {
+        "uint8" => write_as!(u8),
+        "int8" => write_as!(i8),
+        "int16" => write_as!(i16),
+        "uint16" => write_as!(u16),
+        "int32" => write_as!(i32),
+        "uint32" => write_as!(u32),
+        "float32" => write_as!(f32),
+        "float64" => write_as!(f64),
+        other => Err(PyValueError::new_err(format!(
+            "dtype {other} cannot be written as NIfTI: use uint8, int8, int16, uint16, int32, \
+             uint32, float32 or float64"
+        ))),
+    }
+}
+
+/// RAS affine (nibabel convention) of an LPS geometry.
+#[pyfunction]
+fn affine_ras(geom: GeomArgs) -> PyResult<[[f64; 4]; 4]> {
+    Ok(geometry(geom)?.affine(Space::Ras))
+}
+
+/// Resamples float32 voxels to `new_spacing` (index axes i, j, k) on the CPU, as
+/// `tomofuse resample --spacing` does.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn resample<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    shape: [usize; 3],
+    geom: GeomArgs,
+    new_spacing: [f64; 3],
+    interp: &str,
+    grid: &str,
+    default_value: f32,
+    round: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let interp: Interp = interp.parse().map_err(err)?;
+    let grid: GridMode = grid.parse().map_err(err)?;
+    let g = geometry(geom)?;
+    let vol = volume::<f32>(data, shape, &g)?;
+    let out = py
+        .detach(|| {
+            let (og, oshape) = output_grid(&g, shape, new_spacing, grid)?;
+            let opts = ResampleOptions {
+                interp,
+                default_value,
+                round,
+            };
+            resample_on(&vol, &og, oshape, &opts, Default::default())
+        })
+        .map_err(err)?;
+    let aff = out.geometry.affine(Space::Ras);
+    volume_dict(py, &out, aff)
+}
+
+/// Validated settings as TOML, from a preset or a settings file, with the PyRadiomics-style
+/// overrides the extractor accepts. The TOML round-trips exactly (`Settings::to_toml`).
+#[pyfunction]
+#[pyo3(signature = (preset=None, path=None, bin_width=None, bin_count=None, voxel_array_shift=None))]
+fn radiomics_settings(
+    preset: Option<&str>,
+    path: Option<PathBuf>,
+    bin_width: Option<f64>,
+    bin_count: Option<u32>,
+    voxel_array_shift: Option<f64>,
+) -> PyResult<String> {
+    use tomofuse_radiomics::Discretisation;
+    let mut s = match (preset, &path) {
+        (Some(p), None) => Settings::preset(p).map_err(err)?,
+        (None, Some(f)) => Settings::from_file(f).map_err(err)?,
+        (None, None) => Settings::preset("pyradiomics-default").map_err(err)?,
+        (Some(_), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "give either a preset or a settings file, not both",
+            ));
+        }
+    };
+    match (bin_width, bin_count) {
+        (Some(_), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "binWidth and binCount exclude each other",
+            ));
+        }
+        (Some(w), None) => s.discretisation = Discretisation::FixedBinSize { bin_width: w },
+        (None, Some(n)) => s.discretisation = Discretisation::FixedBinNumber { n_bins: n },
+        (None, None) => {}
+    }
+    if let Some(v) = voxel_array_shift {
+        s.pyradiomics.voxel_array_shift = v;
+    }
+    s.validate().map_err(err)?;
+    Ok(s.to_toml())
+}
+
+/// The names of the shipped presets.
+#[pyfunction]
+fn radiomics_presets() -> Vec<&'static str> {
+    Settings::preset_names()
+}
+
+/// One feature row: (tag, value, family, name, ibsi_code, reason).
+type FeatureRow = (String, f64, String, String, String, Option<String>);
+
+fn rows(ex: Extraction) -> PyResult<(Vec<FeatureRow>, String)> {
+    let prov = serde_json::to_string(&ex.provenance).map_err(err)?;
+    let rows = ex
+        .features
+        .into_iter()
+        .map(|f| (f.ibsi_tag, f.value, f.family, f.name, f.ibsi_code, f.reason))
+        .collect();
+    Ok((rows, prov))
+}
+
+/// Radiomics of image and mask files, with exactly the CLI's steps (`tomofuse radiomics`):
+/// read image, read mask (labels 0..=255), sha256 of the files for the provenance, extract.
+#[pyfunction]
+fn radiomics_files(
+    py: Python<'_>,
+    image: PathBuf,
+    mask: PathBuf,
+    label: u8,
+    settings_toml: &str,
+) -> PyResult<(Vec<FeatureRow>, String)> {
+    let settings = Settings::from_toml(settings_toml, "extractor settings").map_err(err)?;
+    let ex = py
+        .detach(|| -> Result<Extraction, String> {
+            let img = tomofuse_io::read_image(&image).map_err(|e| e.to_string())?;
+            let msk = tomofuse_io::read_mask(&mask).map_err(|e| e.to_string())?;
+            // A DICOM folder has no single file hash: the voxels and geometry are hashed.
+            let hash = |p: &std::path::Path| -> Result<Option<String>, String> {
+                if p.is_file() {
+                    tomofuse_radiomics::sha256_file(p)
+                        .map(Some)
+                        .map_err(|e| format!("cannot hash {}: {e}", p.display()))
+                } else {
+                    Ok(None)
+                }
+            };
+            let hashes = (
+                hash(&image)?.unwrap_or_else(|| tomofuse_radiomics::sha256_volume(&img)),
+                hash(&mask)?.unwrap_or_else(|| tomofuse_radiomics::sha256_volume(&msk)),
+            );
+            tomofuse_radiomics::extract_with_hashes(&img, &msk, label, &settings, Some(hashes))
+                .map_err(|e| {
+                    format!(
+                        "image {} mask {} label {label}: {e}",
+                        image.display(),
+                        mask.display()
+                    )
+                })
+        })
+        .map_err(Error::new_err)?;
+    rows(ex)
+}
+
+/// Radiomics of in-memory voxels: image float32 bytes, mask float32 bytes whose values must
+/// be integer labels in 0..=255 (checked, first bad voxel named).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn radiomics_arrays(
+    py: Python<'_>,
+    image: &[u8],
+    image_shape: [usize; 3],
+    image_geom: GeomArgs,
+    mask: &[u8],
+    mask_shape: [usize; 3],
+    mask_geom: GeomArgs,
+    label: u8,
+    settings_toml: &str,
+) -> PyResult<(Vec<FeatureRow>, String)> {
+    let settings = Settings::from_toml(settings_toml, "extractor settings").map_err(err)?;
+    let img = volume::<f32>(image, image_shape, &geometry(image_geom)?)?;
+    let m = volume::<f32>(mask, mask_shape, &geometry(mask_geom)?)?;
+    let ex = py
+        .detach(|| -> Result<Extraction, String> {
+            let msk = tomofuse_io::to_mask(std::path::Path::new("<mask array>"), &m)
+                .map_err(|e| e.to_string())?;
+            tomofuse_radiomics::extract(&img, &msk, label, &settings).map_err(|e| e.to_string())
+        })
+        .map_err(Error::new_err)?;
+    rows(ex)
+}
+
+/// AUC with a DeLong (`delong`, `delong-logit`) or stratified bootstrap (`bootstrap` =
+/// percentile, `bootstrap-bca`) CI: (auc, lower, upper, std_error).
+#[pyfunction]
+fn roc_auc(
+    py: Python<'_>,
+    y: Vec<bool>,
+    score: Vec<f64>,
+    ci: &str,
+    n_boot: usize,
+    seed: u64,
+    level: f64,
+) -> PyResult<(f64, f64, f64, f64)> {
+    let ci = ci.to_string();
+    py.detach(move || match ci.as_str() {
+        "delong" | "delong-logit" => {
+            let m = if ci == "delong" {
+                CiMethod::Plain
+            } else {
+                CiMethod::Logit
+            };
+            let d = tomofuse_metrics::delong(&y, &score, level, m).map_err(err)?;
+            Ok((d.auc, d.ci.lower, d.ci.upper, d.std_error))
+        }
+        "bootstrap" | "bootstrap-bca" => {
+            let cfg = BootstrapConfig {
+                n_resamples: n_boot,
+                seed,
+                level,
+            };
+            let b = tomofuse_metrics::bootstrap_auc(&y, &score, &cfg).map_err(err)?;
+            let i = if ci == "bootstrap" {
+                b.percentile
+            } else {
+                b.bca
+            };
+            Ok((b.estimate, i.lower, i.upper, b.std_error))
+        }
+        other => Err(PyValueError::new_err(format!(
+            "ci `{other}` is not one of delong, delong-logit, bootstrap, bootstrap-bca"
+        ))),
+    })
+}
+
+/// (auc1, auc2, difference, std_error, z, p_value, ci_lower, ci_upper).
+type DelongRow = (f64, f64, f64, f64, f64, f64, f64, f64);
+
+/// Paired DeLong test of two scores on the same cases.
+#[pyfunction]
+fn delong_test(
+    py: Python<'_>,
+    y: Vec<bool>,
+    s1: Vec<f64>,
+    s2: Vec<f64>,
+    level: f64,
+) -> PyResult<DelongRow> {
+    let d = py
+        .detach(|| tomofuse_metrics::delong_paired(&y, &s1, &s2, level))
+        .map_err(err)?;
+    Ok((
+        d.auc1,
+        d.auc2,
+        d.difference,
+        d.std_error,
+        d.z,
+        d.p_value,
+        d.ci.lower,
+        d.ci.upper,
+    ))
+}
+
+/// Binned calibration curve (scikit-learn's rules): (mean_predicted, observed_fraction, count).
+#[pyfunction]
+fn calibration(
+    py: Python<'_>,
+    y: Vec<bool>,
+    p: Vec<f64>,
+    n_bins: usize,
+    strategy: &str,
+) -> PyResult<Vec<(f64, f64, usize)>> {
+    let strategy = match strategy {
+        "uniform" => BinStrategy::Uniform,
+        "quantile" => BinStrategy::Quantile,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "strategy `{other}` is not one of uniform, quantile"
+            )));
+        }
+    };
+    let bins = py
+        .detach(|| tomofuse_metrics::calibration_curve(&y, &p, n_bins, strategy))
+        .map_err(err)?;
+    Ok(bins
+        .into_iter()
+        .map(|b| (b.mean_predicted, b.observed_fraction, b.count))
+        .collect())
+}
+
+/// Decision curve: (threshold, model, treat_all, treat_none) net benefits.
+#[pyfunction]
+fn decision_curve(
+    py: Python<'_>,
+    y: Vec<bool>,
+    p: Vec<f64>,
+    thresholds: Vec<f64>,
+) -> PyResult<Vec<(f64, f64, f64, f64)>> {
+    let pts = py
+        .detach(|| tomofuse_metrics::decision_curve(&y, &p, &thresholds))
+        .map_err(err)?;
+    Ok(pts
+        .into_iter()
+        .map(|d| (d.threshold, d.model, d.treat_all, d.treat_none))
+        .collect())
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("Error", m.py().get_type::<Error>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(read_image, m)?)?;
+    m.add_function(wrap_pyfunction!(write_nifti, m)?)?;
+    m.add_function(wrap_pyfunction!(affine_ras, m)?)?;
+    m.add_function(wrap_pyfunction!(resample, m)?)?;
+    m.add_function(wrap_pyfunction!(radiomics_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(radiomics_presets, m)?)?;
+    m.add_function(wrap_pyfunction!(radiomics_files, m)?)?;
+    m.add_function(wrap_pyfunction!(radiomics_arrays, m)?)?;
+    m.add_function(wrap_pyfunction!(roc_auc, m)?)?;
+    m.add_function(wrap_pyfunction!(delong_test, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration, m)?)?;
+    m.add_function(wrap_pyfunction!(decision_curve, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+# Type stubs for the compiled module (crates/tomofuse-py). Voxels travel as C-order bytes
+# over [i, j, k]; geometry is LPS: (spacing, origin, direction 3x3 row-major).
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+_Vec3 = Tuple[float, float, float]
+_Geom = Tuple[Sequence[float], Sequence[float], Sequence[Sequence[float]]]
+_Shape = Tuple[int, int, int]
+_FeatureRow = Tuple[str, float, str, str, str, Optional[str]]
+
+__version__: str
+
+class Error(ValueError): ...
+
+def read_image(path: str, series_uid: Optional[str] = None) -> Dict[str, Any]: ...
+def write_nifti(path: str, data: bytes, dtype: str, shape: Sequence[int], geom: _Geom) -> None: ...
+def affine_ras(geom: _Geom) -> List[List[float]]: ...
+def resample(
+    data: bytes,
+    shape: Sequence[int],
+    geom: _Geom,
+    new_spacing: Sequence[float],
+    interp: str,
+    grid: str,
+    default_value: float,
+    round: bool,
+) -> Dict[str, Any]: ...
+def radiomics_settings(
+    preset: Optional[str] = None,
+    path: Optional[str] = None,
+    bin_width: Optional[float] = None,
+    bin_count: Optional[int] = None,
+    voxel_array_shift: Optional[float] = None,
+) -> str: ...
+def radiomics_presets() -> List[str]: ...
+def radiomics_files(image: str, mask: str, label: int, settings_toml: str) -> Tuple[List[_FeatureRow], str]: ...
+def radiomics_arrays(
+    image: bytes,
+    image_shape: Sequence[int],
+    image_geom: _Geom,
+    mask: bytes,
+    mask_shape: Sequence[int],
+    mask_geom: _Geom,
+    label: int,
+    settings_toml: str,
+) -> Tuple[List[_FeatureRow], str]: ...
+def roc_auc(
+    y: Sequence[bool], score: Sequence[float], ci: str, n_boot: int, seed: int, level: float
+) -> Tuple[float, float, float, float]: ...
+def delong_test(
+    y: Sequence[bool], s1: Sequence[float], s2: Sequence[float], level: float
+) -> Tuple[float, float, float, float, float, float, float, float]: ...
+def calibration(y: Sequence[bool], p: Sequence[float], n_bins: int, strategy: str) -> List[Tuple[float, float, int]]: ...
+def decision_curve(
+    y: Sequence[bool], p: Sequence[float], thresholds: Sequence[float]
+) -> List[Tuple[float, float, float, float]]: ...
