@@ -136,7 +136,15 @@ fn dicom_info(m: &DicomMeta) -> ImageInfo {
         affine_ras: m.geometry.affine(Space::Ras),
         scale: Some(m.rescale),
         details: vec![
-            ("series_uid".into(), m.series_uid.clone()),
+            // Some exporters leave SeriesInstanceUID empty: say so rather than print nothing.
+            (
+                "series_uid".into(),
+                if m.series_uid.trim().is_empty() {
+                    "(empty in the files: SeriesInstanceUID has no value)".into()
+                } else {
+                    m.series_uid.clone()
+                },
+            ),
             ("slices".into(), m.n_slices.to_string()),
             ("transfer_syntax".into(), m.transfer_syntax.clone()),
         ],

@@ -453,3 +453,22 @@ fn headsq_nhdr_equals_derived_nifti() {
         .count();
     assert_eq!(diff, 0, "{diff} voxels differ from raw - 1024");
 }
+
+/// The TotalSegmentator example series has an empty SeriesInstanceUID (pydicom reads ''):
+/// the details say so instead of printing an empty value.
+#[test]
+fn empty_series_uid_is_reported_as_such() {
+    let Some(dir) = require_shared("data/ct/totalseg_abdomen/example_ct_dicom") else {
+        return;
+    };
+    let (_, info) = tomofuse_io::read_image_series(&dir, None).unwrap();
+    let uid = info
+        .details
+        .iter()
+        .find(|(k, _)| k == "series_uid")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(
+        uid,
+        Some("(empty in the files: SeriesInstanceUID has no value)")
+    );
+}

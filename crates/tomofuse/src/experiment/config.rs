@@ -22,7 +22,8 @@ pub struct ExperimentConfig {
     pub experiment: ExperimentSection,
     pub cohort: CohortSection,
     pub split: SplitSection,
-    #[serde(default)]
+    /// Required (a study says where its segmentation comes from), though every key in it
+    /// has a default.
     pub segmentation: SegmentationSection,
     #[serde(default)]
     pub radiomics: Option<RadiomicsSection>,
