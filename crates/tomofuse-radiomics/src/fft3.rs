@@ -26,7 +26,7 @@ type Plan = Arc<dyn Fft<f64>>;
 const BLOCK: usize = 16;
 
 /// Smallest length `>= n` whose prime factors are 2, 3 and 5 (fast mixed-radix sizes).
-fn good_size(n: usize) -> usize {
+pub(crate) fn good_size(n: usize) -> usize {
     let mut m = n.max(1);
     loop {
         let mut k = m;

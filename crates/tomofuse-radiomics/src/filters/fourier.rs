@@ -7,22 +7,8 @@ use std::sync::Arc;
 
 pub(crate) type C = Complex<f64>;
 
-/// Smallest length `>= n` whose prime factors are 2, 3 and 5 (fast FFT sizes).
-pub(crate) fn good_size(n: usize) -> usize {
-    let mut m = n.max(1);
-    loop {
-        let mut k = m;
-        for p in [2, 3, 5] {
-            while k.is_multiple_of(p) {
-                k /= p;
-            }
-        }
-        if k == 1 {
-            return m;
-        }
-        m += 1;
-    }
-}
+/// Fast FFT lengths: the same 5-smooth sizes as the texture features' FFTs.
+pub(crate) use crate::fft3::good_size;
 
 /// Forward or inverse plans for a fixed set of lengths.
 pub(crate) struct Plans {
