@@ -9,15 +9,35 @@ use super::{Dims, LawsParams, Pooling, bad, check_fits};
 use crate::error::Result;
 use ndarray::{Array3, Zip};
 
-/// Adds `r` into `acc` (mean pooling; divided later) or keeps the voxel-wise maximum.
-pub(crate) fn pool(mut acc: Array3<f64>, r: &Array3<f64>, how: Pooling) -> Array3<f64> {
-    match how {
-        Pooling::Max => Zip::from(&mut acc)
-            .and(r)
-            .par_for_each(|x, &y| *x = x.max(y)),
-        Pooling::Mean => acc += r,
+/// Runs every chain of separable passes (one per rotation or kernel set) and pools the
+/// responses voxel-wise: their maximum, or their mean.
+pub(crate) fn pooled_chains(
+    a: &Array3<f64>,
+    chains: &[Vec<Pass>],
+    boundary: super::Boundary,
+    how: Pooling,
+) -> Array3<f64> {
+    let mut pooled: Option<Array3<f64>> = None;
+    run_chains(a, chains, boundary, &mut |_, r| {
+        pooled = Some(match pooled.take() {
+            None => r,
+            Some(mut acc) => {
+                match how {
+                    Pooling::Max => Zip::from(&mut acc)
+                        .and(&r)
+                        .par_for_each(|x, &y| *x = x.max(y)),
+                    Pooling::Mean => acc += &r,
+                }
+                acc
+            }
+        });
+    });
+    let mut out = pooled.expect("at least one chain");
+    if how == Pooling::Mean && chains.len() > 1 {
+        let n = chains.len() as f64;
+        out.mapv_inplace(|v| v / n);
     }
-    acc
+    out
 }
 
 /// The 1D Laws kernel `name` (case-insensitive), not normalised.
@@ -96,7 +116,6 @@ impl Laws {
         } else {
             vec![self.kernels.clone()]
         };
-        let n = sets.len();
         // z, then y, then x: rotations sharing their z (and y) kernels share those passes.
         let chains: Vec<Vec<Pass>> = sets
             .iter()
@@ -107,17 +126,7 @@ impl Laws {
                     .collect()
             })
             .collect();
-        let mut pooled: Option<Array3<f64>> = None;
-        run_chains(a, &chains, p.boundary, &mut |_, r| {
-            pooled = Some(match pooled.take() {
-                None => r,
-                Some(acc) => pool(acc, &r, p.pooling),
-            });
-        });
-        let mut out = pooled.expect("at least one kernel set");
-        if p.pooling == Pooling::Mean && n > 1 {
-            out.mapv_inplace(|v| v / n as f64);
-        }
+        let mut out = pooled_chains(a, &chains, p.boundary, p.pooling);
         if let Some(delta) = p.energy_delta {
             let w = vec![1.0 / (2 * delta + 1) as f64; 2 * delta + 1];
             out.mapv_inplace(f64::abs);

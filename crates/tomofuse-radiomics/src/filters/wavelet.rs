@@ -6,10 +6,10 @@
 //! zero so its centre is `len / 2`, as in MIRP (an IBSI-2 reference implementation). Rotation
 //! invariance pools the sub-band over the right-angle rotations of the whole filter cascade.
 
-use super::conv::{Pass, odd, run_chains};
-use super::laws::pool;
+use super::conv::{Pass, odd};
+use super::laws::pooled_chains;
 use super::rotation::{rotate, rotations, unique};
-use super::{Dims, Pooling, WaveletParams, bad, check_fits};
+use super::{Dims, WaveletParams, bad, check_fits};
 use crate::error::Result;
 use ndarray::Array3;
 
@@ -156,7 +156,6 @@ impl Wavelet {
         } else {
             vec![(self.main.clone(), self.pre.clone())]
         };
-        let n = sets.len();
         // Each rotation is a chain of 1D passes: the low-pass cascade of levels 1..N-1, then
         // the sub-band filters; rotations share their common leading passes.
         let order = [2, 1, 0];
@@ -182,18 +181,7 @@ impl Wavelet {
                 chain
             })
             .collect();
-        let mut pooled: Option<Array3<f64>> = None;
-        run_chains(a, &chains, p.boundary, &mut |_, r| {
-            pooled = Some(match pooled.take() {
-                None => r,
-                Some(acc) => pool(acc, &r, p.pooling),
-            });
-        });
-        let mut out = pooled.expect("at least one filter set");
-        if p.pooling == Pooling::Mean && n > 1 {
-            out.mapv_inplace(|v| v / n as f64);
-        }
-        Ok(out)
+        Ok(pooled_chains(a, &chains, p.boundary, p.pooling))
     }
 }
 
