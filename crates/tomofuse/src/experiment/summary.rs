@@ -39,7 +39,7 @@ pub fn write_predictions_csv(
     );
     for (name, _) in scores {
         s.push(',');
-        s.push_str(&csv_field(name));
+        s.push_str(&tomofuse_radiomics::output::csv_field(name));
     }
     s.push('\n');
     let o = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
@@ -64,15 +64,6 @@ pub fn write_predictions_csv(
         s.push('\n');
     }
     atomic_write(&ctx.rd.path(rel), s.as_bytes())
-}
-
-/// A CSV field, quoted when it holds a comma, quote or newline (RFC 4180).
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
-    }
 }
 
 fn labelled_scores(preds: &[CasePrediction], split: Split) -> (Vec<bool>, Vec<f64>) {
