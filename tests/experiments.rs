@@ -41,6 +41,7 @@ fn check_outputs(out: &Path) {
         "metrics.json",
         "report.html",
         "predictions.csv",
+        "plan.json",
     ] {
         assert!(out.join(f).is_file(), "{f} missing in {}", out.display());
     }
@@ -49,6 +50,12 @@ fn check_outputs(out: &Path) {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert!(manifest["git_commit"].is_string() && manifest["seed"].is_u64());
+    // The built-in cohorts are on one grid: the plan is that grid, nothing is resampled.
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["target_spacing"], plan["grids"]["spacing_median"]);
+    assert_eq!(plan["grids"]["spacing_min"], plan["grids"]["spacing_max"]);
+    assert_eq!(plan["orientation"], "LPS");
     // Every predicted mask is a readable NIfTI.
     let masks: Vec<_> = std::fs::read_dir(out.join("masks")).unwrap().collect();
     assert!(!masks.is_empty());

@@ -11,6 +11,7 @@
 use crate::error::Result;
 use crate::table::ClinicalTable;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The values one case contributes; `None` = missing.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -144,7 +145,12 @@ pub fn mctsi(c: &Case) -> Option<u8> {
 
 /// Which clinical-table variables hold each input (names as in the table spec). Unset fields
 /// are treated as missing for every case.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+///
+/// Cohorts that record the CT reading as separate findings instead of the MCTSI's own items
+/// name them in the `*_finding` fields: the inflammation grade is then 2 with a fluid
+/// collection, else 1 with an abnormal pancreas, else 0; extrapancreatic complications are a
+/// pleural effusion or ascites. The items' own columns win when both are present.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScoreColumns {
     pub age: Option<String>,
@@ -164,10 +170,13 @@ pub struct ScoreColumns {
     pub ct_inflammation: Option<String>,
     pub necrosis_percent: Option<String>,
     pub extrapancreatic: Option<String>,
+    pub fluid_collection_finding: Option<String>,
+    pub pancreas_abnormal_finding: Option<String>,
+    pub ascites_finding: Option<String>,
 }
 
 impl Default for ScoreColumns {
-    /// The conventional names, identical to the field names.
+    /// The conventional names, identical to the field names (no findings).
     fn default() -> Self {
         let s = |n: &str| Some(n.to_string());
         ScoreColumns {
@@ -188,7 +197,118 @@ impl Default for ScoreColumns {
             ct_inflammation: s("ct_inflammation"),
             necrosis_percent: s("necrosis_percent"),
             extrapancreatic: s("extrapancreatic"),
+            fluid_collection_finding: None,
+            pancreas_abnormal_finding: None,
+            ascites_finding: None,
         }
+    }
+}
+
+impl ScoreColumns {
+    /// The column names of tomofuse's cohort manifests (`tomofuse cohort export`, the
+    /// built-in SAP cohort): `temp_c`, `hr`, `rr`, `ct_necrosis_pct` and the CT findings
+    /// `ct_fluid_collection`, `ct_pancreas_abnormal`, `ct_ascites`.
+    pub fn cohort_manifest() -> Self {
+        let s = |n: &str| Some(n.to_string());
+        ScoreColumns {
+            temperature: s("temp_c"),
+            heart_rate: s("hr"),
+            resp_rate: s("rr"),
+            ct_inflammation: None,
+            necrosis_percent: s("ct_necrosis_pct"),
+            extrapancreatic: None,
+            fluid_collection_finding: s("ct_fluid_collection"),
+            pancreas_abnormal_finding: s("ct_pancreas_abnormal"),
+            ascites_finding: s("ct_ascites"),
+            ..Self::default()
+        }
+    }
+
+    /// Every column name this mapping reads.
+    pub fn names(&self) -> Vec<&str> {
+        [
+            &self.age,
+            &self.bun,
+            &self.gcs,
+            &self.temperature,
+            &self.heart_rate,
+            &self.resp_rate,
+            &self.paco2,
+            &self.wbc,
+            &self.bands,
+            &self.pleural_effusion,
+            &self.glucose,
+            &self.ldh,
+            &self.ast,
+            &self.gallstone,
+            &self.ct_inflammation,
+            &self.necrosis_percent,
+            &self.extrapancreatic,
+            &self.fluid_collection_finding,
+            &self.pancreas_abnormal_finding,
+            &self.ascites_finding,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect()
+    }
+
+    /// One case's score inputs, reading each named column through `get` (`None` = missing).
+    pub fn case(&self, get: impl Fn(&str) -> Option<f64>) -> Case {
+        let g = |name: &Option<String>| name.as_deref().and_then(&get);
+        let b = |name: &Option<String>| g(name).map(|v| v != 0.0);
+        let pleural_effusion = b(&self.pleural_effusion);
+        let ct_inflammation = g(&self.ct_inflammation).or_else(|| {
+            match (
+                b(&self.fluid_collection_finding),
+                b(&self.pancreas_abnormal_finding),
+            ) {
+                (Some(true), _) => Some(2.0),
+                (_, Some(true)) => Some(1.0),
+                (Some(false), Some(false)) => Some(0.0),
+                _ => None,
+            }
+        });
+        let extrapancreatic = b(&self.extrapancreatic).or_else(|| {
+            self.ascites_finding.as_ref()?;
+            match (pleural_effusion, b(&self.ascites_finding)) {
+                (Some(a), Some(c)) => Some(a || c),
+                _ => None,
+            }
+        });
+        Case {
+            age: g(&self.age),
+            bun: g(&self.bun),
+            gcs: g(&self.gcs),
+            temperature: g(&self.temperature),
+            heart_rate: g(&self.heart_rate),
+            resp_rate: g(&self.resp_rate),
+            paco2: g(&self.paco2),
+            wbc: g(&self.wbc),
+            bands: g(&self.bands),
+            pleural_effusion,
+            glucose: g(&self.glucose),
+            ldh: g(&self.ldh),
+            ast: g(&self.ast),
+            gallstone: b(&self.gallstone),
+            ct_inflammation,
+            necrosis_percent: g(&self.necrosis_percent),
+            extrapancreatic,
+        }
+    }
+}
+
+/// The built-in scores by their report names, in report order.
+pub const BUILTIN: [&str; 3] = ["BISAP", "Ranson (admission)", "MCTSI"];
+
+/// A built-in score by its report name (see [`BUILTIN`]); `None` for an unknown name.
+pub fn builtin(name: &str) -> Option<fn(&Case) -> Option<u8>> {
+    match name {
+        "BISAP" => Some(bisap),
+        "Ranson (admission)" => Some(ranson_admission),
+        "MCTSI" => Some(mctsi),
+        _ => None,
     }
 }
 
@@ -219,46 +339,14 @@ pub fn compute(
             },
         }
     };
-    let b = |v: Vec<Option<f64>>| -> Vec<Option<bool>> {
-        v.into_iter().map(|x| x.map(|x| x != 0.0)).collect()
-    };
-    let age = get(&cols.age)?;
-    let bun = get(&cols.bun)?;
-    let gcs = get(&cols.gcs)?;
-    let temperature = get(&cols.temperature)?;
-    let heart_rate = get(&cols.heart_rate)?;
-    let resp_rate = get(&cols.resp_rate)?;
-    let paco2 = get(&cols.paco2)?;
-    let wbc = get(&cols.wbc)?;
-    let bands = get(&cols.bands)?;
-    let pleural = b(get(&cols.pleural_effusion)?);
-    let glucose = get(&cols.glucose)?;
-    let ldh = get(&cols.ldh)?;
-    let ast = get(&cols.ast)?;
-    let gallstone = b(get(&cols.gallstone)?);
-    let infl = get(&cols.ct_inflammation)?;
-    let nec = get(&cols.necrosis_percent)?;
-    let extra = b(get(&cols.extrapancreatic)?);
+    let mut columns: HashMap<&str, Vec<Option<f64>>> = HashMap::new();
+    for name in cols.names() {
+        if !columns.contains_key(name) {
+            columns.insert(name, get(&Some(name.to_string()))?);
+        }
+    }
     let cases: Vec<Case> = (0..n)
-        .map(|i| Case {
-            age: age[i],
-            bun: bun[i],
-            gcs: gcs[i],
-            temperature: temperature[i],
-            heart_rate: heart_rate[i],
-            resp_rate: resp_rate[i],
-            paco2: paco2[i],
-            wbc: wbc[i],
-            bands: bands[i],
-            pleural_effusion: pleural[i],
-            glucose: glucose[i],
-            ldh: ldh[i],
-            ast: ast[i],
-            gallstone: gallstone[i],
-            ct_inflammation: infl[i],
-            necrosis_percent: nec[i],
-            extrapancreatic: extra[i],
-        })
+        .map(|i| cols.case(|name| columns.get(name).and_then(|c| c[i])))
         .collect();
     let scores = Scores {
         bisap: cases.iter().map(bisap).collect(),

@@ -676,6 +676,74 @@ impl FeatureTable {
     }
 }
 
+impl FeatureTable {
+    /// A table built in memory, one row per case (`path` names where it comes from in
+    /// errors). Every row must have one value per name.
+    pub fn from_rows(
+        path: &str,
+        names: Vec<String>,
+        rows: Vec<(String, Vec<f32>)>,
+    ) -> Result<Self> {
+        let mut columns = vec![Vec::with_capacity(rows.len()); names.len()];
+        let mut ids = Vec::with_capacity(rows.len());
+        for (id, values) in rows {
+            if values.len() != names.len() {
+                return Err(FusionError::LengthMismatch {
+                    what: format!("{path}: row `{id}`"),
+                    got: values.len(),
+                    expected: names.len(),
+                });
+            }
+            for (c, v) in columns.iter_mut().zip(values) {
+                c.push(v);
+            }
+            ids.push(id);
+        }
+        Ok(FeatureTable {
+            path: path.into(),
+            ids,
+            names,
+            columns,
+        })
+    }
+}
+
+/// Picks columns by name or prefix, sorted: `include` and `exclude` entries are column names,
+/// or prefixes ending in `*` (`*` alone matches every column). A plain name in `include` that
+/// no column has is an error naming `key`, so a misspelt clinical variable is never dropped
+/// silently.
+pub fn select_columns(
+    available: &[String],
+    include: &[String],
+    exclude: &[String],
+    key: &'static str,
+) -> Result<Vec<String>> {
+    let matches = |pat: &str, name: &str| match pat.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pat == name,
+    };
+    for pat in include {
+        if !pat.ends_with('*') && !available.iter().any(|a| a == pat) {
+            return Err(FusionError::InvalidArgument {
+                name: key,
+                reason: format!(
+                    "column `{pat}` is not a numeric column of the cohort (it has: {})",
+                    available.join(", ")
+                ),
+            });
+        }
+    }
+    let mut out: Vec<String> = available
+        .iter()
+        .filter(|a| include.iter().any(|p| matches(p, a)))
+        .filter(|a| !exclude.iter().any(|p| matches(p, a)))
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// Joins a clinical table with feature tables by case id. Every clinical case must be present
 /// in every feature table; ids a feature table has beyond the clinical table are errors unless
 /// `allow_extra_ids`. Feature names must be unique across tables.
@@ -758,4 +826,44 @@ pub fn join(
     ds.split = clinical.split.clone();
     ds.centre = clinical.centre.clone();
     Ok(ds)
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Names, prefixes and exclusions pick exactly the columns a naive filter picks; a
+    /// misspelt name is an error naming the key and the column.
+    #[test]
+    fn columns_by_name_and_prefix() {
+        let cols = names(&[
+            "age",
+            "bun",
+            "ct_ascites",
+            "ct_necrosis_pct",
+            "lab_crp",
+            "lab_wbc",
+        ]);
+        let all = select_columns(&cols, &names(&["*"]), &names(&["ct_*"]), "k").unwrap();
+        assert_eq!(all, names(&["age", "bun", "lab_crp", "lab_wbc"]));
+        let some = select_columns(&cols, &names(&["lab_*", "age"]), &names(&["lab_wbc"]), "k");
+        assert_eq!(some.unwrap(), names(&["age", "lab_crp"]));
+        let e = select_columns(&cols, &names(&["agee"]), &[], "fusion.clinical_columns")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fusion.clinical_columns") && e.contains("agee"),
+            "{e}"
+        );
+        // A prefix that matches nothing selects nothing (it is a pattern, not a name).
+        assert!(
+            select_columns(&cols, &names(&["x_*"]), &[], "k")
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

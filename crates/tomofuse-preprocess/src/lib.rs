@@ -8,9 +8,12 @@
 //! - [`intensity`]: windowing, percentile clipping, z-score and min-max normalisation.
 //! - [`spatial`]: crop to a mask's bounding box, pad, largest connected component, and a
 //!   [`spatial::GridPlan`] that composes crop/pad/reorient/respacing into one resample.
+//! - [`plan`]: a cohort's fingerprint -> plan (target spacing, canonical orientation,
+//!   intensity normalisation), applied per case and undone for network outputs.
 
 pub mod error;
 pub mod intensity;
+pub mod plan;
 pub mod resample;
 pub mod spatial;
 

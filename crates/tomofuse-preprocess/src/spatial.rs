@@ -40,6 +40,47 @@ pub fn crop_around_mask(vol: &Volume<f32>, mask: &Mask, size: [usize; 3]) -> Res
     pad(&c, before, after, min)
 }
 
+/// A crop of fixed PHYSICAL size around the mask, as a fixed-size network input: the window
+/// of `size_mm` (rounded to whole voxels of `vol`) is taken as [`crop_around_mask`] does and
+/// resampled linearly to `out` voxels with its extent kept. The same organ region then reaches
+/// the network at any acquisition or planned spacing; where the window already is `out`
+/// voxels nothing is interpolated.
+pub fn crop_around_mask_mm(
+    vol: &Volume<f32>,
+    mask: &Mask,
+    size_mm: [f64; 3],
+    out: [usize; 3],
+) -> Result<Volume<f32>> {
+    if size_mm.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+        return Err(PreprocessError::InvalidArgument {
+            name: "crop_mm",
+            reason: format!("{size_mm:?}: every component must be finite and > 0 mm"),
+        });
+    }
+    if out.contains(&0) {
+        return Err(PreprocessError::InvalidShape { shape: out });
+    }
+    let sp = vol.geometry.spacing;
+    let mut n = [0usize; 3];
+    for a in 0..3 {
+        n[a] = ((size_mm[a] / sp[a]).round() as usize).max(1);
+    }
+    let c = crop_around_mask(vol, mask, n)?;
+    if n == out {
+        return Ok(c);
+    }
+    let spacing = [
+        n[0] as f64 * sp[0] / out[0] as f64,
+        n[1] as f64 * sp[1] / out[1] as f64,
+        n[2] as f64 * sp[2] / out[2] as f64,
+    ];
+    let (g, shape) = resample::output_grid(&c.geometry, c.shape(), spacing, GridMode::Ibsi)?;
+    debug_assert_eq!(shape, out);
+    let mut opts = ResampleOptions::new(resample::Interp::Linear);
+    opts.default_value = c.data.iter().copied().fold(f32::INFINITY, f32::min);
+    resample::resample_with(&c, &g, out, &opts)
+}
+
 /// Inclusive index bounding box of a mask's non-zero voxels grown by `margin_mm` on each side
 /// (converted per axis with the mask's spacing, rounded up) and clamped to the grid.
 pub fn bbox_with_margin(mask: &Mask, margin_mm: f64) -> Result<([usize; 3], [usize; 3])> {
@@ -356,6 +397,49 @@ mod tests {
             Space::Lps,
         )
         .unwrap()
+    }
+
+    /// The physical crop equals the voxel crop where the window is already `out` voxels, and
+    /// at half the spacing covers the same region: a linear ramp along each axis is
+    /// reproduced at the coarse grid's voxel centres (linear interpolation of a linear
+    /// function is exact).
+    #[test]
+    fn crop_in_mm_is_spacing_independent() {
+        let ramp = |sp: f64, n: usize| {
+            let g = Geometry::new([sp; 3], [0.0; 3], Geometry::default().direction, Space::Lps)
+                .unwrap();
+            let mut v = Volume::filled([n; 3], 0.0f32, g).unwrap();
+            for ((i, j, k), x) in v.data.indexed_iter_mut() {
+                let w = g.index_to_world([i as f64, j as f64, k as f64]);
+                *x = (w[0] + 2.0 * w[1] - 0.5 * w[2]) as f32;
+            }
+            let mut m = Volume::filled([n; 3], 0u8, g).unwrap();
+            // Organ centred at 20 mm on every axis.
+            let c = (20.0 / sp).round() as usize;
+            m.data[[c, c, c]] = 1;
+            (v, m)
+        };
+        let (v2, m2) = ramp(2.0, 24);
+        let a = crop_around_mask_mm(&v2, &m2, [16.0; 3], [8; 3]).unwrap();
+        assert_eq!(a.data, crop_around_mask(&v2, &m2, [8; 3]).unwrap().data);
+        let (v1, m1) = ramp(1.0, 48);
+        let b = crop_around_mask_mm(&v1, &m1, [16.0; 3], [8; 3]).unwrap();
+        assert_eq!(b.shape(), [8; 3]);
+        assert_eq!(b.geometry.spacing, [2.0; 3]);
+        for ((i, j, k), x) in b.data.indexed_iter() {
+            let w = b.geometry.index_to_world([i as f64, j as f64, k as f64]);
+            let want = (w[0] + 2.0 * w[1] - 0.5 * w[2]) as f32;
+            assert!((x - want).abs() < 1e-3, "{x} vs {want}");
+        }
+        // Both windows cover 16 mm around the organ: their centres agree within a fine voxel.
+        let centre = |v: &Volume<f32>| v.geometry.index_to_world([3.5; 3]);
+        let (ca, cb) = (centre(&a), centre(&b));
+        assert!(
+            (0..3).all(|t| (ca[t] - cb[t]).abs() <= 1.0),
+            "{ca:?} {cb:?}"
+        );
+        let e = crop_around_mask_mm(&v1, &m1, [0.0, 16.0, 16.0], [8; 3]).unwrap_err();
+        assert!(e.to_string().contains("crop_mm"), "{e}");
     }
 
     /// Two blobs: 6-connectivity sees the diagonal pair as separate, 26 joins them.

@@ -354,6 +354,41 @@ fn config_cases(c: &mut Corpus) {
     );
     run(
         c,
+        "plan_target_spacing_zero",
+        format!("{g}\n[plan]\ntarget_spacing = [1.0, 0.0, 1.0]\n"),
+        &["plan.target_spacing", "> 0"],
+    );
+    run(
+        c,
+        "plan_unknown_normalisation",
+        format!("{g}\n[plan]\nnormalisation = \"zscore\"\n"),
+        &["plan.normalisation", "zscore"],
+    );
+    run(
+        c,
+        "unknown_segmentation_source",
+        edit(
+            g,
+            "segmentation",
+            "epochs",
+            "epochs = 1\nsource = \"atlas\"",
+        ),
+        &["source", "atlas"],
+    );
+    c.write("cfg/not_a_model.safetensors", b"not a safetensors file");
+    run(
+        c,
+        "checkpoint_not_a_model",
+        edit(
+            g,
+            "segmentation",
+            "epochs",
+            "epochs = 1\nsource = \"checkpoint\"\ncheckpoint = \"not_a_model.safetensors\"",
+        ),
+        &["segmentation.checkpoint", "not a tomofuse U-Net checkpoint"],
+    );
+    run(
+        c,
         "negative_epochs",
         edit(g, "segmentation", "epochs", "epochs = -3"),
         &["epochs"],

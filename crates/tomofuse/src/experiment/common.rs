@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use tomofuse_cohort::{ClinicalValue, Cohort, NiftiIo, Profile, Split};
 use tomofuse_core::{Mask, Volume};
+use tomofuse_preprocess::plan::{CaseFingerprint, Plan, PlannedGrid};
 use tomofuse_unet::{
     ClassHeadConfig, History, NormKind, SlidingWindowConfig, TrainConfig, TrainedModel, UnetConfig,
 };
@@ -183,9 +184,18 @@ pub struct Ctx<'a> {
     pub mode: Mode,
     /// Recompute cases whose stored outcome is a failure (e.g. after fixing an input file).
     pub retry_failed: bool,
+    /// The cohort's plan, set once by [`plan_stage`] before any per-case stage.
+    pub plan: std::sync::OnceLock<Plan>,
 }
 
 impl Ctx<'_> {
+    /// The plan every case is carried to the networks with.
+    pub fn plan(&self) -> Result<&Plan> {
+        self.plan
+            .get()
+            .context("internal: the plan stage has not run before a per-case stage")
+    }
+
     pub fn fail(&self, case_id: &str, stage: &str, reason: impl std::fmt::Display) {
         let reason = format!("{reason:#}");
         log::warn!("case {case_id}: {stage} failed, skipped: {reason}");
@@ -208,6 +218,10 @@ impl Ctx<'_> {
     pub fn key<T: Serialize>(&self, section: &T, upstream: &[&str]) -> String {
         let mut s = serde_json::to_string(section).unwrap_or_default();
         s.push_str(CODE_ID);
+        // Every stage after planning sees planned volumes.
+        if let Some(p) = self.plan.get() {
+            s.push_str(&serde_json::to_string(p).unwrap_or_default());
+        }
         s.push_str(&self.cfg.experiment.seed.to_string());
         s.push_str(&self.cohort_key);
         for u in upstream {
@@ -450,7 +464,7 @@ pub fn cohort_key(cohort: &Cohort, cfg: &ExperimentConfig) -> String {
     sha256_hex(s.as_bytes())
 }
 
-/// A loaded case ready for the networks.
+/// A loaded case: its original image and mask, and both on the plan's grid for the networks.
 pub struct Prepared {
     pub id: String,
     pub split: Split,
@@ -458,21 +472,30 @@ pub struct Prepared {
     pub centre: Option<String>,
     /// The image in HU, original grid.
     pub hu: Volume<f32>,
-    /// Network input: HU windowed to [-1, 1].
+    /// The case's original and planned grids (maps outputs back).
+    pub grid: PlannedGrid,
+    /// Network input: the image on the planned grid, normalised as planned.
     pub input: Volume<f32>,
-    /// Binary segmentation target (None when the case has no mask).
+    /// Binary segmentation target on the planned grid (None when the case has no mask).
     pub target: Option<Mask>,
+    /// The same target on the original grid (segmentation metrics are computed here).
+    pub target_original: Option<Mask>,
 }
 
-/// Loads one case (rendering a synthetic one): the image must be finite and the mask on the
-/// image grid.
-pub fn load_one(ctx: &Ctx, cohort: &Cohort, pos: usize) -> Result<Prepared> {
+impl Prepared {
+    /// The HU image on the planned grid (the original one when the plan is the identity).
+    pub fn hu_planned(&self) -> Result<Volume<f32>> {
+        Ok(self.grid.image(&self.hu)?)
+    }
+}
+
+/// Reads one case (rendering a synthetic one): the image must be finite and the mask on the
+/// image grid (up to a signed axis permutation, which the cohort crate undoes).
+fn load_raw(cohort: &Cohort, pos: usize) -> Result<(Volume<f32>, Option<Mask>)> {
     let c = cohort
         .cases
         .get(pos)
         .with_context(|| format!("no case at position {pos}"))?;
-    let [lo, hi] = ctx.cfg.segmentation.hu_window;
-    let (lo, hi) = (lo as f32, hi as f32);
     let loaded = c.load(Some(&NiftiIo))?;
     let n = loaded.image.data.iter().filter(|v| !v.is_finite()).count();
     if n > 0 {
@@ -485,18 +508,81 @@ pub fn load_one(ctx: &Ctx, cohort: &Cohort, pos: usize) -> Result<Prepared> {
             .same_grid_default(t)
             .context("mask is not on the image grid")?;
     }
-    let input = tomofuse_preprocess::intensity::clip(&loaded.image, lo, hi)
-        .context("intensity window")?
-        .map(|&x| 2.0 * (x - lo) / (hi - lo) - 1.0);
+    Ok((loaded.image, target))
+}
+
+/// Loads one case and carries it onto the plan's grid.
+pub fn load_one(ctx: &Ctx, cohort: &Cohort, pos: usize) -> Result<Prepared> {
+    let (hu, target_original) = load_raw(cohort, pos)?;
+    let c = &cohort.cases[pos];
+    let grid = ctx.plan()?.grid(&hu.geometry, hu.shape())?;
+    let input = grid.input(&hu).context("planned network input")?;
+    let target = target_original
+        .as_ref()
+        .map(|t| grid.mask(t))
+        .transpose()
+        .context("mask onto the planned grid")?;
     Ok(Prepared {
         id: c.id.clone(),
         split: c.split.unwrap_or(Split::Train),
         label: c.label,
         centre: c.centre.clone(),
-        hu: loaded.image,
+        hu,
+        grid,
         input,
         target,
+        target_original,
     })
+}
+
+/// Plans the cohort from its training cases (train and validation splits): their spacings,
+/// shapes, orientations and foreground intensities give the target grid and normalisation
+/// (`tomofuse_preprocess::plan`). Cohort-level and cached like a model; written as
+/// `plan.json` in the run directory. A training case that cannot be read is left out here
+/// (its per-case stages report it).
+pub fn plan_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Plan> {
+    let settings = ctx.cfg.plan_settings()?;
+    let key = ctx.key(&(&ctx.cfg.plan, ctx.cfg.segmentation.hu_window), &[]);
+    let (plan, _) = ctx.model_stage("plan", "plan (plan.json)", &key, || {
+        let train: Vec<usize> = metas(cohort)
+            .into_iter()
+            .filter(|m| matches!(m.split, Split::Train | Split::Validation))
+            .map(|m| m.pos)
+            .collect();
+        let fps: Vec<CaseFingerprint> = train
+            .par_iter()
+            .filter_map(|&pos| {
+                let r = load_raw(cohort, pos).and_then(|(img, mask)| {
+                    Ok(CaseFingerprint::of(&img, mask.as_ref(), &settings)?)
+                });
+                match r {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        log::warn!("case {}: left out of the plan: {e:#}", cohort.cases[pos].id);
+                        None
+                    }
+                }
+            })
+            .collect();
+        let plan = Plan::from_fingerprints(&settings, &fps)?;
+        log::info!(
+            "plan from {} training cases: spacing {:?} mm ({}), orientation {}, normalisation {:?}",
+            plan.n_cases,
+            plan.target_spacing,
+            if plan.target_spacing == plan.grids.spacing_median {
+                "median"
+            } else {
+                "configured"
+            },
+            plan.orientation,
+            plan.normalisation.kind
+        );
+        Ok(plan)
+    })?;
+    if !matches!(ctx.mode, Mode::Shard(_)) {
+        super::rundir::write_json(&ctx.rd.path("plan.json"), &plan)?;
+    }
+    Ok(plan)
 }
 
 /// Loads the cases `want` selects, in parallel. A case that cannot be loaded is logged and left
@@ -713,7 +799,7 @@ pub fn segment_stage(
     let preds = per_case(ctx, metas, "predict", &key, |m| {
         let c = load_one(ctx, cohort, m.pos)?;
         let mask = c
-            .target
+            .target_original
             .as_ref()
             .context("segmentation.source = \"reference\" but the case has no mask")?;
         if mask.count_nonzero() == 0 {
@@ -779,22 +865,28 @@ pub fn predicted_mask(ctx: &Ctx, p: &CasePrediction) -> Result<Mask> {
     Ok(tomofuse_io::read_mask(&ctx.rd.path(&p.mask_file))?)
 }
 
+/// Predicts on the planned grid and writes the mask on the case's original grid (the
+/// foreground probability resampled back, then `> 0.5`), where the metrics are computed.
 fn predict_one(ctx: &Ctx, model: &TrainedModel, c: &Prepared) -> Result<CasePrediction> {
     let pred = model.predict(&c.input)?;
+    let mask = if c.grid.identity {
+        pred.mask
+    } else {
+        c.grid
+            .mask_to_original(&pred.probability)
+            .context("predicted mask back onto the original grid")?
+    };
     let mask_file = format!("masks/{}.nii.gz", super::rundir::case_file_name(&c.id));
     let path = ctx.rd.path(&mask_file);
-    super::rundir::atomic_write_with(&path, |tmp| Ok(tomofuse_io::write_nifti(tmp, &pred.mask)?))?;
-    let sp = pred.mask.geometry.spacing;
+    super::rundir::atomic_write_with(&path, |tmp| Ok(tomofuse_io::write_nifti(tmp, &mask)?))?;
+    let sp = mask.geometry.spacing;
     let voxel_ml = sp[0] * sp[1] * sp[2] / 1000.0;
     let (mut dice, mut hd95, mut assd) = (None, None, None);
-    if let Some(t) = &c.target {
-        dice = Some(tomofuse_metrics::dice(
-            pred.mask.data.view(),
-            t.data.view(),
-        )?);
+    if let Some(t) = &c.target_original {
+        dice = Some(tomofuse_metrics::dice(mask.data.view(), t.data.view())?);
         // Surface distances are undefined when either mask is empty: reported as missing.
-        if pred.mask.count_nonzero() > 0 && t.count_nonzero() > 0 {
-            let m = tomofuse_metrics::segmentation_metrics_masks(&pred.mask, t)?;
+        if mask.count_nonzero() > 0 && t.count_nonzero() > 0 {
+            let m = tomofuse_metrics::segmentation_metrics_masks(&mask, t)?;
             hd95 = Some(m.hd95).filter(|v| v.is_finite());
             assd = Some(m.assd).filter(|v| v.is_finite());
         }
@@ -808,7 +900,7 @@ fn predict_one(ctx: &Ctx, model: &TrainedModel, c: &Prepared) -> Result<CasePred
         dice,
         hd95_mm: hd95,
         assd_mm: assd,
-        predicted_volume_ml: pred.mask.count_nonzero() as f64 * voxel_ml,
+        predicted_volume_ml: mask.count_nonzero() as f64 * voxel_ml,
         mask_file,
     })
 }

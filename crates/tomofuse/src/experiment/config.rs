@@ -25,12 +25,18 @@ pub struct ExperimentConfig {
     /// Required (a study says where its segmentation comes from), though every key in it
     /// has a default.
     pub segmentation: SegmentationSection,
+    /// How cases are planned for the networks (target spacing, orientation, normalisation).
+    #[serde(default)]
+    pub plan: PlanSection,
     #[serde(default)]
     pub radiomics: Option<RadiomicsSection>,
     #[serde(default)]
     pub deep_features: Option<DeepFeaturesSection>,
     #[serde(default)]
     pub fusion: Option<FusionSection>,
+    /// Scores the models are compared with (default: the study's built-in ones).
+    #[serde(default)]
+    pub comparisons: ComparisonsSection,
     pub stats: StatsSection,
     /// Named overrides selected with `--profile`: cohort size profile plus a few knobs.
     #[serde(default)]
@@ -174,6 +180,88 @@ fn yes() -> bool {
     true
 }
 
+/// A target spacing: `"median"` of the training cases, or `[x, y, z]` mm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SpacingChoice {
+    Named(String),
+    Fixed([f64; 3]),
+}
+
+/// The fingerprint -> plan step for the networks (`plan.json` in the run directory). Every
+/// key has a default; a cohort already on one grid in the canonical orientation (the built-in
+/// ones) plans to itself, so nothing is interpolated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanSection {
+    /// `"median"` (default) or `[x, y, z]` in mm along the canonical axes.
+    pub target_spacing: SpacingChoice,
+    /// Axis codes (LPS space) of every planned grid: `LPS` (default, ITK's identity) or e.g. `RAS`.
+    pub orientation: String,
+    /// `window` (default: `segmentation.hu_window` to [-1, 1]) or `foreground-zscore` (clip
+    /// to the training foreground's `foreground_percentiles`, z-score with its mean and SD).
+    pub normalisation: String,
+    pub foreground_percentiles: [f64; 2],
+    /// Interpolator for images onto the planned grid: `linear` (default) or `bspline`.
+    pub image_interp: String,
+}
+
+impl Default for PlanSection {
+    fn default() -> Self {
+        Self {
+            target_spacing: SpacingChoice::Named("median".into()),
+            orientation: "LPS".into(),
+            normalisation: "window".into(),
+            foreground_percentiles: [0.5, 99.5],
+            image_interp: "linear".into(),
+        }
+    }
+}
+
+impl ExperimentConfig {
+    /// The checked planning settings (`[plan]` plus `segmentation.hu_window`); each error
+    /// names its `plan.*` key.
+    pub fn plan_settings(&self) -> Result<tomofuse_preprocess::plan::PlanSettings> {
+        use tomofuse_preprocess::plan::{NormalisationKind, PlanParams, TargetSpacing};
+        let p = &self.plan;
+        let target_spacing = match &p.target_spacing {
+            SpacingChoice::Named(n) if n == "median" => TargetSpacing::Median,
+            SpacingChoice::Named(n) => {
+                bail!("plan.target_spacing = {n:?}: use \"median\" or [x, y, z] in mm")
+            }
+            SpacingChoice::Fixed(s) => TargetSpacing::Fixed(*s),
+        };
+        let [lo, hi] = self.segmentation.hu_window;
+        let normalisation = match p.normalisation.as_str() {
+            "window" => NormalisationKind::Window { lo, hi },
+            "foreground-zscore" => NormalisationKind::ForegroundZscore {
+                lower_percentile: p.foreground_percentiles[0],
+                upper_percentile: p.foreground_percentiles[1],
+            },
+            other => {
+                bail!("plan.normalisation = {other:?}: use \"window\" or \"foreground-zscore\"")
+            }
+        };
+        let image_interp = p
+            .image_interp
+            .parse()
+            .with_context(|| format!("plan.image_interp = {:?}", p.image_interp))?;
+        let params = PlanParams {
+            target_spacing,
+            orientation: p.orientation.clone(),
+            normalisation,
+            image_interp,
+            ..PlanParams::default()
+        };
+        params.check().map_err(|e| match e {
+            tomofuse_preprocess::PreprocessError::InvalidArgument { name, reason } => {
+                anyhow::anyhow!("plan.{name} = {reason}")
+            }
+            other => anyhow::Error::new(other).context("[plan]"),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiomicsSection {
@@ -186,8 +274,12 @@ pub struct RadiomicsSection {
 pub struct DeepFeaturesSection {
     /// ResNet50-3D width factor (1.0 = 2048 features, 0.25 = 512).
     pub widen_factor: f64,
-    /// Size of the crop around the (predicted) organ fed to the network.
+    /// Voxels of the crop around the (predicted) organ fed to the network.
     pub crop: [usize; 3],
+    /// Physical size (mm) of that crop on the planned grid, resampled to `crop` voxels: the
+    /// same organ region at any spacing. Without it the crop is `crop` planned voxels.
+    #[serde(default)]
+    pub crop_mm: Option<[f64; 3]>,
     /// Epochs of supervised fine-tuning of the ResNet50-3D on the training cases (K-fold
     /// cross-fitted `deep_score`); 0 keeps only the features of the seeded random network.
     #[serde(default)]
@@ -220,6 +312,45 @@ pub struct FusionSection {
     pub n_estimators: usize,
     pub max_depth: usize,
     pub learning_rate: f64,
+    /// Clinical model inputs among the cohort's numeric columns: names, or prefixes ending in
+    /// `*` (`["*"]`, the default, takes every numeric column).
+    #[serde(default = "every_column")]
+    pub clinical_columns: Vec<String>,
+    /// Columns left out of the clinical inputs (names or `prefix*`): by default the CT reading
+    /// (`ct_*`) the MCTSI comparator is computed from, a comparator and not a model input.
+    #[serde(default = "ct_reading")]
+    pub clinical_exclude: Vec<String>,
+}
+
+fn every_column() -> Vec<String> {
+    vec!["*".into()]
+}
+
+fn ct_reading() -> Vec<String> {
+    vec!["ct_*".into()]
+}
+
+/// What the models are compared with on the test set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComparisonsSection {
+    /// Built-in clinical scores computed from the cohort's columns (SAP: `BISAP`,
+    /// `Ranson (admission)`, `MCTSI`).
+    pub scores: Vec<String>,
+    /// Cohort columns used as scores as they are (e.g. an APACHE II recorded in the manifest).
+    pub columns: Vec<String>,
+}
+
+impl Default for ComparisonsSection {
+    fn default() -> Self {
+        Self {
+            scores: tomofuse_fusion::scores::BUILTIN
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            columns: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -420,6 +551,8 @@ impl ExperimentConfig {
             (0.0..=10.0).contains(&g.class_loss_weight),
             "segmentation.class_loss_weight must be in [0, 10]"
         );
+        // After hu_window: the window plan takes it.
+        self.plan_settings()?;
         ensure!(
             self.stats.bootstrap >= 100,
             "stats.bootstrap must be >= 100"
@@ -437,6 +570,17 @@ impl ExperimentConfig {
             ensure!(f.cv_folds >= 2, "fusion.cv_folds must be >= 2");
             ensure!(f.max_features >= 1, "fusion.max_features must be >= 1");
             ensure!(f.n_estimators >= 1, "fusion.n_estimators must be >= 1");
+            ensure!(
+                !f.clinical_columns.is_empty(),
+                "fusion.clinical_columns is empty: name columns, `prefix*`, or `*` for all"
+            );
+        }
+        for name in &self.comparisons.scores {
+            ensure!(
+                tomofuse_fusion::scores::builtin(name).is_some(),
+                "comparisons.scores: unknown score {name:?} (built in: {})",
+                tomofuse_fusion::scores::BUILTIN.join(", ")
+            );
         }
         if let Some(d) = &self.deep_features {
             ensure!(
@@ -459,6 +603,12 @@ impl ExperimentConfig {
                 d.crop.iter().all(|&c| (16..=256).contains(&c)),
                 "deep_features.crop must be 16..256 voxels per axis (the network's stride is 16)"
             );
+            if let Some(mm) = d.crop_mm {
+                ensure!(
+                    mm.iter().all(|v| v.is_finite() && *v > 0.0),
+                    "deep_features.crop_mm = {mm:?}: every component must be finite and > 0 mm"
+                );
+            }
         }
         Ok(())
     }

@@ -443,16 +443,23 @@ fn execute(rd: &RunDir, spec: &RunSpec, mode: Mode, retry_failed: bool) -> Resul
         cohort_key: common::cohort_key(&cohort, cfg),
         mode,
         retry_failed,
+        plan: std::sync::OnceLock::new(),
     };
+    let plan = common::plan_stage(&ctx, &cohort)
+        .with_context(|| format!("{}: [plan]", spec.config_file))?;
+    let _ = ctx.plan.set(plan);
     let mut report = Report::new(&format!("tomofuse: {}", cfg.experiment.name));
     report.push(Block::Paragraph(cfg.experiment.description.clone()));
     cohort_section(&mut report, &cohort);
     let results = match cfg.experiment.study {
         Study::Crswnp => {
-            crswnp::run(&ctx, &cohort, &mut report)?.map(|r| Results::Crswnp(Box::new(r)))
+            crswnp::run(&ctx, &cohort, &mut report).map(|r| r.map(|r| Results::Crswnp(Box::new(r))))
         }
-        Study::Sap => sap::run(&ctx, &cohort, &mut report)?.map(|r| Results::Sap(Box::new(r))),
-    };
+        Study::Sap => {
+            sap::run(&ctx, &cohort, &mut report).map(|r| r.map(|r| Results::Sap(Box::new(r))))
+        }
+    }
+    .with_context(|| format!("running {}", spec.config_file))?;
     let mut failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
     // One order whatever the sharding: by case, then stage.
     failures.sort_by(|a, b| (&a.case_id, &a.stage).cmp(&(&b.case_id, &b.stage)));

@@ -3,13 +3,14 @@
 //! with single-modality models and with BISAP, Ranson and MCTSI on a held-out centre.
 
 use super::common::{self, CaseMeta, CasePrediction, Ctx, Mode, Prepared};
+use super::config::DeepFeaturesSection;
 use super::report::{Block, Report};
 use super::summary::{self, SetSummary, f3};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tomofuse_cohort::{Cohort, Split};
-use tomofuse_core::Mask;
+use tomofuse_core::{Mask, Volume};
 use tomofuse_fusion::{Dataset, Modality, PipelineConfig, Shap, XgbParams};
 use tomofuse_metrics::{BinaryReportOptions, BootstrapConfig, ThresholdChoice};
 use tomofuse_resnet3d::train::Classifier;
@@ -141,7 +142,15 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         "Pancreas segmentation (U-Net)",
     );
 
-    let ds = build_dataset(&metas, &feats)?;
+    let fcfg = ctx.cfg.fusion.as_ref().context("[fusion] section")?;
+    let cmp = &ctx.cfg.comparisons;
+    for col in &cmp.columns {
+        ensure!(
+            metas.iter().any(|m| m.clinical.contains_key(col)),
+            "comparisons.columns: no case has a column `{col}`"
+        );
+    }
+    let ds = build_dataset(&metas, &feats, fcfg)?;
     let train: Vec<usize> = (0..ds.n_rows())
         .filter(|&i| ds.split.as_ref().and_then(|s| s[i].as_deref()) != Some("external"))
         .collect();
@@ -194,7 +203,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
             )
         })
         .collect();
-    for (name, score) in clinical_scores(&metas, &ds, &test) {
+    for (name, score) in clinical_scores(cmp, &metas, &ds, &test) {
         comparators.push((name, 1, score, None));
     }
     let opts = BinaryReportOptions {
@@ -247,7 +256,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         })
         .collect();
     let all: Vec<usize> = (0..ds.n_rows()).collect();
-    for (name, v) in clinical_scores(&metas, &ds, &all) {
+    for (name, v) in clinical_scores(cmp, &metas, &ds, &all) {
         let by_id = all
             .iter()
             .zip(v)
@@ -257,7 +266,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
     }
     summary::write_predictions_csv(ctx, &preds, "predictions.csv", &case_scores)?;
 
-    let loco = leave_one_centre_out(&metas, &ds, &pcfg);
+    let loco = leave_one_centre_out(cmp, &metas, &ds, &pcfg);
 
     // Explanations of the fused model on the test cases.
     let test_x = ds.matrix(&test, &fused.cols);
@@ -306,7 +315,7 @@ fn features_stage(
     let deep_key = deep.map_or("", |d| d.key.as_str());
     let key = match dcfg {
         Some(d) => ctx.key(
-            &(&rcfg.preset, d.widen_factor, d.crop),
+            &(&rcfg.preset, d.widen_factor, d.crop, d.crop_mm),
             &[upstream, deep_key],
         ),
         None => ctx.key(&(&rcfg.preset, "no-deep-features"), &[upstream]),
@@ -346,19 +355,22 @@ fn features_stage(
             clfs = Some(v);
         }
         let c = common::load_one(ctx, cohort, m.pos)?;
+        // On the original grid (radiomics), and on the planned grid for the deep crop.
         let mask = common::predicted_mask(ctx, by_id[m.id.as_str()])?;
-        let crop_size = dcfg.map_or([0; 3], |d| d.crop);
-        let mut f = case_features(&c, &mask, &settings, net.as_ref(), crop_size)?;
-        if let (Some(d), Some(clfs)) = (deep, &clfs) {
-            let crop = tomofuse_preprocess::spatial::crop_around_mask(&c.input, &mask, crop_size)?;
+        let crop = match dcfg {
+            Some(d) => Some(deep_crop(&c.input, &c.grid.mask(&mask)?, d)?),
+            None => None,
+        };
+        let mut f = case_features(&c, &mask, &settings, net.as_ref(), crop.as_ref())?;
+        if let (Some(d), Some(clfs), Some(crop)) = (deep, &clfs, &crop) {
             f.deep_score = Some(match d.fold_of.get(&m.id) {
                 // A training case: the model of the fold that left it out.
-                Some(&k) => f64::from(clfs[k].logit(&crop)?),
+                Some(&k) => f64::from(clfs[k].logit(crop)?),
                 // Held out from all: the mean logit of the fold models.
                 None => {
                     let mut sum = 0.0;
                     for clf in clfs {
-                        sum += f64::from(clf.logit(&crop)?);
+                        sum += f64::from(clf.logit(crop)?);
                     }
                     sum / clfs.len() as f64
                 }
@@ -380,13 +392,20 @@ fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepStage>
     if dcfg.finetune_epochs == 0 {
         return Ok(None);
     }
-    // Crops are windowed HU mapped to [-1, 1]: one HU is 2 / window width.
-    let [lo, hi] = ctx.cfg.segmentation.hu_window;
+    // The noise SD is given in HU; crops are in the plan's normalised units.
+    let norm = ctx.plan()?.normalisation;
+    let noise_std = match norm.kind {
+        // Kept in this form so a window plan reproduces earlier runs bit for bit.
+        tomofuse_preprocess::plan::NormalisationKind::Window { lo, hi } => {
+            dcfg.augment_noise_hu * 2.0 / (hi - lo)
+        }
+        _ => dcfg.augment_noise_hu * norm.per_hu(),
+    };
     let ft = tomofuse_resnet3d::train::FinetuneConfig {
         epochs: dcfg.finetune_epochs,
         seed: ctx.cfg.experiment.seed,
         augment: tomofuse_resnet3d::train::Augment {
-            noise_std: dcfg.augment_noise_hu * 2.0 / (hi - lo),
+            noise_std,
             ..Default::default()
         },
         ..Default::default()
@@ -395,6 +414,7 @@ fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepStage>
         &(
             "deep-classifier",
             dcfg.crop,
+            dcfg.crop_mm,
             dcfg.folds,
             format!("{ft:?}"),
             ctx.cfg.segmentation.hu_window,
@@ -417,7 +437,7 @@ fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepStage>
                     continue;
                 };
                 samples.push(tomofuse_resnet3d::train::Sample {
-                    crop: tomofuse_preprocess::spatial::crop_around_mask(&c.input, t, dcfg.crop)?,
+                    crop: deep_crop(&c.input, t, dcfg)?,
                     label,
                 });
                 ids.push(c.id.clone());
@@ -544,7 +564,7 @@ fn case_features(
     mask: &Mask,
     settings: &tomofuse_radiomics::Settings,
     net: Option<&tomofuse_resnet3d::ResNet3d>,
-    crop: [usize; 3],
+    crop: Option<&Volume<f32>>,
 ) -> Result<CaseFeatures> {
     let ex = tomofuse_radiomics::extract(&c.hu, mask, 1, settings)?;
     let radiomics = ex
@@ -563,11 +583,9 @@ fn case_features(
             )
         })
         .collect();
-    let deep = match net {
-        Some(net) => net.volume_features(&tomofuse_preprocess::spatial::crop_around_mask(
-            &c.input, mask, crop,
-        )?)?,
-        None => Vec::new(),
+    let deep = match (net, crop) {
+        (Some(net), Some(crop)) => net.volume_features(crop)?,
+        _ => Vec::new(),
     };
     Ok(CaseFeatures {
         id: c.id.clone(),
@@ -577,8 +595,25 @@ fn case_features(
     })
 }
 
-/// Joins clinical variables, radiomics and deep features by case id into the design matrix.
-fn build_dataset(cases: &[CaseMeta], feats: &[CaseFeatures]) -> Result<Dataset> {
+/// The deep modality's input: a crop of the planned network input around the (planned) mask,
+/// `crop_mm` wide when configured (resampled to `crop` voxels), else `crop` planned voxels.
+fn deep_crop(input: &Volume<f32>, mask: &Mask, d: &DeepFeaturesSection) -> Result<Volume<f32>> {
+    use tomofuse_preprocess::spatial::{crop_around_mask, crop_around_mask_mm};
+    Ok(match d.crop_mm {
+        Some(mm) => crop_around_mask_mm(input, mask, mm, d.crop)?,
+        None => crop_around_mask(input, mask, d.crop)?,
+    })
+}
+
+/// The design matrix: the cases with an outcome and features, in cohort order; the clinical
+/// columns `[fusion]` selects (`clin_` prefixed), then radiomics, then the deep score and deep
+/// features, joined by case id (`tomofuse_fusion::join`).
+fn build_dataset(
+    cases: &[CaseMeta],
+    feats: &[CaseFeatures],
+    fcfg: &super::config::FusionSection,
+) -> Result<Dataset> {
+    use tomofuse_fusion::{ClinicalTable, FeatureTable};
     let by_id: BTreeMap<&str, &CaseFeatures> = feats.iter().map(|f| (f.id.as_str(), f)).collect();
     let rows: Vec<(&CaseMeta, &CaseFeatures)> = cases
         .iter()
@@ -588,79 +623,93 @@ fn build_dataset(cases: &[CaseMeta], feats: &[CaseFeatures]) -> Result<Dataset> 
     if rows.is_empty() {
         bail!("no case has both an outcome and features");
     }
-    // Clinical columns: numeric variables, excluding the radiologist's CT reading that the
-    // MCTSI is computed from (it is a comparator, not a model input).
-    let mut clin: Vec<String> = rows[0]
+    let numeric: Vec<String> = rows[0]
         .0
         .clinical
         .iter()
-        .filter(|(k, v)| v.as_f64().is_some() && !k.starts_with("ct_"))
+        .filter(|(_, v)| v.as_f64().is_some())
         .map(|(k, _)| k.clone())
         .collect();
-    clin.sort();
-    let rad: Vec<String> = rows[0].1.radiomics.keys().cloned().collect();
-    let n_deep = rows[0].1.deep.len();
-    let mut names = Vec::new();
-    let mut modality = Vec::new();
-    for c in &clin {
-        names.push(format!("clin_{c}"));
-        modality.push(Modality::Clinical);
-    }
-    for r in &rad {
-        names.push(r.clone());
-        modality.push(Modality::Radiomics);
-    }
-    let has_score = rows.iter().all(|(_, f)| f.deep_score.is_some());
-    if has_score {
-        names.push("deep_score".into());
-        modality.push(Modality::Deep);
-    }
-    for d in 0..n_deep {
-        names.push(format!("deep_{d:04}"));
-        modality.push(Modality::Deep);
-    }
-    let mut x = Vec::with_capacity(rows.len() * names.len());
-    for (c, f) in &rows {
-        for k in &clin {
-            x.push(
-                c.clinical
-                    .get(k)
-                    .and_then(|v| v.as_f64())
-                    .map_or(f32::NAN, |v| v as f32),
-            );
-        }
-        for r in &rad {
-            x.push(f.radiomics.get(r).map_or(f32::NAN, |&v| v as f32));
-        }
-        if has_score {
-            x.push(f.deep_score.map_or(f32::NAN, |v| v as f32));
-        }
-        for d in 0..n_deep {
-            x.push(f.deep.get(d).copied().unwrap_or(f32::NAN));
-        }
-    }
-    let ids = rows.iter().map(|(c, _)| c.id.clone()).collect();
-    let y = rows
-        .iter()
-        .map(|(c, _)| u8::from(c.label == Some(true)))
-        .collect();
-    let mut ds = Dataset::new(ids, y, names, modality, x)?;
-    ds.split = Some(
-        rows.iter()
-            .map(|(c, _)| Some(c.split.as_str().to_string()))
+    let clin = tomofuse_fusion::table::select_columns(
+        &numeric,
+        &fcfg.clinical_columns,
+        &fcfg.clinical_exclude,
+        "fusion.clinical_columns",
+    )?;
+    let value = |c: &CaseMeta, k: &str| {
+        c.clinical
+            .get(k)
+            .and_then(|v| v.as_f64())
+            .map_or(f32::NAN, |v| v as f32)
+    };
+    let clinical = ClinicalTable {
+        path: "cohort clinical columns".into(),
+        ids: rows.iter().map(|(c, _)| c.id.clone()).collect(),
+        outcome: rows
+            .iter()
+            .map(|(c, _)| u8::from(c.label == Some(true)))
             .collect(),
-    );
-    ds.centre = Some(rows.iter().map(|(c, _)| c.centre.clone()).collect());
-    Ok(ds)
+        split: Some(
+            rows.iter()
+                .map(|(c, _)| Some(c.split.as_str().to_string()))
+                .collect(),
+        ),
+        centre: Some(rows.iter().map(|(c, _)| c.centre.clone()).collect()),
+        date: None,
+        names: clin.iter().map(|k| format!("clin_{k}")).collect(),
+        units: vec![None; clin.len()],
+        columns: clin
+            .iter()
+            .map(|k| rows.iter().map(|(c, _)| value(c, k)).collect())
+            .collect(),
+    };
+    let rad_names: Vec<String> = rows[0].1.radiomics.keys().cloned().collect();
+    let radiomics = FeatureTable::from_rows(
+        "radiomics features",
+        rad_names.clone(),
+        rows.iter()
+            .map(|(_, f)| {
+                let v = rad_names
+                    .iter()
+                    .map(|r| f.radiomics.get(r).map_or(f32::NAN, |&v| v as f32))
+                    .collect();
+                (f.id.clone(), v)
+            })
+            .collect(),
+    )?;
+    let has_score = rows.iter().all(|(_, f)| f.deep_score.is_some());
+    let n_deep = rows[0].1.deep.len();
+    let mut deep_names: Vec<String> = Vec::new();
+    if has_score {
+        deep_names.push("deep_score".into());
+    }
+    deep_names.extend((0..n_deep).map(|d| format!("deep_{d:04}")));
+    let deep = FeatureTable::from_rows(
+        "deep features",
+        deep_names,
+        rows.iter()
+            .map(|(_, f)| {
+                let mut v: Vec<f32> = Vec::new();
+                if has_score {
+                    v.push(f.deep_score.map_or(f32::NAN, |v| v as f32));
+                }
+                v.extend((0..n_deep).map(|d| f.deep.get(d).copied().unwrap_or(f32::NAN)));
+                (f.id.clone(), v)
+            })
+            .collect(),
+    )?;
+    Ok(tomofuse_fusion::join(
+        &clinical,
+        &[(Modality::Radiomics, &radiomics), (Modality::Deep, &deep)],
+        false,
+    )?)
 }
 
-/// Leave-one-centre-out: for each centre with both outcomes, the models are refitted on the
-/// other centres and scored on it. The deep score of a case is the cross-fitted one of the
-/// main run (never from a model that saw the case's label), so no outcome leaks in either.
-/// A centre whose fold cannot be fitted is logged and left out.
-/// Leave-one-centre-out (tomofuse_fusion::leave_one_group_out over the centres), with the
-/// clinical scores on each held-out centre.
+/// Leave-one-centre-out (`tomofuse_fusion::leave_one_group_out` over the centres), with the
+/// comparators on each held-out centre. The deep score of a case is the cross-fitted one of
+/// the main run (never from a model that saw the case's label), so no outcome leaks in.
 fn leave_one_centre_out(
+    cmp: &super::config::ComparisonsSection,
     cases: &[CaseMeta],
     ds: &Dataset,
     pcfg: &PipelineConfig,
@@ -668,15 +717,17 @@ fn leave_one_centre_out(
     let Some(centre) = ds.centre.as_ref() else {
         return Vec::new();
     };
-    tomofuse_fusion::leave_one_group_out(ds, centre, pcfg, |test| clinical_scores(cases, ds, test))
-        .into_iter()
-        .map(|f| CentreFold {
-            centre: f.group,
-            n_test: f.n_test,
-            n_positive: f.n_positive,
-            test_auc: f.test_auc,
-        })
-        .collect()
+    tomofuse_fusion::leave_one_group_out(ds, centre, pcfg, |test| {
+        clinical_scores(cmp, cases, ds, test)
+    })
+    .into_iter()
+    .map(|f| CentreFold {
+        centre: f.group,
+        n_test: f.n_test,
+        n_positive: f.n_positive,
+        test_auc: f.test_auc,
+    })
+    .collect()
 }
 
 fn loco_report(report: &mut Report, folds: &[CentreFold]) {
@@ -704,67 +755,63 @@ fn loco_report(report: &mut Report, folds: &[CentreFold]) {
     });
 }
 
-/// BISAP, Ranson (admission criteria) and MCTSI of the test cases, as scores to compare.
-fn clinical_scores(cases: &[CaseMeta], ds: &Dataset, test: &[usize]) -> Vec<(String, Vec<f64>)> {
+/// The comparators of the test cases: the built-in scores `[comparisons]` names (BISAP,
+/// Ranson, MCTSI from the cohort's columns) and any cohort column used as a score. A score
+/// some test case lacks an input for is logged and left out.
+fn clinical_scores(
+    cfg: &super::config::ComparisonsSection,
+    cases: &[CaseMeta],
+    ds: &Dataset,
+    test: &[usize],
+) -> Vec<(String, Vec<f64>)> {
     let by_id: BTreeMap<&str, &CaseMeta> = cases.iter().map(|c| (c.id.as_str(), c)).collect();
-    let mut bisap = Vec::new();
-    let mut ranson = Vec::new();
-    let mut mctsi = Vec::new();
-    for &i in test {
-        let Some(c) = by_id.get(ds.ids[i].as_str()) else {
-            return Vec::new();
-        };
-        let sc = score_case(c);
-        bisap.push(tomofuse_fusion::scores::bisap(&sc).map_or(f64::NAN, f64::from));
-        ranson.push(tomofuse_fusion::scores::ranson_admission(&sc).map_or(f64::NAN, f64::from));
-        mctsi.push(tomofuse_fusion::scores::mctsi(&sc).map_or(f64::NAN, f64::from));
-    }
+    let Some(rows) = test
+        .iter()
+        .map(|&i| by_id.get(ds.ids[i].as_str()).copied())
+        .collect::<Option<Vec<&CaseMeta>>>()
+    else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    for (n, v) in [
-        ("BISAP", bisap),
-        ("Ranson (admission)", ranson),
-        ("MCTSI", mctsi),
-    ] {
-        if v.iter().all(|x| x.is_finite()) {
-            out.push((n.to_string(), v));
-        } else {
+    let cols = tomofuse_fusion::scores::ScoreColumns::cohort_manifest();
+    for name in &cfg.scores {
+        let Some(f) = tomofuse_fusion::scores::builtin(name) else {
+            continue;
+        };
+        let v = rows
+            .iter()
+            .map(|c| f(&score_case(&cols, c)).map_or(f64::NAN, f64::from))
+            .collect();
+        out.push((name.clone(), v));
+    }
+    for col in &cfg.columns {
+        let v = rows
+            .iter()
+            .map(|c| {
+                c.clinical
+                    .get(col)
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        out.push((col.clone(), v));
+    }
+    out.retain(|(n, v): &(String, Vec<f64>)| {
+        let ok = v.iter().all(|x| x.is_finite());
+        if !ok {
             log::warn!("{n} not computable for every test case (missing inputs): left out");
         }
-    }
+        ok
+    });
     out
 }
 
-/// The clinical-score inputs of a case, from the cohort's column names.
-fn score_case(c: &CaseMeta) -> tomofuse_fusion::scores::Case {
-    let g = |k: &str| c.clinical.get(k).and_then(|v| v.as_f64());
-    let b = |k: &str| g(k).map(|v| v != 0.0);
-    tomofuse_fusion::scores::Case {
-        age: g("age"),
-        bun: g("bun"),
-        gcs: g("gcs"),
-        temperature: g("temp_c"),
-        heart_rate: g("hr"),
-        resp_rate: g("rr"),
-        paco2: g("paco2"),
-        wbc: g("wbc"),
-        bands: g("bands"),
-        pleural_effusion: b("pleural_effusion"),
-        glucose: g("glucose"),
-        ldh: g("ldh"),
-        ast: g("ast"),
-        gallstone: b("gallstone"),
-        ct_inflammation: match (b("ct_fluid_collection"), b("ct_pancreas_abnormal")) {
-            (Some(true), _) => Some(2.0),
-            (_, Some(true)) => Some(1.0),
-            (Some(false), Some(false)) => Some(0.0),
-            _ => None,
-        },
-        necrosis_percent: g("ct_necrosis_pct"),
-        extrapancreatic: match (b("pleural_effusion"), b("ct_ascites")) {
-            (Some(a), Some(b)) => Some(a || b),
-            _ => None,
-        },
-    }
+/// The clinical-score inputs of a case, read from its cohort columns.
+fn score_case(
+    cols: &tomofuse_fusion::scores::ScoreColumns,
+    c: &CaseMeta,
+) -> tomofuse_fusion::scores::Case {
+    cols.case(|k| c.clinical.get(k).and_then(|v| v.as_f64()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -857,7 +904,7 @@ mod tests {
     use super::*;
     use tomofuse_cohort::{AbdomenConfig, Profile, abdomen_cohort, scores};
 
-    /// The clinical scores the study reports (tomofuse-fusion, fed by [`score_case`]) equal the
+    /// The clinical scores the study reports (tomofuse-fusion, fed by [`score_case`] with the cohort-manifest column names) equal the
     /// cohort crate's own, independently written implementation on every synthetic case, and
     /// the cohort spans the scores' range (so agreement is not only on zeros).
     #[test]
@@ -868,7 +915,10 @@ mod tests {
         let metas = common::metas(&cohort);
         let mut seen = [BTreeMap::new(), BTreeMap::new(), BTreeMap::new()];
         for (case, meta) in cohort.cases.iter().zip(&metas) {
-            let sc = score_case(meta);
+            let sc = score_case(
+                &tomofuse_fusion::scores::ScoreColumns::cohort_manifest(),
+                meta,
+            );
             let ours = [
                 tomofuse_fusion::scores::bisap(&sc),
                 tomofuse_fusion::scores::ranson_admission(&sc),

@@ -396,7 +396,13 @@ pub fn gradcam_examples(
         };
         let file = format!("gradcam/{}.nii.gz", super::rundir::case_file_name(&c.id));
         let _ = std::fs::create_dir_all(ctx.rd.path("gradcam"));
-        if let Err(e) = tomofuse_io::write_nifti(&ctx.rd.path(&file), &cam) {
+        // Written on the case's original grid, like its predicted mask.
+        let written = c
+            .grid
+            .probability_to_original(&cam)
+            .map_err(anyhow::Error::from)
+            .and_then(|m| Ok(tomofuse_io::write_nifti(&ctx.rd.path(&file), &m)?));
+        if let Err(e) = written {
             ctx.fail(&c.id, "gradcam", e);
             continue;
         }
@@ -416,8 +422,15 @@ pub fn gradcam_examples(
                 t.data[[q[0], q[1], q[2]]] != 0
             })
         });
-        // Axial slice through the peak: i across, j down.
-        let sh = c.hu.shape();
+        // Axial slice through the peak (planned grid, as the map): i across, j down.
+        let hu = match c.hu_planned() {
+            Ok(v) => v,
+            Err(e) => {
+                ctx.fail(&c.id, "gradcam", e);
+                continue;
+            }
+        };
+        let sh = hu.shape();
         let k = peak[2];
         let (w, h) = (sh[0], sh[1]);
         let mut ct = Vec::with_capacity(w * h);
@@ -425,7 +438,7 @@ pub fn gradcam_examples(
         let mut cont = Vec::with_capacity(w * h);
         for j in 0..h {
             for i in 0..w {
-                ct.push(c.hu.data[[i, j, k]]);
+                ct.push(hu.data[[i, j, k]]);
                 heat.push(cam.data[[i, j, k]]);
                 cont.push(c.target.as_ref().is_some_and(|t| t.data[[i, j, k]] != 0));
             }
