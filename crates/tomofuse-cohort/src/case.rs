@@ -109,6 +109,19 @@ pub trait ImageIo: Sync {
     fn read_mask(&self, path: &Path) -> Result<Mask>;
     fn write_image(&self, path: &Path, image: &Volume<f32>) -> Result<()>;
     fn write_mask(&self, path: &Path, mask: &Mask) -> Result<()>;
+    /// Writes the image as a DICOM series folder (`uid_seed` makes its UIDs reproducible).
+    fn write_image_dicom(
+        &self,
+        dir: &Path,
+        _image: &Volume<f32>,
+        _case_id: &str,
+        _uid_seed: u64,
+    ) -> Result<()> {
+        Err(crate::error::CohortError::Config {
+            field: "format",
+            reason: format!("{}: this image IO cannot write DICOM series", dir.display()),
+        })
+    }
 }
 
 /// A case's image and mask, loaded.

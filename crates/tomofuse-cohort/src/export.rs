@@ -25,9 +25,12 @@ use tomofuse_preprocess::resample::{
 /// File format of exported images and masks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExportFormat {
-    /// `.nii.gz` (f32 images, u8 masks). The only format: tomofuse-io has no DICOM writer.
+    /// `.nii.gz` (f32 images, u8 masks).
     #[default]
     Nifti,
+    /// Images as DICOM CT series folders (`images/<id>/slice-NNNN.dcm`, 16-bit HU), masks as
+    /// `.nii.gz`: the everyday hospital layout of a DICOM series with a NIfTI label map.
+    Dicom,
 }
 
 impl FromStr for ExportFormat {
@@ -35,15 +38,10 @@ impl FromStr for ExportFormat {
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "nifti" | "nii" | "nii.gz" => Ok(Self::Nifti),
-            "dicom" | "dcm" => Err(CohortError::Config {
-                field: "format",
-                reason:
-                    "DICOM export is not available (tomofuse-io has no DICOM writer); use nifti"
-                        .into(),
-            }),
+            "dicom" | "dcm" => Ok(Self::Dicom),
             other => Err(CohortError::Config {
                 field: "format",
-                reason: format!("unknown export format `{other}` (expected nifti)"),
+                reason: format!("unknown export format `{other}` (expected nifti or dicom)"),
             }),
         }
     }
@@ -186,9 +184,11 @@ pub fn export_cohort_with(
     opts: &ExportOptions,
     io: &dyn ImageIo,
 ) -> Result<ExportSummary> {
-    // NIfTI is the only format: a new variant stops this line compiling until handled.
-    let ExportFormat::Nifti = opts.format;
-    let (manifest, written) = write_cohort_mapped(cohort, dir, io, |case, loaded| {
+    let dicom = match opts.format {
+        ExportFormat::Nifti => None,
+        ExportFormat::Dicom => Some(opts.seed),
+    };
+    let (manifest, written) = write_cohort_mapped(cohort, dir, io, dicom, |case, loaded| {
         if !opts.heterogeneous {
             return Ok((loaded, None));
         }

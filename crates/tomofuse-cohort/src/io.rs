@@ -81,6 +81,26 @@ impl ImageIo for NiftiIo {
         })
     }
 
+    fn write_image_dicom(
+        &self,
+        dir: &Path,
+        image: &Volume<f32>,
+        case_id: &str,
+        uid_seed: u64,
+    ) -> Result<()> {
+        let opts = tomofuse_io::dicom_write::DicomSeriesOptions {
+            case_id: case_id.into(),
+            uid_seed,
+            series_description: "tomofuse cohort export".into(),
+        };
+        tomofuse_io::dicom_write::write_dicom_series(dir, image, &opts)
+            .map(|_| ())
+            .map_err(|e| CohortError::Image {
+                path: dir.to_path_buf(),
+                source: Box::new(e),
+            })
+    }
+
     fn write_mask(&self, path: &Path, mask: &Mask) -> Result<()> {
         tomofuse_io::write_nifti(path, mask).map_err(|e| CohortError::Image {
             path: path.to_path_buf(),

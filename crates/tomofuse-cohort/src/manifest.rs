@@ -596,7 +596,7 @@ pub fn check_cohort(cohort: &Cohort, lines: Option<&[u64]>, io: &dyn ImageIo) ->
 /// parallel; the manifest is written last, atomically (temp file + rename), so a folder with a
 /// manifest is complete. Returns the manifest path.
 pub fn write_cohort(cohort: &Cohort, dir: &Path, io: &dyn ImageIo) -> Result<PathBuf> {
-    write_cohort_mapped(cohort, dir, io, |_, l| Ok((l, ()))).map(|(p, _)| p)
+    write_cohort_mapped(cohort, dir, io, None, |_, l| Ok((l, ()))).map(|(p, _)| p)
 }
 
 /// What was written for one case: the image's geometry and shape, and what the case mapping
@@ -610,6 +610,7 @@ pub(crate) fn write_cohort_mapped<X, F>(
     cohort: &Cohort,
     dir: &Path,
     io: &dyn ImageIo,
+    dicom_uid_seed: Option<u64>,
     f: F,
 ) -> Result<(PathBuf, Vec<Written<X>>)>
 where
@@ -642,10 +643,15 @@ where
         .par_iter()
         .map(|c| {
             let (l, x) = f(c, c.load(Some(io))?)?;
-            io.write_image(
-                &dir.join("images").join(format!("{}.nii.gz", c.id)),
-                &l.image,
-            )?;
+            match dicom_uid_seed {
+                Some(seed) => {
+                    io.write_image_dicom(&dir.join("images").join(&c.id), &l.image, &c.id, seed)?
+                }
+                None => io.write_image(
+                    &dir.join("images").join(format!("{}.nii.gz", c.id)),
+                    &l.image,
+                )?,
+            }
             if let Some(m) = &l.mask {
                 io.write_mask(&dir.join("masks").join(format!("{}.nii.gz", c.id)), m)?;
             }
@@ -665,7 +671,10 @@ where
     for (c, &m) in cohort.cases.iter().zip(&has_mask) {
         let mut row = vec![
             c.id.clone(),
-            format!("images/{}.nii.gz", c.id),
+            match dicom_uid_seed {
+                Some(_) => format!("images/{}", c.id),
+                None => format!("images/{}.nii.gz", c.id),
+            },
             if m {
                 format!("masks/{}.nii.gz", c.id)
             } else {

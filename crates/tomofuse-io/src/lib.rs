@@ -6,6 +6,7 @@
 //! allocation, so a hostile file is an [`IoError`] naming the file and the field, never a panic.
 
 pub mod dicom;
+pub mod dicom_write;
 pub mod dtype;
 pub mod error;
 mod layout;
