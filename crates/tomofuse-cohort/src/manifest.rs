@@ -207,7 +207,16 @@ pub fn parse_manifest(path: &Path) -> Result<Manifest> {
                 line,
                 None,
                 None,
-                format!("row has {} fields, header has {}", rec.len(), header.len()),
+                if rec.len() < header.len() {
+                    format!(
+                        "row has {} fields, header has {} (no value for: {})",
+                        rec.len(),
+                        header.len(),
+                        header[rec.len()..].join(", ")
+                    )
+                } else {
+                    format!("row has {} fields, header has {}", rec.len(), header.len())
+                },
             ));
             continue;
         }

@@ -59,56 +59,51 @@ struct Case {
     label: u8,
 }
 
+/// The cases of a manifest, read by the cohort crate's manifest reader (the one CSV reader for
+/// manifests: quoting, BOM, paths relative to the manifest): `case_id`, `image`, `mask` and an
+/// optional per-case `label` (the mask value to extract).
 fn read_manifest(path: &Path, default_label: u8) -> anyhow::Result<Vec<Case>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read manifest {}", path.display()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<String> = lines
-        .next()
-        .with_context(|| format!("manifest {} is empty", path.display()))?
-        .trim_start_matches('\u{feff}')
-        .split(',')
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let (Some(ci), Some(ii), Some(mi)) = (col("case_id"), col("image"), col("mask")) else {
-        bail!(
-            "manifest {}: header must have columns case_id, image, mask (found {:?})",
-            path.display(),
-            header
-        );
-    };
-    let li = col("label");
+    if text.trim().is_empty() {
+        bail!("manifest {} is empty", path.display());
+    }
+    let cohort = tomofuse_cohort::read_manifest(path)?;
     let mut cases = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let get = |i: usize, what: &str| {
-            f.get(i)
-                .copied()
-                .filter(|s| !s.is_empty())
+    for (n, c) in cohort.cases.iter().enumerate() {
+        let tomofuse_cohort::Source::Files { image, mask } = &c.source else {
+            bail!(
+                "manifest {} data row {}: no image file",
+                path.display(),
+                n + 1
+            );
+        };
+        let mask = mask.clone().with_context(|| {
+            format!(
+                "manifest {} data row {} (case `{}`): missing `mask` (radiomics needs one per case)",
+                path.display(),
+                n + 1,
+                c.id
+            )
+        })?;
+        let label = match c.clinical.get("label") {
+            None | Some(tomofuse_cohort::ClinicalValue::Missing) => default_label,
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.fract() == 0.0 && (0.0..=255.0).contains(x))
+                .map(|x| x as u8)
                 .with_context(|| {
                     format!(
-                        "manifest {} data row {}: missing `{what}`",
+                        "manifest {} data row {}: label `{v}` is not 0..=255",
                         path.display(),
                         n + 1
                     )
-                })
-        };
-        let label = match li.and_then(|i| f.get(i)).filter(|s| !s.is_empty()) {
-            Some(s) => s.parse::<u8>().with_context(|| {
-                format!(
-                    "manifest {} data row {}: label `{s}` is not 0..=255",
-                    path.display(),
-                    n + 1
-                )
-            })?,
-            None => default_label,
+                })?,
         };
         cases.push(Case {
-            id: get(ci, "case_id")?.to_string(),
-            image: base.join(get(ii, "image")?),
-            mask: base.join(get(mi, "mask")?),
+            id: c.id.clone(),
+            image: image.clone(),
+            mask,
             label,
         });
     }
