@@ -20,16 +20,16 @@ pub mod filters;
 pub mod image_types;
 pub mod interp;
 pub mod mesh;
+pub mod mesh_pyradiomics;
 pub mod output;
-pub mod pyrad;
 pub mod roi;
 pub mod settings;
 mod util;
 
 pub use error::{RadiomicsError, Result};
 pub use settings::{
-    Compat, Discretisation, Families, InterpKind, Interpolation, PyradiomicsOptions,
-    Resegmentation, Settings,
+    BinAnchor, Compat, Convention, Discretisation, Families, InterpKind, Interpolation, Naming,
+    NgDefinition, PyradiomicsOptions, Resegmentation, Settings,
 };
 
 use rayon::prelude::*;
@@ -55,6 +55,11 @@ pub struct Feature {
     /// ([`image_types`] documents the names).
     #[serde(default = "original_image_type")]
     pub image_type: String,
+    /// The PyRadiomics key without the image type (`glcm_Contrast`) when the feature was
+    /// computed under PyRadiomics naming ([`Naming::Pyradiomics`]); its column is then
+    /// `<image_type>_<key>` (`original_glcm_Contrast`), PyRadiomics' own name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pyradiomics_key: Option<String>,
 }
 
 fn original_image_type() -> String {
@@ -82,13 +87,46 @@ impl Feature {
             value,
             reason,
             image_type: original_image_type(),
+            pyradiomics_key: None,
         }
+    }
+
+    /// A feature under PyRadiomics naming: class (`glcm`), PyRadiomics feature name
+    /// (`Contrast`), and the IBSI feature it equals (base tag and aggregation; an empty base
+    /// for PyRadiomics-only features such as `MCC`), so the IBSI code is kept.
+    pub fn pyradiomics(
+        class: &str,
+        name: &str,
+        ibsi_base: &str,
+        suffix: Option<&str>,
+        value: f64,
+    ) -> Self {
+        let mut f = if ibsi_base.is_empty() {
+            Self {
+                family: String::new(),
+                name: String::new(),
+                ibsi_code: String::new(),
+                ibsi_tag: String::new(),
+                value,
+                reason: (!value.is_finite()).then(|| "value is not finite".to_string()),
+                image_type: original_image_type(),
+                pyradiomics_key: None,
+            }
+        } else {
+            Self::new(class, ibsi_base, suffix, value)
+        };
+        f.family = class.to_string();
+        f.name = name.to_string();
+        f.pyradiomics_key = Some(format!("{class}_{name}"));
+        f
     }
 
     /// The column name of the feature in wide tables: the IBSI tag, prefixed by the image
     /// type for filtered images (`log-sigma-1-0-mm-3D_stat_mean`).
     pub fn column(&self) -> String {
-        if self.image_type == image_types::ORIGINAL {
+        if let Some(k) = &self.pyradiomics_key {
+            format!("{}_{k}", self.image_type)
+        } else if self.image_type == image_types::ORIGINAL {
             self.ibsi_tag.clone()
         } else {
             format!("{}_{}", self.image_type, self.ibsi_tag)
@@ -150,16 +188,22 @@ pub struct Extraction {
 }
 
 impl Extraction {
-    /// Value of a feature of the original image by IBSI tag.
+    /// Value of a feature of the original image by IBSI tag, or by PyRadiomics key
+    /// (`original_glcm_Contrast`) for features computed under PyRadiomics naming.
     pub fn get(&self, tag: &str) -> Option<f64> {
         self.get_in(image_types::ORIGINAL, tag)
     }
 
-    /// Value of a feature of image type `image_type` by IBSI tag.
+    /// Value of a feature of image type `image_type` by IBSI tag (IBSI naming) or by its
+    /// wide column name (PyRadiomics naming: `<image_type>_<class>_<Feature>`).
     pub fn get_in(&self, image_type: &str, tag: &str) -> Option<f64> {
         self.features
             .iter()
-            .find(|f| f.ibsi_tag == tag && f.image_type == image_type)
+            .filter(|f| f.image_type == image_type)
+            .find(|f| match &f.pyradiomics_key {
+                Some(_) => f.column() == tag,
+                None => f.ibsi_tag == tag,
+            })
             .map(|f| f.value)
     }
 }
@@ -305,24 +349,10 @@ pub fn extract_with_hashes(
     })
 }
 
-/// The features of the original image under the settings' conventions (IBSI or PyRadiomics).
+/// The features of the original image under the settings' conventions (IBSI or
+/// PyRadiomics: the same families, [`Settings::convention`] selects the conventions).
 fn compute_original(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
-    match settings.compat {
-        Compat::Ibsi => compute_families(roi, settings),
-        Compat::Pyradiomics => {
-            let (bin_width, bin_count) = match settings.discretisation {
-                Discretisation::FixedBinSize { bin_width } => (Some(bin_width), None),
-                Discretisation::FixedBinNumber { n_bins } => (None, Some(n_bins)),
-                Discretisation::None => (None, None),
-            };
-            let opt = pyrad::PyradOptions {
-                bin_width,
-                bin_count,
-                voxel_array_shift: settings.pyradiomics.voxel_array_shift,
-            };
-            pyrad::compute(roi, &opt)
-        }
-    }
+    compute_families(roi, settings)
 }
 
 /// The features of every image type, in the configured order, following the IBSI-2 order:
