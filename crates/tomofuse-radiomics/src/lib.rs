@@ -22,6 +22,8 @@ pub mod interp;
 pub mod mesh;
 pub mod mesh_pyradiomics;
 pub mod output;
+pub mod pyradiomics_image;
+mod pywt_filters;
 pub mod roi;
 pub mod settings;
 mod util;
@@ -328,9 +330,11 @@ pub fn extract_with_hashes(
         || -> Result<Vec<Feature>> {
             if types.is_empty() {
                 let roi = roi::Roi::build(image, mask, label, settings)?;
+                check_pyradiomics_roi(&roi, settings)?;
                 return Ok(compute_original(&roi, settings));
             }
             let (roi, grid) = roi::Roi::build_on_grid(image, mask, label, settings)?;
+            check_pyradiomics_roi(&roi, settings)?;
             compute_image_types(&roi, &grid, &types, settings)
         },
     );
@@ -368,10 +372,10 @@ pub fn compute_image_types(
     let mut out = Vec::new();
     let mut image64: Option<ndarray::Array3<f64>> = None;
     for t in types {
-        let Some(filter) = &t.filter else {
+        if t.filter.is_none() && t.pyradiomics.is_none() {
             out.extend(compute_original(roi, settings));
             continue;
-        };
+        }
         let a = image64.get_or_insert_with(|| grid.data.mapv(|v| v as f64));
         // Errors name the image type: a kernel too large for the image, or too many grey
         // levels for the type's discretisation.
@@ -386,9 +390,12 @@ pub fn compute_image_types(
             },
             other => other,
         };
-        let response = filter
-            .apply_array(a, grid.geometry.spacing)
-            .map_err(in_type)?;
+        let response = match (&t.filter, &t.pyradiomics) {
+            (Some(filter), _) => filter.apply_array(a, grid.geometry.spacing),
+            (None, Some(op)) => op.apply(a, grid.geometry.spacing),
+            (None, None) => unreachable!("the original image is handled above"),
+        }
+        .map_err(in_type)?;
         let filtered = roi
             .with_image(roi.crop_of(&response), &t.settings)
             .map_err(in_type)?;
@@ -403,6 +410,7 @@ pub fn compute_image_types(
 }
 
 /// Runs the enabled families on a prepared ROI, in parallel, keeping the family order.
+/// Under PyRadiomics naming with a `featureClass` list, only the listed features are kept.
 pub fn compute_families(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
     let fams = families::all();
     let out: Vec<Vec<Feature>> = fams
@@ -410,7 +418,53 @@ pub fn compute_families(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
         .filter(|f| f.enabled(settings))
         .map(|f| f.compute(roi, settings))
         .collect();
-    out.into_iter().flatten().collect()
+    let wanted = &settings.pyradiomics.features;
+    out.into_iter()
+        .flatten()
+        .filter(|f| {
+            settings.convention().naming == Naming::Ibsi
+                || wanted.is_empty()
+                || wanted
+                    .get(&f.family)
+                    .is_some_and(|names| names.is_empty() || names.contains(&f.name))
+        })
+        .collect()
+}
+
+/// PyRadiomics' `minimumROIDimensions` and `minimumROISize` checks on the intensity mask.
+fn check_pyradiomics_roi(roi: &roi::Roi, s: &Settings) -> Result<()> {
+    let n = roi.n_int() as u64;
+    if let Some(min) = s.pyradiomics.minimum_roi_size
+        && n < min
+    {
+        return Err(RadiomicsError::RoiTooSmall(format!(
+            "{n} voxels, minimumROISize is {min}"
+        )));
+    }
+    if let Some(min) = s.pyradiomics.minimum_roi_dimensions {
+        let [nz, ny, nx] = roi.dims;
+        let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    if roi.int_mask[roi.idx(z, y, x)] {
+                        for (a, v) in [z, y, x].into_iter().enumerate() {
+                            lo[a] = lo[a].min(v);
+                            hi[a] = hi[a].max(v);
+                        }
+                    }
+                }
+            }
+        }
+        let spanned = (0..3).filter(|&a| hi[a] > lo[a]).count();
+        if spanned < min as usize {
+            return Err(RadiomicsError::RoiTooSmall(format!(
+                "the ROI spans more than one voxel along {spanned} axes, minimumROIDimensions \
+                 is {min}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Maps `f` over cases in parallel (rayon), keeping their order: batch extraction without

@@ -68,7 +68,24 @@ impl Roi {
         label: u8,
         s: &Settings,
     ) -> Result<(Self, std::borrow::Cow<'a, Volume<f32>>)> {
-        image.check_same_grid(mask, &GeometryTolerance::default())?;
+        let tol = match s.pyradiomics.geometry_tolerance {
+            // ITK's coordinate tolerance is relative to the spacing.
+            Some(t) => {
+                let sp = image
+                    .geometry
+                    .spacing
+                    .iter()
+                    .cloned()
+                    .fold(f64::INFINITY, f64::min);
+                GeometryTolerance {
+                    spacing: t * sp,
+                    origin: t * sp,
+                    direction: t,
+                }
+            }
+            None => GeometryTolerance::default(),
+        };
+        image.check_same_grid(mask, &tol)?;
         let resampled = match &s.interpolation {
             Some(interp) => Some(crate::interp::resample(image, mask, label, interp)?),
             None => None,

@@ -5,6 +5,8 @@ use crate::error::{RadiomicsError, Result};
 use crate::image_types::ImageTypeSpec;
 use serde::{Deserialize, Serialize};
 
+pub mod pyradiomics_params;
+
 /// How intensities become grey levels (texture, intensity histogram) or IVH levels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
@@ -197,6 +199,25 @@ pub struct PyradiomicsOptions {
     /// only, pooled over the slices (IBSI's 2.5D aggregation).
     #[serde(default, skip_serializing_if = "is_false")]
     pub force_2d: bool,
+    /// `featureClass`: PyRadiomics class -> features (an empty list: every feature of the
+    /// class). Empty map: every feature of the default classes.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub features: std::collections::BTreeMap<String, Vec<String>>,
+    /// `minimumROIDimensions`: the ROI must span more than one voxel along at least this many
+    /// axes (PyRadiomics' default 2 when read from a parameter file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_roi_dimensions: Option<u8>,
+    /// `minimumROISize`: the ROI must have at least this many voxels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_roi_size: Option<u64>,
+    /// `preCrop`: crop to the ROI before filtering (accepted without filtered image types,
+    /// where it changes nothing).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pre_crop: bool,
+    /// `geometryTolerance`: image/mask geometry tolerance, relative to the spacing (origin,
+    /// spacing) and absolute on direction cosines, as ITK's coordinate tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry_tolerance: Option<f64>,
 }
 
 fn is_false(b: &bool) -> bool {

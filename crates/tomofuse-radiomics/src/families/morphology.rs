@@ -418,6 +418,24 @@ pub fn pca_eigenvalues(pts: &[[f64; 3]], centre: [f64; 3], conv: &Convention) ->
     sym_eigenvalues(cov)
 }
 
+/// PyRadiomics' shape features, in its output order.
+pub const PYRADIOMICS_SHAPE: [&str; 14] = [
+    "Elongation",
+    "Flatness",
+    "LeastAxisLength",
+    "MajorAxisLength",
+    "Maximum2DDiameterColumn",
+    "Maximum2DDiameterRow",
+    "Maximum2DDiameterSlice",
+    "Maximum3DDiameter",
+    "MeshVolume",
+    "MinorAxisLength",
+    "Sphericity",
+    "SurfaceArea",
+    "SurfaceVolumeRatio",
+    "VoxelVolume",
+];
+
 /// PyRadiomics' shape class: volume and area from its own mesh
 /// ([`crate::mesh_pyradiomics`]), diameters over the mesh vertices (3D and per slice, column
 /// and row plane), PCA axes `4 sqrt(lambda)` of the voxel centres. IBSI codes are kept where

@@ -71,6 +71,28 @@ pub fn first_order_with(values: &[f64], conv: &Convention) -> Vec<(&'static str,
     ]
 }
 
+/// PyRadiomics' firstorder features, in its output order.
+pub const PYRADIOMICS_FIRSTORDER: [&str; 18] = [
+    "Energy",
+    "TotalEnergy",
+    "Entropy",
+    "Minimum",
+    "10Percentile",
+    "90Percentile",
+    "Maximum",
+    "Mean",
+    "Median",
+    "InterquartileRange",
+    "Range",
+    "MeanAbsoluteDeviation",
+    "RobustMeanAbsoluteDeviation",
+    "RootMeanSquared",
+    "Skewness",
+    "Kurtosis",
+    "Variance",
+    "Uniformity",
+];
+
 impl FeatureFamily for Statistics {
     fn name(&self) -> &'static str {
         "statistics"
