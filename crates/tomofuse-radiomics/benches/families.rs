@@ -51,14 +51,12 @@ fn bench(c: &mut Criterion) {
     for fam in all_families() {
         g.bench_function(fam.name(), |b| b.iter(|| fam.compute(&roi, &s)));
     }
-    // PyRadiomics-compatibility mode: all seven PyRadiomics classes on the same ROI.
-    let opt = tomofuse_radiomics::pyrad::PyradOptions {
-        bin_width: Some(25.0),
-        bin_count: None,
-        voxel_array_shift: 0.0,
-    };
+    // PyRadiomics convention: the same families, PyRadiomics' seven classes on the same ROI.
+    let mut py = Settings::preset("pyradiomics-default").unwrap();
+    py.resegmentation = s.resegmentation.clone();
+    let py_roi = Roi::build(&img, &msk, 1, &py).unwrap();
     g.bench_function("pyradiomics_compat", |b| {
-        b.iter(|| tomofuse_radiomics::pyrad::compute(&roi, &opt))
+        b.iter(|| tomofuse_radiomics::compute_families(&py_roi, &py))
     });
     g.finish();
 }

@@ -32,6 +32,8 @@ pub enum RadiomicsError {
     FilterParam { param: String, reason: String },
     #[error("interpolation failed: {0}")]
     Interpolation(String),
+    #[error("ROI too small for the settings: {0}")]
+    RoiTooSmall(String),
     #[error("discretisation `none` needs integer intensities >= 1 in the ROI; found {value}")]
     NotGreyLevels { value: f64 },
 }

@@ -26,6 +26,7 @@ use crate::filters::{
     Boundary, Dims, Filter, FilterParams, GaborParams, LawsParams, LogParams, MeanParams, Plane,
     Pooling, SimoncelliParams, WaveletParams,
 };
+use crate::pyradiomics_image::PyradImage;
 use crate::settings::{Compat, Discretisation, Families, Settings};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,33 @@ impl<T: Clone> OneOrMany<T> {
     }
 }
 
+/// A number as written: integer or not (PyRadiomics names `sigma: 1` `log-sigma-1-mm-3D` but
+/// `sigma: 1.0` `log-sigma-1-0-mm-3D`, Python's `str` of the value).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    pub fn value(self) -> f64 {
+        match self {
+            Self::Int(i) => i as f64,
+            Self::Float(f) => f,
+        }
+    }
+
+    /// Python's `str()` of the value (`1`, `1.0`, `2.5`).
+    pub fn python_str(self) -> String {
+        match self {
+            Self::Int(i) => i.to_string(),
+            Self::Float(f) if f.fract() == 0.0 && f.abs() < 1e16 => format!("{f:.1}"),
+            Self::Float(f) => format!("{f}"),
+        }
+    }
+}
+
 /// One `[[image_types]]` table as written. Keys a filter does not use are errors.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,7 +95,7 @@ pub struct ImageTypeSpec {
     pub boundary: Option<String>,
     /// LoG and Gabor scale (mm); LoG accepts a list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sigma_mm: Option<OneOrMany<f64>>,
+    pub sigma_mm: Option<OneOrMany<Number>>,
     /// LoG kernel radius in sigmas (default 4, as IBSI-2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncate: Option<f64>,
@@ -107,6 +135,12 @@ pub struct ImageTypeSpec {
     /// Wavelet sub-band(s): `all` (2^dims bands), one band (`LLH`) or a list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subbands: Option<OneOrMany<String>>,
+    /// PyRadiomics wavelet: levels decomposed before the first reported one (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_level: Option<usize>,
+    /// PyRadiomics gradient: divide the differences by the spacing (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient_use_spacing: Option<bool>,
     /// Discretisation of this image type (default: the top-level one). Response maps are
     /// not resegmented, so fixed bin sizes are anchored at the ROI minimum of the response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,8 +156,10 @@ pub struct ImageTypeSpec {
 pub struct ImageType {
     /// Stable name used in the output (see the module doc).
     pub name: String,
-    /// None for `original`.
+    /// None for `original` (and for PyRadiomics' image operations).
     pub filter: Option<Filter>,
+    /// A PyRadiomics image operation (`compat = "pyradiomics"` only).
+    pub pyradiomics: Option<PyradImage>,
     /// Settings of this image type: the top-level ones with this type's discretisation and
     /// families (for `original`, the top-level settings as they are).
     pub settings: Settings,
@@ -186,6 +222,8 @@ impl ImageTypeSpec {
         add(self.wavelet.is_some(), "wavelet");
         add(self.level.is_some(), "level");
         add(self.subbands.is_some(), "subbands");
+        add(self.start_level.is_some(), "start_level");
+        add(self.gradient_use_spacing.is_some(), "gradient_use_spacing");
         add(self.discretisation.is_some(), "discretisation");
         add(self.families.is_some(), "families");
         k
@@ -212,13 +250,167 @@ pub fn expand(settings: &Settings) -> Result<Vec<ImageType>> {
             out.push(t);
         }
     }
-    if settings.compat == Compat::Pyradiomics && out.iter().any(|t| t.filter.is_some()) {
-        return Err(RadiomicsError::Settings {
-            field: "image_types".into(),
-            reason: "filtered image types are not supported with compat = \"pyradiomics\"".into(),
-        });
-    }
     Ok(out)
+}
+
+/// PyRadiomics' image types (`compat = "pyradiomics"`): `filter` is one of its image type
+/// names (case-insensitive), computed as [`crate::pyradiomics_image`] documents.
+fn expand_pyradiomics(
+    i: usize,
+    filter: &str,
+    spec: &ImageTypeSpec,
+    settings: &Settings,
+) -> Result<Vec<ImageType>> {
+    let lower = filter.to_ascii_lowercase();
+    let allowed: &[&str] = match lower.as_str() {
+        "square" | "squareroot" | "logarithm" | "exponential" => &[],
+        "gradient" => &["gradient_use_spacing"],
+        "wavelet" => &["wavelet", "level", "start_level"],
+        "log" => &["sigma_mm"],
+        "lbp2d" | "lbp3d" => {
+            return Err(err(
+                i,
+                "filter",
+                format!("PyRadiomics' {filter} image type is not implemented in tomofuse"),
+            ));
+        }
+        _ => {
+            return Err(err(
+                i,
+                "filter",
+                format!(
+                    "unknown PyRadiomics image type `{filter}` (known: Original, LoG, Wavelet, \
+                     Square, SquareRoot, Logarithm, Exponential, Gradient, LBP2D, LBP3D)"
+                ),
+            ));
+        }
+    };
+    for k in spec.set_keys() {
+        if !allowed.contains(&k) && k != "discretisation" {
+            return Err(err(
+                i,
+                k,
+                format!("not an option of PyRadiomics' {filter} image type"),
+            ));
+        }
+    }
+    let one = |op: PyradImage, name: &str| vec![(name.to_string(), op)];
+    let made: Vec<(String, PyradImage)> = match lower.as_str() {
+        "log" => {
+            let sigmas = spec
+                .sigma_mm
+                .as_ref()
+                .map(|s| s.to_vec())
+                .ok_or_else(|| err(i, "sigma_mm", "required by PyRadiomics' LoG"))?;
+            let mut v = Vec::new();
+            for s in sigmas {
+                if !(s.value().is_finite() && s.value() > 0.0) {
+                    return Err(err(
+                        i,
+                        "sigma_mm",
+                        format!("must be > 0, found {}", s.value()),
+                    ));
+                }
+                let name = format!("log-sigma-{}-mm-3D", s.python_str().replace('.', "-"));
+                v.push((name, PyradImage::Log { sigma: s.value() }));
+            }
+            v
+        }
+        "square" => one(PyradImage::Square, "square"),
+        "squareroot" => one(PyradImage::SquareRoot, "squareroot"),
+        "logarithm" => one(PyradImage::Logarithm, "logarithm"),
+        "exponential" => one(PyradImage::Exponential, "exponential"),
+        "gradient" => one(
+            PyradImage::Gradient {
+                use_spacing: spec.gradient_use_spacing.unwrap_or(true),
+            },
+            "gradient",
+        ),
+        _ => {
+            let wavelet = spec.wavelet.clone().unwrap_or_else(|| "coif1".to_string());
+            if crate::pyradiomics_image::wavelet_filters(&wavelet).is_none() {
+                return Err(err(
+                    i,
+                    "wavelet",
+                    format!(
+                        "`{wavelet}` is not a wavelet PyRadiomics documents (known: {})",
+                        crate::pyradiomics_image::wavelet_names().join(", ")
+                    ),
+                ));
+            }
+            let level = match &spec.level {
+                None => 1,
+                Some(OneOrMany::One(l)) if *l >= 1 && *l <= 8 => *l,
+                Some(OneOrMany::One(l)) => {
+                    return Err(err(i, "level", format!("must be in 1..=8, found {l}")));
+                }
+                Some(OneOrMany::Many(_)) => {
+                    return Err(err(i, "level", "one number of levels"));
+                }
+            };
+            let start = spec.start_level.unwrap_or(0);
+            if start > 8 {
+                return Err(err(
+                    i,
+                    "start_level",
+                    format!("must be <= 8, found {start}"),
+                ));
+            }
+            let mut v = Vec::new();
+            for idx in 0..level {
+                let prefix = if idx == 0 {
+                    "wavelet".to_string()
+                } else {
+                    format!("wavelet{}", idx + 1)
+                };
+                // The 7 detail bands in pywt.swtn's dict order (aad, ada, ..., ddd), as
+                // PyRadiomics yields them; letters for x, y, z.
+                for code in 1u8..8 {
+                    let band = [code & 4 != 0, code & 2 != 0, code & 1 != 0];
+                    let letters: String = band.iter().map(|h| if *h { 'H' } else { 'L' }).collect();
+                    v.push((
+                        format!("{prefix}-{letters}"),
+                        PyradImage::Wavelet {
+                            wavelet: wavelet.clone(),
+                            approximations: start + idx,
+                            band: Some(band),
+                        },
+                    ));
+                }
+            }
+            let prefix = if level == 1 {
+                "wavelet".to_string()
+            } else {
+                format!("wavelet{level}")
+            };
+            v.push((
+                format!("{prefix}-LLL"),
+                PyradImage::Wavelet {
+                    wavelet,
+                    approximations: start + level - 1,
+                    band: None,
+                },
+            ));
+            v
+        }
+    };
+    let mut type_settings = settings.clone();
+    type_settings.image_types.clear();
+    if let Some(d) = &spec.discretisation {
+        crate::settings::check_discretisation(&format!("image_types[{i}].discretisation"), d)?;
+        type_settings.discretisation = d.clone();
+    }
+    // Shape is computed for the original image only (PyRadiomics too).
+    type_settings.families.morphology = false;
+    Ok(made
+        .into_iter()
+        .map(|(name, op)| ImageType {
+            name,
+            filter: None,
+            pyradiomics: Some(op),
+            settings: type_settings.clone(),
+        })
+        .collect())
 }
 
 fn expand_one(i: usize, spec: &ImageTypeSpec, settings: &Settings) -> Result<Vec<ImageType>> {
@@ -234,6 +426,7 @@ fn expand_one(i: usize, spec: &ImageTypeSpec, settings: &Settings) -> Result<Vec
             Some(ORIGINAL) => Ok(vec![ImageType {
                 name: ORIGINAL.into(),
                 filter: None,
+                pyradiomics: None,
                 settings: settings.clone(),
             }]),
             other => Err(err(
@@ -247,6 +440,9 @@ fn expand_one(i: usize, spec: &ImageTypeSpec, settings: &Settings) -> Result<Vec
             )),
         };
     };
+    if settings.compat == Compat::Pyradiomics {
+        return expand_pyradiomics(i, filter, spec, settings);
+    }
     let allowed: &[&str] = match filter {
         "mean" => &["support", "dims", "boundary"],
         "log" => &["sigma_mm", "truncate", "dims", "boundary"],
@@ -287,6 +483,17 @@ fn expand_one(i: usize, spec: &ImageTypeSpec, settings: &Settings) -> Result<Vec
             ));
         }
     };
+    if let Some(k) = spec
+        .set_keys()
+        .into_iter()
+        .find(|k| matches!(*k, "start_level" | "gradient_use_spacing"))
+    {
+        return Err(err(
+            i,
+            k,
+            "a PyRadiomics image type option (compat = \"pyradiomics\")",
+        ));
+    }
     for k in spec.set_keys() {
         if k == "name" {
             return Err(err(
@@ -360,6 +567,8 @@ fn expand_one(i: usize, spec: &ImageTypeSpec, settings: &Settings) -> Result<Vec
                 .as_ref()
                 .map(|s| s.to_vec())
                 .unwrap_or_default()
+                .into_iter()
+                .map(Number::value)
             {
                 made.push((
                     format!("log-sigma-{}-mm-{}", mm(sigma), dims_name(d)),
@@ -404,7 +613,7 @@ fn expand_one(i: usize, spec: &ImageTypeSpec, settings: &Settings) -> Result<Vec
         }
         "gabor" => {
             let sigma = match &spec.sigma_mm {
-                Some(OneOrMany::One(s)) => *s,
+                Some(OneOrMany::One(s)) => s.value(),
                 Some(OneOrMany::Many(_)) => {
                     return Err(err(i, "sigma_mm", "one value for a Gabor filter"));
                 }
@@ -560,6 +769,7 @@ fn expand_one(i: usize, spec: &ImageTypeSpec, settings: &Settings) -> Result<Vec
             Ok(ImageType {
                 name,
                 filter: Some(filter),
+                pyradiomics: None,
                 settings: type_settings.clone(),
             })
         })

@@ -20,16 +20,18 @@ pub mod filters;
 pub mod image_types;
 pub mod interp;
 pub mod mesh;
+pub mod mesh_pyradiomics;
 pub mod output;
-pub mod pyrad;
+pub mod pyradiomics_image;
+mod pywt_filters;
 pub mod roi;
 pub mod settings;
 mod util;
 
 pub use error::{RadiomicsError, Result};
 pub use settings::{
-    Compat, Discretisation, Families, InterpKind, Interpolation, PyradiomicsOptions,
-    Resegmentation, Settings,
+    BinAnchor, Compat, Convention, Discretisation, Families, InterpKind, Interpolation, Naming,
+    NgDefinition, PyradiomicsOptions, Resegmentation, Settings,
 };
 
 use rayon::prelude::*;
@@ -55,6 +57,11 @@ pub struct Feature {
     /// ([`image_types`] documents the names).
     #[serde(default = "original_image_type")]
     pub image_type: String,
+    /// The PyRadiomics key without the image type (`glcm_Contrast`) when the feature was
+    /// computed under PyRadiomics naming ([`Naming::Pyradiomics`]); its column is then
+    /// `<image_type>_<key>` (`original_glcm_Contrast`), PyRadiomics' own name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pyradiomics_key: Option<String>,
 }
 
 fn original_image_type() -> String {
@@ -82,13 +89,46 @@ impl Feature {
             value,
             reason,
             image_type: original_image_type(),
+            pyradiomics_key: None,
         }
+    }
+
+    /// A feature under PyRadiomics naming: class (`glcm`), PyRadiomics feature name
+    /// (`Contrast`), and the IBSI feature it equals (base tag and aggregation; an empty base
+    /// for PyRadiomics-only features such as `MCC`), so the IBSI code is kept.
+    pub fn pyradiomics(
+        class: &str,
+        name: &str,
+        ibsi_base: &str,
+        suffix: Option<&str>,
+        value: f64,
+    ) -> Self {
+        let mut f = if ibsi_base.is_empty() {
+            Self {
+                family: String::new(),
+                name: String::new(),
+                ibsi_code: String::new(),
+                ibsi_tag: String::new(),
+                value,
+                reason: (!value.is_finite()).then(|| "value is not finite".to_string()),
+                image_type: original_image_type(),
+                pyradiomics_key: None,
+            }
+        } else {
+            Self::new(class, ibsi_base, suffix, value)
+        };
+        f.family = class.to_string();
+        f.name = name.to_string();
+        f.pyradiomics_key = Some(format!("{class}_{name}"));
+        f
     }
 
     /// The column name of the feature in wide tables: the IBSI tag, prefixed by the image
     /// type for filtered images (`log-sigma-1-0-mm-3D_stat_mean`).
     pub fn column(&self) -> String {
-        if self.image_type == image_types::ORIGINAL {
+        if let Some(k) = &self.pyradiomics_key {
+            format!("{}_{k}", self.image_type)
+        } else if self.image_type == image_types::ORIGINAL {
             self.ibsi_tag.clone()
         } else {
             format!("{}_{}", self.image_type, self.ibsi_tag)
@@ -150,16 +190,22 @@ pub struct Extraction {
 }
 
 impl Extraction {
-    /// Value of a feature of the original image by IBSI tag.
+    /// Value of a feature of the original image by IBSI tag, or by PyRadiomics key
+    /// (`original_glcm_Contrast`) for features computed under PyRadiomics naming.
     pub fn get(&self, tag: &str) -> Option<f64> {
         self.get_in(image_types::ORIGINAL, tag)
     }
 
-    /// Value of a feature of image type `image_type` by IBSI tag.
+    /// Value of a feature of image type `image_type` by IBSI tag (IBSI naming) or by its
+    /// wide column name (PyRadiomics naming: `<image_type>_<class>_<Feature>`).
     pub fn get_in(&self, image_type: &str, tag: &str) -> Option<f64> {
         self.features
             .iter()
-            .find(|f| f.ibsi_tag == tag && f.image_type == image_type)
+            .filter(|f| f.image_type == image_type)
+            .find(|f| match &f.pyradiomics_key {
+                Some(_) => f.column() == tag,
+                None => f.ibsi_tag == tag,
+            })
             .map(|f| f.value)
     }
 }
@@ -284,9 +330,11 @@ pub fn extract_with_hashes(
         || -> Result<Vec<Feature>> {
             if types.is_empty() {
                 let roi = roi::Roi::build(image, mask, label, settings)?;
+                check_pyradiomics_roi(&roi, settings)?;
                 return Ok(compute_original(&roi, settings));
             }
             let (roi, grid) = roi::Roi::build_on_grid(image, mask, label, settings)?;
+            check_pyradiomics_roi(&roi, settings)?;
             compute_image_types(&roi, &grid, &types, settings)
         },
     );
@@ -305,24 +353,10 @@ pub fn extract_with_hashes(
     })
 }
 
-/// The features of the original image under the settings' conventions (IBSI or PyRadiomics).
+/// The features of the original image under the settings' conventions (IBSI or
+/// PyRadiomics: the same families, [`Settings::convention`] selects the conventions).
 fn compute_original(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
-    match settings.compat {
-        Compat::Ibsi => compute_families(roi, settings),
-        Compat::Pyradiomics => {
-            let (bin_width, bin_count) = match settings.discretisation {
-                Discretisation::FixedBinSize { bin_width } => (Some(bin_width), None),
-                Discretisation::FixedBinNumber { n_bins } => (None, Some(n_bins)),
-                Discretisation::None => (None, None),
-            };
-            let opt = pyrad::PyradOptions {
-                bin_width,
-                bin_count,
-                voxel_array_shift: settings.pyradiomics.voxel_array_shift,
-            };
-            pyrad::compute(roi, &opt)
-        }
-    }
+    compute_families(roi, settings)
 }
 
 /// The features of every image type, in the configured order, following the IBSI-2 order:
@@ -338,10 +372,10 @@ pub fn compute_image_types(
     let mut out = Vec::new();
     let mut image64: Option<ndarray::Array3<f64>> = None;
     for t in types {
-        let Some(filter) = &t.filter else {
+        if t.filter.is_none() && t.pyradiomics.is_none() {
             out.extend(compute_original(roi, settings));
             continue;
-        };
+        }
         let a = image64.get_or_insert_with(|| grid.data.mapv(|v| v as f64));
         // Errors name the image type: a kernel too large for the image, or too many grey
         // levels for the type's discretisation.
@@ -356,9 +390,12 @@ pub fn compute_image_types(
             },
             other => other,
         };
-        let response = filter
-            .apply_array(a, grid.geometry.spacing)
-            .map_err(in_type)?;
+        let response = match (&t.filter, &t.pyradiomics) {
+            (Some(filter), _) => filter.apply_array(a, grid.geometry.spacing),
+            (None, Some(op)) => op.apply(a, grid.geometry.spacing),
+            (None, None) => unreachable!("the original image is handled above"),
+        }
+        .map_err(in_type)?;
         let filtered = roi
             .with_image(roi.crop_of(&response), &t.settings)
             .map_err(in_type)?;
@@ -373,6 +410,7 @@ pub fn compute_image_types(
 }
 
 /// Runs the enabled families on a prepared ROI, in parallel, keeping the family order.
+/// Under PyRadiomics naming with a `featureClass` list, only the listed features are kept.
 pub fn compute_families(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
     let fams = families::all();
     let out: Vec<Vec<Feature>> = fams
@@ -380,7 +418,53 @@ pub fn compute_families(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
         .filter(|f| f.enabled(settings))
         .map(|f| f.compute(roi, settings))
         .collect();
-    out.into_iter().flatten().collect()
+    let wanted = &settings.pyradiomics.features;
+    out.into_iter()
+        .flatten()
+        .filter(|f| {
+            settings.convention().naming == Naming::Ibsi
+                || wanted.is_empty()
+                || wanted
+                    .get(&f.family)
+                    .is_some_and(|names| names.is_empty() || names.contains(&f.name))
+        })
+        .collect()
+}
+
+/// PyRadiomics' `minimumROIDimensions` and `minimumROISize` checks on the intensity mask.
+fn check_pyradiomics_roi(roi: &roi::Roi, s: &Settings) -> Result<()> {
+    let n = roi.n_int() as u64;
+    if let Some(min) = s.pyradiomics.minimum_roi_size
+        && n < min
+    {
+        return Err(RadiomicsError::RoiTooSmall(format!(
+            "{n} voxels, minimumROISize is {min}"
+        )));
+    }
+    if let Some(min) = s.pyradiomics.minimum_roi_dimensions {
+        let [nz, ny, nx] = roi.dims;
+        let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    if roi.int_mask[roi.idx(z, y, x)] {
+                        for (a, v) in [z, y, x].into_iter().enumerate() {
+                            lo[a] = lo[a].min(v);
+                            hi[a] = hi[a].max(v);
+                        }
+                    }
+                }
+            }
+        }
+        let spanned = (0..3).filter(|&a| hi[a] > lo[a]).count();
+        if spanned < min as usize {
+            return Err(RadiomicsError::RoiTooSmall(format!(
+                "the ROI spans more than one voxel along {spanned} axes, minimumROIDimensions \
+                 is {min}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Maps `f` over cases in parallel (rayon), keeping their order: batch extraction without

@@ -2,7 +2,7 @@
 //! morphological and intensity masks, discretised grey levels and IVH levels.
 
 use crate::error::{RadiomicsError, Result};
-use crate::settings::{Discretisation, Settings};
+use crate::settings::{BinAnchor, Discretisation, NgDefinition, Settings};
 use tomofuse_core::{GeometryTolerance, Mask, Volume};
 
 /// Local-intensity sphere radius: the radius of a 1 cm^3 sphere, in mm.
@@ -68,7 +68,24 @@ impl Roi {
         label: u8,
         s: &Settings,
     ) -> Result<(Self, std::borrow::Cow<'a, Volume<f32>>)> {
-        image.check_same_grid(mask, &GeometryTolerance::default())?;
+        let tol = match s.pyradiomics.geometry_tolerance {
+            // ITK's coordinate tolerance is relative to the spacing.
+            Some(t) => {
+                let sp = image
+                    .geometry
+                    .spacing
+                    .iter()
+                    .cloned()
+                    .fold(f64::INFINITY, f64::min);
+                GeometryTolerance {
+                    spacing: t * sp,
+                    origin: t * sp,
+                    direction: t,
+                }
+            }
+            None => GeometryTolerance::default(),
+        };
+        image.check_same_grid(mask, &tol)?;
         let resampled = match &s.interpolation {
             Some(interp) => Some(crate::interp::resample(image, mask, label, interp)?),
             None => None,
@@ -326,18 +343,28 @@ impl Roi {
         let range_hi = range.map(|r| r[1]).filter(|v| v.is_finite());
 
         // Texture / histogram grey levels.
+        let conv = s.convention();
         let mut gl = vec![0u32; n];
         let mut ng = 0u32;
         for id in 0..n {
             if !int_mask[id] {
                 continue;
             }
-            let g = discretise(&s.discretisation, img[id], vmin, vmax, range_lo)?;
+            let g = match conv.bin_anchor {
+                BinAnchor::RangeOrMinimum => {
+                    discretise(&s.discretisation, img[id], vmin, vmax, range_lo)?
+                }
+                BinAnchor::Zero => {
+                    discretise_zero_anchored(&s.discretisation, img[id], vmin, vmax)?
+                }
+            };
             gl[id] = g;
             ng = ng.max(g);
         }
-        if let Discretisation::FixedBinNumber { n_bins } = s.discretisation {
-            ng = n_bins;
+        if let (Discretisation::FixedBinNumber { n_bins }, NgDefinition::Bins) =
+            (&s.discretisation, conv.ng)
+        {
+            ng = *n_bins;
         }
         if ng as usize > MAX_GREY_LEVELS {
             return Err(RadiomicsError::Settings {
@@ -395,6 +422,25 @@ fn discretise(
                 1
             }
         }
+    })
+}
+
+/// Grey level (1-based) of intensity `x` as PyRadiomics bins it: fixed bin sizes on the
+/// multiples of the bin width (`floor(x / w) - floor(min / w) + 1`), a fixed bin number as
+/// `numpy.histogram` (the maximum in the last bin; a flat ROI in the last bin).
+fn discretise_zero_anchored(d: &Discretisation, x: f64, vmin: f64, vmax: f64) -> Result<u32> {
+    Ok(match d {
+        Discretisation::FixedBinSize { bin_width: w } => {
+            ((x / w).floor() - (vmin / w).floor() + 1.0).max(1.0) as u32
+        }
+        Discretisation::FixedBinNumber { n_bins } => {
+            if x >= vmax || vmax == vmin {
+                *n_bins
+            } else {
+                ((*n_bins as f64 * (x - vmin) / (vmax - vmin)).floor() as u32 + 1).min(*n_bins)
+            }
+        }
+        Discretisation::None => discretise(d, x, vmin, vmax, None)?,
     })
 }
 

@@ -5,6 +5,8 @@ use crate::error::{RadiomicsError, Result};
 use crate::image_types::ImageTypeSpec;
 use serde::{Deserialize, Serialize};
 
+pub mod pyradiomics_params;
+
 /// How intensities become grey levels (texture, intensity histogram) or IVH levels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
@@ -193,6 +195,150 @@ pub struct PyradiomicsOptions {
     /// (PyRadiomics' default is 0; its CT examples use 1000-2000).
     #[serde(default)]
     pub voxel_array_shift: f64,
+    /// `force2D` (with `force2Ddimension` 0): texture matrices from the in-slice neighbours
+    /// only, pooled over the slices (IBSI's 2.5D aggregation).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub force_2d: bool,
+    /// `featureClass`: PyRadiomics class -> features (an empty list: every feature of the
+    /// class). Empty map: every feature of the default classes.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub features: std::collections::BTreeMap<String, Vec<String>>,
+    /// `minimumROIDimensions`: the ROI must span more than one voxel along at least this many
+    /// axes (PyRadiomics' default 2 when read from a parameter file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_roi_dimensions: Option<u8>,
+    /// `minimumROISize`: the ROI must have at least this many voxels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_roi_size: Option<u64>,
+    /// `preCrop`: crop to the ROI before filtering (accepted without filtered image types,
+    /// where it changes nothing).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pre_crop: bool,
+    /// `geometryTolerance`: image/mask geometry tolerance, relative to the spacing (origin,
+    /// spacing) and absolute on direction cosines, as ITK's coordinate tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry_tolerance: Option<f64>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Where fixed bin sizes start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinAnchor {
+    /// At the lower resegmentation bound when there is one, else at the ROI minimum (IBSI).
+    RangeOrMinimum,
+    /// At the multiple of the bin width at or below the ROI minimum (PyRadiomics:
+    /// `floor(x / w) - floor(min / w) + 1`).
+    Zero,
+}
+
+/// What `Ng` (the grey-level count in Idn, Idmn, the GLCM size) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NgDefinition {
+    /// The number of bins of the discretisation (IBSI: `n_bins` for a fixed bin number).
+    Bins,
+    /// The highest grey level present in the ROI (PyRadiomics).
+    HighestPresent,
+}
+
+/// How features are named and which of them are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// IBSI tags (`cm_contrast_3D_avg`), every configured aggregation.
+    Ibsi,
+    /// PyRadiomics keys (`<image type>_glcm_Contrast`): its seven default classes, one
+    /// aggregation (per-direction mean for GLCM and GLRLM, 3D or, with `force2D`, 2.5D).
+    Pyradiomics,
+}
+
+/// The conventions in which IBSI and PyRadiomics 3.0.1 differ, passed to the one
+/// implementation of each family (PyRadiomics itself computes the same matrices; it differs in
+/// these choices). [`Settings::convention`] derives it from `compat`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Convention {
+    /// Added inside the logarithm of entropies, `-sum p log2(p + eps)`: 0 for IBSI (terms
+    /// with p = 0 skipped), 2^-52 for PyRadiomics (changes values at the 1e-15 level only,
+    /// but PyRadiomics' flat-region values depend on it).
+    pub log_eps: f64,
+    pub bin_anchor: BinAnchor,
+    pub ng: NgDefinition,
+    /// Degenerate cases (one grey level, flat ROI): NaN with a reason (IBSI) or the constants
+    /// PyRadiomics documents (Correlation 1, Imc1 0, Coarseness 1e6, skewness 0, ...).
+    pub pyradiomics_degenerate: bool,
+    /// Per-direction features averaged ignoring NaN (PyRadiomics' `nanmean`) instead of a
+    /// plain mean.
+    pub nan_mean: bool,
+    /// Kurtosis minus 3 (IBSI) or `m4 / m2^2` (PyRadiomics).
+    pub excess_kurtosis: bool,
+    /// PCA covariance divided by N (PyRadiomics) instead of N - 1 (IBSI).
+    pub pca_population: bool,
+    /// Mesh: tomofuse's closed marching cubes (IBSI) or PyRadiomics' own 128-case table.
+    pub pyradiomics_mesh: bool,
+    pub naming: Naming,
+    /// PyRadiomics `voxelArrayShift` (Energy, TotalEnergy, RootMeanSquared).
+    pub voxel_array_shift: f64,
+}
+
+impl Convention {
+    /// IBSI chapter 1.
+    pub const IBSI: Convention = Convention {
+        log_eps: 0.0,
+        bin_anchor: BinAnchor::RangeOrMinimum,
+        ng: NgDefinition::Bins,
+        pyradiomics_degenerate: false,
+        nan_mean: false,
+        excess_kurtosis: true,
+        pca_population: false,
+        pyradiomics_mesh: false,
+        naming: Naming::Ibsi,
+        voxel_array_shift: 0.0,
+    };
+
+    /// PyRadiomics 3.0.1 (its C extensions' and feature classes' choices).
+    pub const PYRADIOMICS: Convention = Convention {
+        log_eps: f64::EPSILON,
+        bin_anchor: BinAnchor::Zero,
+        ng: NgDefinition::HighestPresent,
+        pyradiomics_degenerate: true,
+        nan_mean: true,
+        excess_kurtosis: false,
+        pca_population: true,
+        pyradiomics_mesh: true,
+        naming: Naming::Pyradiomics,
+        voxel_array_shift: 0.0,
+    };
+
+    /// `-p log2(p + eps)` for p > 0, else 0: the entropy term under this convention.
+    #[inline]
+    pub fn xlog2(&self, p: f64) -> f64 {
+        if p > 0.0 {
+            -p * (p + self.log_eps).log2()
+        } else {
+            0.0
+        }
+    }
+
+    /// Entropy of a probability vector under this convention.
+    pub fn entropy<I: IntoIterator<Item = f64>>(&self, ps: I) -> f64 {
+        ps.into_iter().map(|p| self.xlog2(p)).sum()
+    }
+
+    /// Mean of per-direction feature vectors: plain (NaN propagates) or ignoring NaN.
+    pub fn mean_vec<const N: usize>(&self, vs: &[[f64; N]]) -> [f64; N] {
+        if !self.nan_mean {
+            return crate::families::texture::mean_vec(vs);
+        }
+        std::array::from_fn(|k| {
+            let (s, n) = vs
+                .iter()
+                .map(|v| v[k])
+                .filter(|x| !x.is_nan())
+                .fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+            if n == 0 { f64::NAN } else { s / n as f64 }
+        })
+    }
 }
 
 fn ivh_default() -> Discretisation {
@@ -343,6 +489,18 @@ impl Settings {
         }
         crate::image_types::expand(self)?;
         Ok(())
+    }
+
+    /// The conventions of `compat` ([`Convention::IBSI`] or [`Convention::PYRADIOMICS`]
+    /// with this file's `voxel_array_shift`).
+    pub fn convention(&self) -> Convention {
+        match self.compat {
+            Compat::Ibsi => Convention::IBSI,
+            Compat::Pyradiomics => Convention {
+                voxel_array_shift: self.pyradiomics.voxel_array_shift,
+                ..Convention::PYRADIOMICS
+            },
+        }
     }
 
     /// The checked image types ([`crate::image_types::expand`]); empty when none are set.

@@ -1,10 +1,11 @@
 //! Grey level co-occurrence matrix features (IBSI 3.6): symmetric, Chebyshev distance 1,
 //! with the six IBSI aggregations.
 
-use super::texture::{DIRS_2D, DIRS_3D, dims, mean_vec, roi_slices, step};
+use super::texture::{
+    DIRS_2D, DIRS_3D, dims, pyradiomics_features, pyradiomics_suffix, roi_slices, step,
+};
 use crate::roi::Roi;
-use crate::settings::Settings;
-use crate::util::entropy2;
+use crate::settings::{Convention, Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
 
@@ -74,9 +75,48 @@ fn add(a: &mut [f64], b: &[f64]) {
 
 /// The 25 IBSI GLCM features of a count matrix (NaN when it is empty).
 pub fn features(m: &[f64], ng: usize) -> [f64; 25] {
+    let v = features_with(m, ng, &Convention::IBSI);
+    std::array::from_fn(|k| v[k])
+}
+
+/// Index of the maximal correlation coefficient in [`features_with`]'s vector.
+pub const MCC: usize = 25;
+
+/// PyRadiomics' 24 GLCM features: (name, IBSI base tag, index into [`features_with`]).
+pub const PYRADIOMICS: [(&str, &str, usize); 24] = [
+    ("Autocorrelation", "cm_auto_corr", 19),
+    ("JointAverage", "cm_joint_avg", 1),
+    ("ClusterProminence", "cm_clust_prom", 22),
+    ("ClusterShade", "cm_clust_shade", 21),
+    ("ClusterTendency", "cm_clust_tend", 20),
+    ("Contrast", "cm_contrast", 11),
+    ("Correlation", "cm_corr", 18),
+    ("DifferenceAverage", "cm_diff_avg", 4),
+    ("DifferenceEntropy", "cm_diff_entr", 6),
+    ("DifferenceVariance", "cm_diff_var", 5),
+    ("JointEnergy", "cm_energy", 10),
+    ("JointEntropy", "cm_joint_entr", 3),
+    ("Imc1", "cm_info_corr1", 23),
+    ("Imc2", "cm_info_corr2", 24),
+    ("Idm", "cm_inv_diff_mom", 15),
+    ("Idmn", "cm_inv_diff_mom_norm", 16),
+    ("Id", "cm_inv_diff", 13),
+    ("Idn", "cm_inv_diff_norm", 14),
+    ("InverseVariance", "cm_inv_var", 17),
+    ("MaximumProbability", "cm_joint_max", 0),
+    ("SumAverage", "cm_sum_avg", 7),
+    ("SumEntropy", "cm_sum_entr", 9),
+    ("SumSquares", "cm_joint_var", 2),
+    ("MCC", "", MCC),
+];
+
+/// The 25 IBSI GLCM features of a count matrix under a convention (entropy logarithm,
+/// degenerate values), plus the maximal correlation coefficient at [`MCC`] when the
+/// convention names features as PyRadiomics (which reports it; NaN otherwise).
+pub fn features_with(m: &[f64], ng: usize, conv: &Convention) -> [f64; 26] {
     let total: f64 = m.iter().sum();
     if total <= 0.0 {
-        return [f64::NAN; 25];
+        return [f64::NAN; 26];
     }
     let ngf = ng as f64;
     let mut pi = vec![0.0; ng];
@@ -120,9 +160,9 @@ pub fn features(m: &[f64], ng: usize) -> [f64; 25] {
             let (fi, fj) = ((i + 1) as f64, (j + 1) as f64);
             let pp = pi[i] * pi[j];
             if pp > 0.0 {
-                hxy2 -= pp * pp.log2();
+                hxy2 += conv.xlog2(pp);
                 if pij > 0.0 {
-                    hxy1 -= pij * pp.log2();
+                    hxy1 -= pij * (pp + conv.log_eps).log2();
                 }
             }
             if pij == 0.0 {
@@ -148,16 +188,32 @@ pub fn features(m: &[f64], ng: usize) -> [f64; 25] {
         .enumerate()
         .map(|(k, p)| (k as f64 - sum_avg).powi(2) * p)
         .sum();
-    let hxy = entropy2(m.iter().map(|c| c / total));
-    let hx = entropy2(pi.iter().cloned());
-    // Symmetric matrix: the marginal variance equals the joint variance.
-    let corr = if var > 0.0 { cov / var } else { f64::NAN };
-    let ic1 = if hx > 0.0 {
-        (hxy - hxy1) / hx
-    } else {
-        f64::NAN
+    let hxy = conv.entropy(m.iter().map(|c| c / total));
+    let hx = conv.entropy(pi.iter().cloned());
+    // Symmetric matrix: the marginal variance equals the joint variance (and HX = HY).
+    // PyRadiomics' flat-region values: Correlation 1, Imc1 0, Imc2 0 (NaN below zero).
+    let py = conv.pyradiomics_degenerate;
+    let corr = match (var > 0.0, py) {
+        (true, _) => cov / var,
+        (false, true) => 1.0,
+        (false, false) => f64::NAN,
     };
-    let ic2 = (1.0 - (-2.0 * (hxy2 - hxy)).exp()).max(0.0).sqrt();
+    let ic1 = match (hx > 0.0, py) {
+        (true, _) => (hxy - hxy1) / hx,
+        (false, true) => 0.0,
+        (false, false) => f64::NAN,
+    };
+    let t = 1.0 - (-2.0 * (hxy2 - hxy)).exp();
+    let ic2 = match py {
+        false => t.max(0.0).sqrt(),
+        true if hxy2 == hxy => 0.0,
+        true if t < 0.0 => f64::NAN,
+        true => t.sqrt(),
+    };
+    let mcc = match conv.naming {
+        Naming::Pyradiomics => mcc(m, total, &pi),
+        Naming::Ibsi => f64::NAN,
+    };
     [
         jmax,
         mu,
@@ -165,10 +221,10 @@ pub fn features(m: &[f64], ng: usize) -> [f64; 25] {
         hxy,
         diff_avg,
         diff_var,
-        entropy2(pd.iter().cloned()),
+        conv.entropy(pd.iter().cloned()),
         sum_avg,
         sum_var,
-        entropy2(ps.iter().cloned()),
+        conv.entropy(ps.iter().cloned()),
         energy,
         contrast,
         dis,
@@ -184,12 +240,51 @@ pub fn features(m: &[f64], ng: usize) -> [f64; 25] {
         cp,
         ic1,
         ic2,
+        mcc,
     ]
 }
 
-fn push(out: &mut Vec<Feature>, v: &[f64; 25], suffix: &str) {
-    for (n, x) in NAMES.iter().zip(v) {
-        out.push(Feature::new("glcm", &format!("cm_{n}"), Some(suffix), *x));
+/// Maximal correlation coefficient (PyRadiomics' MCC): the square root of the second-largest
+/// eigenvalue of `Q = D^-1 A` with `A = P diag(1/py) P^T`, `D = diag(px)`, computed as the
+/// similar symmetric matrix `D^-1/2 A D^-1/2` over the grey levels present. 1 for one level.
+fn mcc(m: &[f64], total: f64, px: &[f64]) -> f64 {
+    let ng = px.len();
+    let idx: Vec<usize> = (0..ng).filter(|&i| px[i] > 0.0).collect();
+    let k = idx.len();
+    if k < 2 {
+        return 1.0;
+    }
+    let mut sm = vec![vec![0.0; k]; k];
+    for (a, &i) in idx.iter().enumerate() {
+        for (b, &j) in idx.iter().enumerate().skip(a) {
+            let mut s = 0.0;
+            for &c in &idx {
+                // Symmetric matrix: py = px.
+                s += m[i * ng + c] / total * (m[j * ng + c] / total) / px[c];
+            }
+            let v = s / (px[i] * px[j]).sqrt();
+            sm[a][b] = v;
+            sm[b][a] = v;
+        }
+    }
+    let e = crate::util::sym_eigen(sm);
+    e[k - 2].max(0.0).sqrt()
+}
+
+/// Appends the features of one aggregation: every IBSI one, or under PyRadiomics naming
+/// only the per-direction mean PyRadiomics reports.
+fn push(out: &mut Vec<Feature>, v: &[f64; 26], suffix: &str, s: &Settings) {
+    match s.convention().naming {
+        Naming::Ibsi => {
+            for (n, x) in NAMES.iter().zip(v) {
+                out.push(Feature::new("glcm", &format!("cm_{n}"), Some(suffix), *x));
+            }
+        }
+        Naming::Pyradiomics => {
+            if suffix == pyradiomics_suffix(s, true) {
+                out.extend(pyradiomics_features("glcm", &PYRADIOMICS, v, suffix));
+            }
+        }
     }
 }
 
@@ -212,12 +307,16 @@ impl FeatureFamily for Glcm {
                 .collect();
         }
         let (d2, d25, d3) = dims(s);
+        let conv = s.convention();
+        let features = |m: &[f64], ng: usize| features_with(m, ng, &conv);
+        let mean_vec = |v: &[[f64; 26]]| conv.mean_vec(v);
+        let push = |out: &mut Vec<Feature>, v: &[f64; 26], suffix: &str| push(out, v, suffix, s);
         let mut out = Vec::new();
         if d2 || d25 {
             // Per slice: the 4 directional matrices, their features and the slice-merged
             // ones; directional sums are folded per worker so memory stays at a few
             // matrices per thread whatever the slice count.
-            type Acc = (Vec<[f64; 25]>, Vec<[f64; 25]>, Vec<Vec<f64>>);
+            type Acc = (Vec<[f64; 26]>, Vec<[f64; 26]>, Vec<Vec<f64>>);
             let zero = || -> Acc { (Vec::new(), Vec::new(), vec![vec![0.0; ng * ng]; 4]) };
             let (avg, comb, dir_sum) = roi_slices(roi)
                 .into_par_iter()
@@ -251,7 +350,7 @@ impl FeatureFamily for Glcm {
                 push(&mut out, &mean_vec(&comb), "2D_comb");
             }
             if d25 {
-                let fs: Vec<[f64; 25]> = dir_sum
+                let fs: Vec<[f64; 26]> = dir_sum
                     .iter()
                     .filter(|m| m.iter().any(|&c| c > 0.0))
                     .map(|m| features(m, ng))
@@ -267,7 +366,7 @@ impl FeatureFamily for Glcm {
         if d3 {
             let nz = roi.dims[0];
             let ms: Vec<Vec<f64>> = DIRS_3D.par_iter().map(|&d| counts(roi, 0..nz, d)).collect();
-            let fs: Vec<[f64; 25]> = ms
+            let fs: Vec<[f64; 26]> = ms
                 .iter()
                 .filter(|m| m.iter().any(|&c| c > 0.0))
                 .map(|m| features(m, ng))

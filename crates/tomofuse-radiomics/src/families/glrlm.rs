@@ -1,8 +1,11 @@
 //! Grey level run length matrix features (IBSI 3.7), with the six IBSI aggregations.
 
-use super::texture::{DIRS_2D, DIRS_3D, Sparse, dims, emphasis_features, mean_vec, roi_slices};
+use super::texture::{
+    DIRS_2D, DIRS_3D, Sparse, dims, emph, emphasis_features_with, pyradiomics_features,
+    pyradiomics_suffix, roi_slices,
+};
 use crate::roi::Roi;
-use crate::settings::Settings;
+use crate::settings::{Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
 
@@ -94,9 +97,52 @@ pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
     m
 }
 
-fn push(out: &mut Vec<Feature>, v: &[f64; 17], suffix: &str) {
-    for (n, x) in NAMES.iter().zip(v) {
-        out.push(Feature::new("glrlm", &format!("rlm_{n}"), Some(suffix), *x));
+/// PyRadiomics' 16 GLRLM features: (name, IBSI base tag, index into the emphasis vector).
+pub const PYRADIOMICS: [(&str, &str, usize); 16] = [
+    ("ShortRunEmphasis", "rlm_sre", emph::SHORT),
+    ("LongRunEmphasis", "rlm_lre", emph::LONG),
+    ("GrayLevelNonUniformity", "rlm_glnu", emph::GLNU),
+    (
+        "GrayLevelNonUniformityNormalized",
+        "rlm_glnu_norm",
+        emph::GLNU_NORM,
+    ),
+    ("RunLengthNonUniformity", "rlm_rlnu", emph::SIZE_NU),
+    (
+        "RunLengthNonUniformityNormalized",
+        "rlm_rlnu_norm",
+        emph::SIZE_NU_NORM,
+    ),
+    ("RunPercentage", "rlm_r_perc", emph::PERC),
+    ("GrayLevelVariance", "rlm_gl_var", emph::GL_VAR),
+    ("RunVariance", "rlm_rl_var", emph::SIZE_VAR),
+    ("RunEntropy", "rlm_rl_entr", emph::ENTROPY),
+    ("LowGrayLevelRunEmphasis", "rlm_lgre", emph::LOW_GL),
+    ("HighGrayLevelRunEmphasis", "rlm_hgre", emph::HIGH_GL),
+    ("ShortRunLowGrayLevelEmphasis", "rlm_srlge", emph::SHORT_LOW),
+    (
+        "ShortRunHighGrayLevelEmphasis",
+        "rlm_srhge",
+        emph::SHORT_HIGH,
+    ),
+    ("LongRunLowGrayLevelEmphasis", "rlm_lrlge", emph::LONG_LOW),
+    ("LongRunHighGrayLevelEmphasis", "rlm_lrhge", emph::LONG_HIGH),
+];
+
+/// Appends one aggregation: every IBSI feature, or under PyRadiomics naming only the
+/// per-direction mean PyRadiomics reports.
+fn push(out: &mut Vec<Feature>, v: &[f64; 17], suffix: &str, s: &Settings) {
+    match s.convention().naming {
+        Naming::Ibsi => {
+            for (n, x) in NAMES.iter().zip(v) {
+                out.push(Feature::new("glrlm", &format!("rlm_{n}"), Some(suffix), *x));
+            }
+        }
+        Naming::Pyradiomics => {
+            if suffix == pyradiomics_suffix(s, true) {
+                out.extend(pyradiomics_features("glrlm", &PYRADIOMICS, v, suffix));
+            }
+        }
     }
 }
 
@@ -109,6 +155,10 @@ impl FeatureFamily for Glrlm {
     }
     fn compute(&self, roi: &Roi, s: &Settings) -> Vec<Feature> {
         let (d2, d25, d3) = dims(s);
+        let conv = s.convention();
+        let emphasis_features = |m: &Sparse| emphasis_features_with(m, &conv);
+        let mean_vec = |v: &[[f64; 17]]| conv.mean_vec(v);
+        let push = |out: &mut Vec<Feature>, v: &[f64; 17], suffix: &str| push(out, v, suffix, s);
         let mut out = Vec::new();
         if d2 || d25 {
             let per_slice: Vec<SliceRuns> = roi_slices(roi)
@@ -118,7 +168,7 @@ impl FeatureFamily for Glrlm {
                     let fs = ms
                         .iter()
                         .filter(|m| !m.is_empty())
-                        .map(emphasis_features)
+                        .map(&emphasis_features)
                         .collect();
                     let mut merged = Sparse::default();
                     for m in &ms {
@@ -146,7 +196,7 @@ impl FeatureFamily for Glrlm {
                 let fs: Vec<[f64; 17]> = dir_sum
                     .iter()
                     .filter(|m| !m.is_empty())
-                    .map(emphasis_features)
+                    .map(&emphasis_features)
                     .collect();
                 push(&mut out, &mean_vec(&fs), "2_5D_avg");
                 let mut all = Sparse::default();
@@ -162,7 +212,7 @@ impl FeatureFamily for Glrlm {
             let fs: Vec<[f64; 17]> = ms
                 .iter()
                 .filter(|m| !m.is_empty())
-                .map(emphasis_features)
+                .map(&emphasis_features)
                 .collect();
             push(&mut out, &mean_vec(&fs), "3D_avg");
             let mut all = Sparse::default();

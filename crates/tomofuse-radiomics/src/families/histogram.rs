@@ -8,12 +8,29 @@ use crate::{Feature, FeatureFamily};
 
 pub struct Histogram;
 
+/// Fractions of the intensity-mask voxels per grey level present (levels in order).
+pub fn grey_level_probabilities(roi: &Roi) -> Vec<f64> {
+    let ng = roi.ng.max(1);
+    let mut hist = vec![0f64; ng];
+    for (g, m) in roi.gl.iter().zip(&roi.int_mask) {
+        if *m {
+            hist[(*g as usize).clamp(1, ng) - 1] += 1.0;
+        }
+    }
+    let n = roi.values.len() as f64;
+    hist.into_iter()
+        .filter(|&h| h > 0.0)
+        .map(|h| h / n)
+        .collect()
+}
+
 impl FeatureFamily for Histogram {
     fn name(&self) -> &'static str {
         "histogram"
     }
     fn enabled(&self, s: &Settings) -> bool {
-        s.families.histogram
+        // PyRadiomics has no histogram class (its entropy and uniformity are firstorder).
+        s.families.histogram && s.convention().naming == crate::Naming::Ibsi
     }
     fn compute(&self, roi: &Roi, _s: &Settings) -> Vec<Feature> {
         let fam = "histogram";

@@ -11,7 +11,7 @@ impl FeatureFamily for Ivh {
         "ivh"
     }
     fn enabled(&self, s: &Settings) -> bool {
-        s.families.ivh
+        s.families.ivh && s.convention().naming == crate::Naming::Ibsi
     }
     fn compute(&self, roi: &Roi, _s: &Settings) -> Vec<Feature> {
         let fam = "ivh";

@@ -100,7 +100,7 @@ impl FeatureFamily for LocalIntensity {
         "local_intensity"
     }
     fn enabled(&self, s: &Settings) -> bool {
-        s.families.local_intensity
+        s.families.local_intensity && s.convention().naming == crate::Naming::Ibsi
     }
     fn compute(&self, roi: &Roi, _s: &Settings) -> Vec<Feature> {
         let fam = "local_intensity";

@@ -4,7 +4,7 @@
 
 use crate::mesh::{self, convex_hull, cross, dot, hull_candidates, norm, sub};
 use crate::roi::Roi;
-use crate::settings::Settings;
+use crate::settings::{Convention, Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
 use std::f64::consts::PI;
@@ -177,6 +177,10 @@ impl FeatureFamily for Morphology {
         s.families.morphology
     }
     fn compute(&self, roi: &Roi, s: &Settings) -> Vec<Feature> {
+        let conv = s.convention();
+        if conv.naming == Naming::Pyradiomics {
+            return pyradiomics_shape(roi, &conv);
+        }
         // Moran's I / Geary's C (the largest part) beside the mesh-based features.
         let (mg, (mut out, mesh_ok)) = rayon::join(
             || s.families.moran_geary.then(|| moran_geary(roi)),
@@ -299,22 +303,7 @@ fn mesh_features(roi: &Roi) -> (Vec<Feature>, bool) {
         out.push(f("morph_diam", diam2.sqrt()));
 
         // PCA of the morphological voxel centres (sample covariance, N-1).
-        let mut cov = [[0.0; 3]; 3];
-        for p in &pts {
-            let d = sub(*p, cg);
-            for r in 0..3 {
-                for c in 0..3 {
-                    cov[r][c] += d[r] * d[c];
-                }
-            }
-        }
-        let denom = (nmorph as f64 - 1.0).max(1.0);
-        for row in cov.iter_mut() {
-            for x in row.iter_mut() {
-                *x /= denom;
-            }
-        }
-        let ev = sym_eigenvalues(cov);
+        let ev = pca_eigenvalues(&pts, cg, &Convention::IBSI);
         let (l1, l2, l3) = (ev[0].max(0.0), ev[1].max(0.0), ev[2].max(0.0));
         out.push(f("morph_pca_maj_axis", 4.0 * l1.sqrt()));
         out.push(f("morph_pca_min_axis", 4.0 * l2.sqrt()));
@@ -401,4 +390,178 @@ fn mesh_features(roi: &Roi) -> (Vec<Feature>, bool) {
         out.push(f("morph_integ_int", mean * v));
         (out, true)
     }
+}
+
+/// Eigenvalues (descending) of the covariance of `pts` about `centre`, divided by N - 1
+/// (IBSI) or N (PyRadiomics, [`Convention::pca_population`]).
+pub fn pca_eigenvalues(pts: &[[f64; 3]], centre: [f64; 3], conv: &Convention) -> [f64; 3] {
+    let mut cov = [[0.0; 3]; 3];
+    for p in pts {
+        let d = sub(*p, centre);
+        for r in 0..3 {
+            for c in 0..3 {
+                cov[r][c] += d[r] * d[c];
+            }
+        }
+    }
+    let n = pts.len() as f64;
+    let denom = if conv.pca_population {
+        n.max(1.0)
+    } else {
+        (n - 1.0).max(1.0)
+    };
+    for row in cov.iter_mut() {
+        for x in row.iter_mut() {
+            *x /= denom;
+        }
+    }
+    sym_eigenvalues(cov)
+}
+
+/// PyRadiomics' shape features, in its output order.
+pub const PYRADIOMICS_SHAPE: [&str; 14] = [
+    "Elongation",
+    "Flatness",
+    "LeastAxisLength",
+    "MajorAxisLength",
+    "Maximum2DDiameterColumn",
+    "Maximum2DDiameterRow",
+    "Maximum2DDiameterSlice",
+    "Maximum3DDiameter",
+    "MeshVolume",
+    "MinorAxisLength",
+    "Sphericity",
+    "SurfaceArea",
+    "SurfaceVolumeRatio",
+    "VoxelVolume",
+];
+
+/// PyRadiomics' shape class: volume and area from its own mesh
+/// ([`crate::mesh_pyradiomics`]), diameters over the mesh vertices (3D and per slice, column
+/// and row plane), PCA axes `4 sqrt(lambda)` of the voxel centres. IBSI codes are kept where
+/// the feature is IBSI's (the 2D diameters and the voxel volume have none).
+fn pyradiomics_shape(roi: &Roi, conv: &Convention) -> Vec<Feature> {
+    let c = "shape";
+    let sp = roi.spacing;
+    let Some(m) = crate::mesh_pyradiomics::mesh(&roi.morph, roi.dims, sp) else {
+        return vec![Feature::failed(
+            FAM,
+            "morph_volume",
+            None,
+            "empty morphological mask",
+        )];
+    };
+    let (area, volume) = (m.area, m.volume);
+    let diam = pyradiomics_diameters(&m.vertices, sp);
+    let [nz, ny, nx] = roi.dims;
+    let mut pts = Vec::new();
+    let mut centre = [0.0; 3];
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                if roi.morph[roi.idx(z, y, x)] {
+                    let p = [z as f64 * sp[0], y as f64 * sp[1], x as f64 * sp[2]];
+                    for k in 0..3 {
+                        centre[k] += p[k];
+                    }
+                    pts.push(p);
+                }
+            }
+        }
+    }
+    let np = pts.len() as f64;
+    for v in centre.iter_mut() {
+        *v /= np;
+    }
+    // Rounding can make a zero eigenvalue (a flat ROI) slightly negative.
+    let e =
+        pca_eigenvalues(&pts, centre, conv).map(|v| if v < 0.0 && v > -1e-10 { 0.0 } else { v });
+    let ax = |v: f64| if v < 0.0 { f64::NAN } else { 4.0 * v.sqrt() };
+    let ratio = |a: f64, b: f64| {
+        if a < 0.0 || b < 0.0 {
+            f64::NAN
+        } else {
+            (a / b).sqrt()
+        }
+    };
+    let sph = (36.0 * PI * volume * volume).cbrt() / area;
+    let f = |name: &str, base: &str, v: f64| Feature::pyradiomics(c, name, base, None, v);
+    vec![
+        f("Elongation", "morph_pca_elongation", ratio(e[1], e[0])),
+        f("Flatness", "morph_pca_flatness", ratio(e[2], e[0])),
+        f("LeastAxisLength", "morph_pca_least_axis", ax(e[2])),
+        f("MajorAxisLength", "morph_pca_maj_axis", ax(e[0])),
+        f("Maximum2DDiameterColumn", "", diam[1]),
+        f("Maximum2DDiameterRow", "", diam[2]),
+        f("Maximum2DDiameterSlice", "", diam[0]),
+        f("Maximum3DDiameter", "morph_diam", diam[3]),
+        f("MeshVolume", "morph_volume", volume),
+        f("MinorAxisLength", "morph_pca_min_axis", ax(e[1])),
+        f("Sphericity", "morph_sphericity", sph),
+        f("SurfaceArea", "morph_area_mesh", area),
+        f("SurfaceVolumeRatio", "morph_av", area / volume),
+        f(
+            "VoxelVolume",
+            "morph_vol_approx",
+            np * sp[0] * sp[1] * sp[2],
+        ),
+    ]
+}
+
+/// Largest vertex distances: within a slice (same z), column (same y), row (same x), and
+/// overall. Farthest pairs are convex-hull vertices, so each set is first reduced to its
+/// hull candidates (per-plane 2D hull vertices; for 3D also the 3D hull's vertices).
+fn pyradiomics_diameters(verts: &[[i64; 3]], sp: [f64; 3]) -> [f64; 4] {
+    let d2 = |a: &[i64; 3], b: &[i64; 3]| -> f64 {
+        (0..3)
+            .map(|k| ((a[k] - b[k]) as f64 / 2.0 * sp[k]).powi(2))
+            .sum()
+    };
+    let max_pair = |pts: &[[i64; 3]]| -> f64 {
+        (0..pts.len())
+            .into_par_iter()
+            .map(|i| {
+                pts[i + 1..]
+                    .iter()
+                    .map(|q| d2(&pts[i], q))
+                    .fold(0.0f64, f64::max)
+            })
+            .reduce(|| 0.0, f64::max)
+    };
+    let mut out = [0.0; 4];
+    let cand = crate::mesh::hull_prefilter(&crate::mesh::hull_candidates(verts));
+    let hull_pts = match crate::mesh::convex_hull(&cand) {
+        Some(faces) => {
+            let mut v: Vec<[i64; 3]> = faces.iter().flatten().copied().collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        None => cand,
+    };
+    out[3] = max_pair(&hull_pts).sqrt();
+    for axis in 0..3 {
+        // Permute so the plane axis is last (hull_prefilter works per last-coordinate plane).
+        let (a, b) = ((axis + 1) % 3, (axis + 2) % 3);
+        let perm: Vec<[i64; 3]> = verts.iter().map(|v| [v[a], v[b], v[axis]]).collect();
+        let per_plane = crate::mesh::hull_prefilter(&perm);
+        let back = |q: &[i64; 3]| {
+            let mut v = [0i64; 3];
+            v[a] = q[0];
+            v[b] = q[1];
+            v[axis] = q[2];
+            v
+        };
+        let mut best = 0.0f64;
+        for plane in per_plane.chunk_by(|x, y| x[2] == y[2]) {
+            let pts: Vec<[i64; 3]> = plane.iter().map(back).collect();
+            for i in 0..pts.len() {
+                for q in &pts[i + 1..] {
+                    best = best.max(d2(&pts[i], q));
+                }
+            }
+        }
+        out[axis] = best.sqrt();
+    }
+    out
 }

@@ -1,9 +1,12 @@
 //! Neighbouring grey level dependence matrix features (IBSI 3.11): Chebyshev distance 1,
 //! coarseness alpha from the settings; neighbours outside the intensity mask are ignored.
 
-use super::texture::{Sparse, dims, emphasis_features, mean_vec, roi_slices, step};
+use super::texture::{
+    Sparse, dims, emph, emphasis_features_with, pyradiomics_features, pyradiomics_suffix,
+    roi_slices, step,
+};
 use crate::roi::Roi;
-use crate::settings::Settings;
+use crate::settings::{Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
 
@@ -27,6 +30,45 @@ const NAMES: [&str; 17] = [
     "dc_var",
     "dc_entr",
     "dc_energy",
+];
+
+/// PyRadiomics' 14 GLDM features (its GLDM is IBSI's NGLDM, `gldm_a` = alpha): (name, IBSI
+/// base tag, index into the emphasis vector).
+pub const PYRADIOMICS: [(&str, &str, usize); 14] = [
+    ("SmallDependenceEmphasis", "ngl_lde", emph::SHORT),
+    ("LargeDependenceEmphasis", "ngl_hde", emph::LONG),
+    ("GrayLevelNonUniformity", "ngl_glnu", emph::GLNU),
+    ("DependenceNonUniformity", "ngl_dcnu", emph::SIZE_NU),
+    (
+        "DependenceNonUniformityNormalized",
+        "ngl_dcnu_norm",
+        emph::SIZE_NU_NORM,
+    ),
+    ("GrayLevelVariance", "ngl_gl_var", emph::GL_VAR),
+    ("DependenceVariance", "ngl_dc_var", emph::SIZE_VAR),
+    ("DependenceEntropy", "ngl_dc_entr", emph::ENTROPY),
+    ("LowGrayLevelEmphasis", "ngl_lgce", emph::LOW_GL),
+    ("HighGrayLevelEmphasis", "ngl_hgce", emph::HIGH_GL),
+    (
+        "SmallDependenceLowGrayLevelEmphasis",
+        "ngl_ldlge",
+        emph::SHORT_LOW,
+    ),
+    (
+        "SmallDependenceHighGrayLevelEmphasis",
+        "ngl_ldhge",
+        emph::SHORT_HIGH,
+    ),
+    (
+        "LargeDependenceLowGrayLevelEmphasis",
+        "ngl_hdlge",
+        emph::LONG_LOW,
+    ),
+    (
+        "LargeDependenceHighGrayLevelEmphasis",
+        "ngl_hdhge",
+        emph::LONG_HIGH,
+    ),
 ];
 
 pub fn dependence(roi: &Roi, zs: std::ops::Range<usize>, d3: bool, alpha: u32) -> Sparse {
@@ -93,10 +135,20 @@ impl FeatureFamily for Ngldm {
     fn compute(&self, roi: &Roi, s: &Settings) -> Vec<Feature> {
         let (d2, d25, d3) = dims(s);
         let alpha = s.texture.ngldm_alpha;
+        let conv = s.convention();
+        let emphasis_features = |m: &Sparse| emphasis_features_with(m, &conv);
+        let mean_vec = |v: &[[f64; 17]]| conv.mean_vec(v);
         let mut out = Vec::new();
-        let push = |out: &mut Vec<Feature>, v: &[f64; 17], suffix: &str| {
-            for (n, x) in NAMES.iter().zip(v) {
-                out.push(Feature::new("ngldm", &format!("ngl_{n}"), Some(suffix), *x));
+        let push = |out: &mut Vec<Feature>, v: &[f64; 17], suffix: &str| match conv.naming {
+            Naming::Ibsi => {
+                for (n, x) in NAMES.iter().zip(v) {
+                    out.push(Feature::new("ngldm", &format!("ngl_{n}"), Some(suffix), *x));
+                }
+            }
+            Naming::Pyradiomics => {
+                if suffix == pyradiomics_suffix(s, false) {
+                    out.extend(pyradiomics_features("gldm", &PYRADIOMICS, v, suffix));
+                }
             }
         };
         if d2 || d25 {
@@ -108,7 +160,7 @@ impl FeatureFamily for Ngldm {
                 let fs: Vec<[f64; 17]> = ms
                     .iter()
                     .filter(|m| !m.is_empty())
-                    .map(emphasis_features)
+                    .map(&emphasis_features)
                     .collect();
                 push(&mut out, &mean_vec(&fs), "2D");
             }

@@ -2,9 +2,9 @@
 //! Neighbours outside the intensity mask are ignored; voxels without any neighbour in the
 //! mask do not contribute.
 
-use super::texture::{dims, mean_vec, roi_slices, step};
+use super::texture::{dims, pyradiomics_features, pyradiomics_suffix, roi_slices, step};
 use crate::roi::Roi;
-use crate::settings::Settings;
+use crate::settings::{Convention, Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
 
@@ -69,7 +69,22 @@ pub fn tones(roi: &Roi, zs: std::ops::Range<usize>, d3: bool) -> Tone {
     t
 }
 
+/// PyRadiomics' NGTDM features: (name, IBSI base tag, index into [`features`]).
+pub const PYRADIOMICS: [(&str, &str, usize); 5] = [
+    ("Coarseness", "ngt_coarseness", 0),
+    ("Contrast", "ngt_contrast", 1),
+    ("Busyness", "ngt_busyness", 2),
+    ("Complexity", "ngt_complexity", 3),
+    ("Strength", "ngt_strength", 4),
+];
+
+/// The 5 IBSI NGTDM features (coarseness NaN when every s_i is 0).
 pub fn features(t: &Tone) -> [f64; 5] {
+    features_with(t, &Convention::IBSI)
+}
+
+/// [`features`] under a convention: PyRadiomics reports coarseness 1e6 when every s_i is 0.
+pub fn features_with(t: &Tone, conv: &Convention) -> [f64; 5] {
     let nvc: f64 = t.n.iter().sum();
     if nvc <= 0.0 {
         return [f64::NAN; 5];
@@ -84,7 +99,11 @@ pub fn features(t: &Tone) -> [f64; 5] {
     let ngp = lv.len() as f64;
     let sum_ps: f64 = lv.iter().map(|(_, p, s)| p * s).sum();
     let sum_s: f64 = lv.iter().map(|(_, _, s)| s).sum();
-    let coarseness = if sum_ps > 0.0 { 1.0 / sum_ps } else { f64::NAN };
+    let coarseness = match (sum_ps > 0.0, conv.pyradiomics_degenerate) {
+        (true, _) => 1.0 / sum_ps,
+        (false, true) => 1e6,
+        (false, false) => f64::NAN,
+    };
     let (mut c1, mut bden, mut cx, mut st) = (0.0, 0.0, 0.0, 0.0);
     for &(i, pi, si) in &lv {
         for &(j, pj, sj) in &lv {
@@ -114,10 +133,20 @@ impl FeatureFamily for Ngtdm {
     }
     fn compute(&self, roi: &Roi, s: &Settings) -> Vec<Feature> {
         let (d2, d25, d3) = dims(s);
+        let conv = s.convention();
+        let features = |t: &Tone| features_with(t, &conv);
+        let mean_vec = |v: &[[f64; 5]]| conv.mean_vec(v);
         let mut out = Vec::new();
-        let push = |out: &mut Vec<Feature>, v: &[f64; 5], suffix: &str| {
-            for (n, x) in NAMES.iter().zip(v) {
-                out.push(Feature::new("ngtdm", &format!("ngt_{n}"), Some(suffix), *x));
+        let push = |out: &mut Vec<Feature>, v: &[f64; 5], suffix: &str| match conv.naming {
+            Naming::Ibsi => {
+                for (n, x) in NAMES.iter().zip(v) {
+                    out.push(Feature::new("ngtdm", &format!("ngt_{n}"), Some(suffix), *x));
+                }
+            }
+            Naming::Pyradiomics => {
+                if suffix == pyradiomics_suffix(s, false) {
+                    out.extend(pyradiomics_features("ngtdm", &PYRADIOMICS, v, suffix));
+                }
             }
         };
         if d2 || d25 {
@@ -129,7 +158,7 @@ impl FeatureFamily for Ngtdm {
                 let fs: Vec<[f64; 5]> = ts
                     .iter()
                     .filter(|t| t.n.iter().sum::<f64>() > 0.0)
-                    .map(features)
+                    .map(&features)
                     .collect();
                 push(&mut out, &mean_vec(&fs), "2D");
             }

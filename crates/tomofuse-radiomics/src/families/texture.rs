@@ -2,7 +2,7 @@
 //! GLRLM, GLSZM, GLDZM and NGLDM, and averaging of per-matrix feature vectors.
 
 use crate::roi::Roi;
-use crate::util::entropy2;
+use crate::settings::{Convention, Naming};
 use std::collections::BTreeMap;
 
 /// The four in-slice directions (dz, dy, dx) of 2D texture.
@@ -76,6 +76,11 @@ impl Sparse {
 /// (grey level i, index j) count matrix, in the IBSI order shared by GLRLM, GLSZM, GLDZM
 /// and NGLDM.
 pub fn emphasis_features(m: &Sparse) -> [f64; 17] {
+    emphasis_features_with(m, &Convention::IBSI)
+}
+
+/// [`emphasis_features`] under a convention (the entropy's logarithm).
+pub fn emphasis_features_with(m: &Sparse, conv: &Convention) -> [f64; 17] {
     let ns: f64 = m.counts.values().sum();
     if ns <= 0.0 {
         return [f64::NAN; 17];
@@ -118,7 +123,7 @@ pub fn emphasis_features(m: &Sparse) -> [f64; 17] {
     }
     v[13] = var_i;
     v[14] = var_j;
-    v[15] = entropy2(m.counts.values().map(|c| c / ns));
+    v[15] = conv.entropy(m.counts.values().map(|c| c / ns));
     v[16] = m.counts.values().map(|c| (c / ns).powi(2)).sum();
     v
 }
@@ -140,7 +145,59 @@ pub fn mean_vec<const N: usize>(vs: &[[f64; N]]) -> [f64; N] {
     out
 }
 
-/// Which aggregations the settings ask for: (2D, 2.5D, 3D).
+/// Which aggregations the settings ask for: (2D, 2.5D, 3D). PyRadiomics naming computes
+/// one: 3D, or 2.5D (in-slice neighbours pooled over slices) with `force2D`.
 pub fn dims(s: &crate::Settings) -> (bool, bool, bool) {
-    (s.texture.d2, s.texture.d25, s.texture.d3)
+    match s.convention().naming {
+        Naming::Ibsi => (s.texture.d2, s.texture.d25, s.texture.d3),
+        Naming::Pyradiomics if s.pyradiomics.force_2d => (false, true, false),
+        Naming::Pyradiomics => (false, false, true),
+    }
+}
+
+/// The aggregation suffix PyRadiomics reports for a texture family under these settings:
+/// the per-direction mean (`avg`, GLCM and GLRLM) or the single matrix (others).
+pub fn pyradiomics_suffix(s: &crate::Settings, per_direction: bool) -> &'static str {
+    match (s.pyradiomics.force_2d, per_direction) {
+        (false, true) => "3D_avg",
+        (false, false) => "3D",
+        (true, true) => "2_5D_avg",
+        (true, false) => "2_5D",
+    }
+}
+
+/// Features of one family under PyRadiomics naming: `(PyRadiomics name, index into the
+/// family's IBSI value vector)`; `values` are the family's values for `suffix`.
+pub fn pyradiomics_features(
+    class: &str,
+    table: &[(&str, &str, usize)],
+    values: &[f64],
+    suffix: &str,
+) -> Vec<crate::Feature> {
+    table
+        .iter()
+        .map(|(name, ibsi_base, k)| {
+            crate::Feature::pyradiomics(class, name, ibsi_base, Some(suffix), values[*k])
+        })
+        .collect()
+}
+
+/// Emphasis-feature indices ([`emphasis_features`]) by their role.
+pub mod emph {
+    pub const SHORT: usize = 0;
+    pub const LONG: usize = 1;
+    pub const LOW_GL: usize = 2;
+    pub const HIGH_GL: usize = 3;
+    pub const SHORT_LOW: usize = 4;
+    pub const SHORT_HIGH: usize = 5;
+    pub const LONG_LOW: usize = 6;
+    pub const LONG_HIGH: usize = 7;
+    pub const GLNU: usize = 8;
+    pub const GLNU_NORM: usize = 9;
+    pub const SIZE_NU: usize = 10;
+    pub const SIZE_NU_NORM: usize = 11;
+    pub const PERC: usize = 12;
+    pub const GL_VAR: usize = 13;
+    pub const SIZE_VAR: usize = 14;
+    pub const ENTROPY: usize = 15;
 }

@@ -3,9 +3,12 @@
 //! kept sparse, so memory grows with the number of distinct (level, size) pairs, not with
 //! level x maximum zone size.
 
-use super::texture::{Sparse, dims, emphasis_features, mean_vec, roi_slices};
+use super::texture::{
+    Sparse, dims, emph, emphasis_features_with, pyradiomics_features, pyradiomics_suffix,
+    roi_slices,
+};
 use crate::roi::Roi;
-use crate::settings::Settings;
+use crate::settings::{Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
 
@@ -203,6 +206,46 @@ pub fn zone_matrices(
     (szm, dzm)
 }
 
+/// PyRadiomics' 16 GLSZM features: (name, IBSI base tag, index into the emphasis vector).
+pub const PYRADIOMICS: [(&str, &str, usize); 16] = [
+    ("SmallAreaEmphasis", "szm_sze", emph::SHORT),
+    ("LargeAreaEmphasis", "szm_lze", emph::LONG),
+    ("GrayLevelNonUniformity", "szm_glnu", emph::GLNU),
+    (
+        "GrayLevelNonUniformityNormalized",
+        "szm_glnu_norm",
+        emph::GLNU_NORM,
+    ),
+    ("SizeZoneNonUniformity", "szm_zsnu", emph::SIZE_NU),
+    (
+        "SizeZoneNonUniformityNormalized",
+        "szm_zsnu_norm",
+        emph::SIZE_NU_NORM,
+    ),
+    ("ZonePercentage", "szm_z_perc", emph::PERC),
+    ("GrayLevelVariance", "szm_gl_var", emph::GL_VAR),
+    ("ZoneVariance", "szm_zs_var", emph::SIZE_VAR),
+    ("ZoneEntropy", "szm_zs_entr", emph::ENTROPY),
+    ("LowGrayLevelZoneEmphasis", "szm_lgze", emph::LOW_GL),
+    ("HighGrayLevelZoneEmphasis", "szm_hgze", emph::HIGH_GL),
+    (
+        "SmallAreaLowGrayLevelEmphasis",
+        "szm_szlge",
+        emph::SHORT_LOW,
+    ),
+    (
+        "SmallAreaHighGrayLevelEmphasis",
+        "szm_szhge",
+        emph::SHORT_HIGH,
+    ),
+    ("LargeAreaLowGrayLevelEmphasis", "szm_lzlge", emph::LONG_LOW),
+    (
+        "LargeAreaHighGrayLevelEmphasis",
+        "szm_lzhge",
+        emph::LONG_HIGH,
+    ),
+];
+
 fn compute_zone(roi: &Roi, s: &Settings, dist: bool) -> Vec<Feature> {
     let (fam, prefix, names) = if dist {
         ("gldzm", "dzm", &DZM)
@@ -210,15 +253,26 @@ fn compute_zone(roi: &Roi, s: &Settings, dist: bool) -> Vec<Feature> {
         ("glszm", "szm", &SZM)
     };
     let (d2, d25, d3) = dims(s);
+    let conv = s.convention();
+    let emphasis_features = |m: &Sparse| emphasis_features_with(m, &conv);
+    let mean_vec = |v: &[[f64; 17]]| conv.mean_vec(v);
     let mut out = Vec::new();
-    let push = |out: &mut Vec<Feature>, v: &[f64; 17], suffix: &str| {
-        for (n, x) in names.iter().zip(v) {
-            out.push(Feature::new(
-                fam,
-                &format!("{prefix}_{n}"),
-                Some(suffix),
-                *x,
-            ));
+    let push = |out: &mut Vec<Feature>, v: &[f64; 17], suffix: &str| match conv.naming {
+        Naming::Ibsi => {
+            for (n, x) in names.iter().zip(v) {
+                out.push(Feature::new(
+                    fam,
+                    &format!("{prefix}_{n}"),
+                    Some(suffix),
+                    *x,
+                ));
+            }
+        }
+        // PyRadiomics has no distance zone class (the family is off under its naming).
+        Naming::Pyradiomics => {
+            if !dist && suffix == pyradiomics_suffix(s, false) {
+                out.extend(pyradiomics_features("glszm", &PYRADIOMICS, v, suffix));
+            }
         }
     };
     let pick = |p: (Sparse, Sparse)| if dist { p.1 } else { p.0 };
@@ -231,7 +285,7 @@ fn compute_zone(roi: &Roi, s: &Settings, dist: bool) -> Vec<Feature> {
             let fs: Vec<[f64; 17]> = ms
                 .iter()
                 .filter(|m| !m.is_empty())
-                .map(emphasis_features)
+                .map(&emphasis_features)
                 .collect();
             push(&mut out, &mean_vec(&fs), "2D");
         }
@@ -267,7 +321,7 @@ impl FeatureFamily for Gldzm {
         "gldzm"
     }
     fn enabled(&self, s: &Settings) -> bool {
-        s.families.gldzm
+        s.families.gldzm && s.convention().naming == Naming::Ibsi
     }
     fn compute(&self, roi: &Roi, s: &Settings) -> Vec<Feature> {
         compute_zone(roi, s, true)

@@ -2,6 +2,9 @@
 //! case of a manifest CSV (`--manifest`, columns `case_id,image,mask[,label]`, cases in
 //! parallel). Writes CSV (wide: one row per case; long: one row per feature) and a JSON
 //! provenance sidecar `<out>.provenance.json` (crate version, settings, sha256 of inputs).
+//! `--params FILE.yaml` reads a PyRadiomics parameter file as it is (the radiomics crate's
+//! `settings::pyradiomics_params`): PyRadiomics' conventions, image types and column names
+//! (`original_firstorder_Mean`, `wavelet-HLL_glszm_ZoneEntropy`).
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -18,7 +21,7 @@ pub enum Format {
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["image", "manifest"])))]
-#[command(group(clap::ArgGroup::new("settings").required(true).args(["preset", "config"])))]
+#[command(group(clap::ArgGroup::new("settings").required(true).args(["preset", "config", "params"])))]
 pub struct Args {
     /// Image (NIfTI, NRRD or DICOM folder).
     #[arg(long, requires = "mask")]
@@ -26,9 +29,9 @@ pub struct Args {
     /// ROI mask on the image grid.
     #[arg(long)]
     pub mask: Option<PathBuf>,
-    /// ROI label in the mask.
-    #[arg(long, default_value_t = 1)]
-    pub label: u8,
+    /// ROI label in the mask (default: the parameter file's `label`, else 1).
+    #[arg(long)]
+    pub label: Option<u8>,
     /// Case identifier written in the output (default: the image file name).
     #[arg(long)]
     pub case_id: Option<String>,
@@ -43,6 +46,10 @@ pub struct Args {
     /// Settings TOML file (validated; unknown keys are errors).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// PyRadiomics parameter file (YAML, as PyRadiomics 3.0.1 reads it; unknown keys and
+    /// options tomofuse does not implement are errors).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
     /// Output CSV.
     #[arg(long)]
     pub out: PathBuf,
@@ -147,13 +154,25 @@ fn extract_case(c: &Case, settings: &Settings) -> anyhow::Result<Extraction> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let settings = match (&a.preset, &a.config) {
-        (Some(p), _) => Settings::preset(p)?,
-        (None, Some(f)) => Settings::from_file(f)?,
-        (None, None) => bail!("give --preset or --config"),
+    // Everything is checked before any case is read or any file written.
+    let (settings, file_label) = match (&a.preset, &a.config, &a.params) {
+        (Some(p), _, _) => (Settings::preset(p)?, None),
+        (None, Some(f), _) => (Settings::from_file(f)?, None),
+        (None, None, Some(f)) => {
+            let p = tomofuse_radiomics::settings::pyradiomics_params::from_file(f)?;
+            (p.settings, p.label_given.then_some(p.label))
+        }
+        (None, None, None) => bail!("give --preset, --config or --params"),
+    };
+    let label = match (a.label, file_label) {
+        (Some(l), Some(f)) if l != f => {
+            bail!("--label {l} differs from the parameter file's `setting.label: {f}`")
+        }
+        (Some(l), _) | (None, Some(l)) => l,
+        (None, None) => 1,
     };
     let cases = match (&a.manifest, &a.image, &a.mask) {
-        (Some(m), _, _) => read_manifest(m, a.label)?,
+        (Some(m), _, _) => read_manifest(m, label)?,
         (None, Some(i), Some(m)) => vec![Case {
             id: a.case_id.clone().unwrap_or_else(|| {
                 i.file_name()
@@ -162,7 +181,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }),
             image: i.clone(),
             mask: m.clone(),
-            label: a.label,
+            label,
         }],
         _ => bail!("give --image and --mask, or --manifest"),
     };
