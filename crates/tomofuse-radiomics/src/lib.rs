@@ -25,12 +25,14 @@ pub mod pyrad;
 pub mod roi;
 pub mod settings;
 mod util;
+pub mod voxel;
 
 pub use error::{RadiomicsError, Result};
 pub use settings::{
     Compat, Discretisation, Families, InterpKind, Interpolation, PyradiomicsOptions,
     Resegmentation, Settings,
 };
+pub use voxel::{VoxelParams, voxel_maps};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
