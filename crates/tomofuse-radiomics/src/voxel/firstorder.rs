@@ -160,3 +160,72 @@ impl LineKernel for FirstOrder {
         out.copy_from_slice(&v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::voxel::{VoxelParams, build_grid};
+    use tomofuse_core::{Geometry, Volume};
+
+    #[test]
+    fn sliding_window_holds_the_sorted_values_of_each_box() {
+        let shape = [5, 6, 13];
+        let mut s = 99u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) as u32
+        };
+        let img: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| (next() % 1000) as f32 - 500.0)
+            .collect();
+        let msk: Vec<u8> = (0..img.len()).map(|_| u8::from(next() % 4 != 0)).collect();
+        let g = Geometry::with_spacing([1.0, 1.0, 1.0]).unwrap();
+        let image = Volume::from_vec_c(shape, img, g).unwrap();
+        let mask = Volume::from_vec_c(shape, msk, g).unwrap();
+        for masked in [true, false] {
+            for radius in 1..=2 {
+                let p = VoxelParams {
+                    kernel_radius: radius,
+                    masked_kernel: masked,
+                    ..VoxelParams::default()
+                };
+                let (grid, _) = build_grid(&image, &mask, &p).unwrap();
+                let mut k = FirstOrder::new(&grid, 0.0);
+                for a in 0..grid.dims[0] {
+                    for b in 0..grid.dims[1] {
+                        for c in 0..grid.dims[2] {
+                            if c == 0 {
+                                k.start(&grid, a, b, c);
+                            } else {
+                                k.advance(&grid, a, b, c);
+                            }
+                            let (ra, rb, rc) = (
+                                span(a, radius, grid.dims[0]),
+                                span(b, radius, grid.dims[1]),
+                                span(c, radius, grid.dims[2]),
+                            );
+                            let mut want = Vec::new();
+                            for x in ra.0..=ra.1 {
+                                for y in rb.0..=rb.1 {
+                                    for z in rc.0..=rc.1 {
+                                        let id = grid.idx(x, y, z);
+                                        if grid.g[id] > 0 {
+                                            want.push(grid.img[id]);
+                                        }
+                                    }
+                                }
+                            }
+                            want.sort_by(f64::total_cmp);
+                            assert_eq!(
+                                k.sorted, want,
+                                "R {radius} masked {masked} ({a}, {b}, {c})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

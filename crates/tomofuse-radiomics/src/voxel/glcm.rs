@@ -35,6 +35,9 @@ pub const NAMES: [&str; 24] = [
 
 const EPS: f64 = f64::EPSILON;
 
+/// Index of `MCC` in [`NAMES`].
+pub const MCC: usize = 15;
+
 /// The 13 offsets `(da, db, dc)` of one half of the 26-neighbourhood.
 pub(crate) fn half_dirs() -> Vec<[i64; 3]> {
     let mut v = Vec::with_capacity(13);
@@ -64,10 +67,11 @@ pub struct Glcm {
     used: Vec<bool>,
     diff: Vec<f64>,
     sum: Vec<f64>,
+    want_mcc: bool,
 }
 
 impl Glcm {
-    pub fn new(grid: &Grid) -> Self {
+    pub fn new(grid: &Grid, want_mcc: bool) -> Self {
         let dirs = half_dirs();
         let nl = grid.levels.len();
         let ng = grid.ng_max as usize;
@@ -86,6 +90,7 @@ impl Glcm {
             used,
             diff: vec![0.0; ng + 1],
             sum: vec![0.0; 2 * ng + 1],
+            want_mcc,
         }
     }
 
@@ -345,7 +350,11 @@ impl LineKernel for Glcm {
             for &k in &touched_s {
                 self.sum[k] = 0.0;
             }
-            let mcc = mcc(&p, &px, m, nl);
+            let mcc = if self.want_mcc {
+                mcc(&p, &px, m, nl)
+            } else {
+                f64::NAN
+            };
             let vals = [
                 ac,
                 f64::NAN, // JointAverage: below
@@ -422,4 +431,95 @@ fn mcc(p: &[f64], px: &[f64], m: usize, nl: usize) -> f64 {
     }
     let e = crate::pyrad::sym_eigen(s);
     e[k - 2].max(0.0).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::voxel::{VoxelParams, build_grid};
+    use tomofuse_core::{Geometry, Volume};
+
+    /// Counts of every direction of the box around (a, b, c), pair by pair: the reference
+    /// for the plane updates.
+    fn naive(grid: &Grid, nl: usize, a: usize, b: usize, c: usize) -> Vec<u32> {
+        let r = grid.radius;
+        let (ra, rb, rc) = (
+            span(a, r, grid.dims[0]),
+            span(b, r, grid.dims[1]),
+            span(c, r, grid.dims[2]),
+        );
+        let inside = |x: i64, lo: usize, hi: usize| x >= lo as i64 && x <= hi as i64;
+        let mut m = vec![0u32; 13 * nl * nl];
+        for (d, o) in half_dirs().iter().enumerate() {
+            for x in ra.0..=ra.1 {
+                for y in rb.0..=rb.1 {
+                    for z in rc.0..=rc.1 {
+                        let (qx, qy, qz) = (x as i64 + o[0], y as i64 + o[1], z as i64 + o[2]);
+                        if !(inside(qx, ra.0, ra.1)
+                            && inside(qy, rb.0, rb.1)
+                            && inside(qz, rc.0, rc.1))
+                        {
+                            continue;
+                        }
+                        let gp = grid.g[grid.idx(x, y, z)];
+                        let gq = grid.g[grid.idx(qx as usize, qy as usize, qz as usize)];
+                        if gp > 0 && gq > 0 {
+                            let (i, j) = (gp as usize - 1, gq as usize - 1);
+                            m[d * nl * nl + i * nl + j] += 1;
+                            m[d * nl * nl + j * nl + i] += 1;
+                        }
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn sliding_counts_equal_counts_of_each_box() {
+        // Seeded LCG image (few grey levels) and a ragged mask, both kernel modes, R 1..3.
+        let shape = [7, 6, 11];
+        let mut s = 12345u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) as u32
+        };
+        let img: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| (next() % 6) as f32 * 25.0)
+            .collect();
+        let msk: Vec<u8> = (0..img.len()).map(|_| u8::from(next() % 3 != 0)).collect();
+        let g = Geometry::with_spacing([1.0, 1.0, 2.0]).unwrap();
+        let image = Volume::from_vec_c(shape, img, g).unwrap();
+        let mask = Volume::from_vec_c(shape, msk, g).unwrap();
+        for masked in [true, false] {
+            for radius in 1..=3 {
+                let p = VoxelParams {
+                    kernel_radius: radius,
+                    masked_kernel: masked,
+                    ..VoxelParams::default()
+                };
+                let (grid, _) = build_grid(&image, &mask, &p).unwrap();
+                let mut k = Glcm::new(&grid, true);
+                let nl = grid.levels.len();
+                for a in 0..grid.dims[0] {
+                    for b in 0..grid.dims[1] {
+                        for c in 0..grid.dims[2] {
+                            if c == 0 {
+                                k.start(&grid, a, b, c);
+                            } else {
+                                k.advance(&grid, a, b, c);
+                            }
+                            assert_eq!(
+                                k.counts,
+                                naive(&grid, nl, a, b, c),
+                                "R {radius} masked {masked} at ({a}, {b}, {c})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -362,10 +362,11 @@ pub(crate) trait LineKernel {
     fn features(&mut self, grid: &Grid, a: usize, b: usize, c: usize, out: &mut [f64]);
 }
 
-fn new_kernel(class: &str, grid: &Grid, p: &VoxelParams) -> Box<dyn LineKernel> {
+fn new_kernel(class: &str, grid: &Grid, p: &VoxelParams, idx: &[usize]) -> Box<dyn LineKernel> {
     match class {
         "firstorder" => Box::new(firstorder::FirstOrder::new(grid, p.voxel_array_shift)),
-        "glcm" => Box::new(glcm::Glcm::new(grid)),
+        // MCC (an eigen-decomposition per direction) dominates GLCM: only when selected.
+        "glcm" => Box::new(glcm::Glcm::new(grid, idx.contains(&glcm::MCC))),
         other => Box::new(matrices::PerKernel::new(grid, other)),
     }
 }
@@ -393,11 +394,13 @@ pub fn voxel_maps(
             .flat_map(|a| (0..n1).map(move |b| (a, b)))
             .filter(|&(a, b)| (0..n2).any(|c| grid.roi[grid.idx(a, b, c)]))
             .collect();
-        let per_line: Vec<Vec<(usize, Vec<f64>)>> = lines
+        // Per line: the selected values of its ROI voxels (f32, as the maps store them), so
+        // the transient memory is the ROI part of the output, not the kernels.
+        let per_line: Vec<Vec<f32>> = lines
             .par_iter()
             .map_init(
-                || new_kernel(class, &grid, params),
-                |k, &(a, b)| {
+                || (new_kernel(class, &grid, params, &idx), vec![f64::NAN; nf]),
+                |(k, v), &(a, b)| {
                     let row = (0..n2).filter(|&c| grid.roi[grid.idx(a, b, c)]);
                     let (first, last) = (row.clone().min().unwrap(), row.max().unwrap());
                     let mut res = Vec::new();
@@ -408,9 +411,9 @@ pub fn voxel_maps(
                             k.advance(&grid, a, b, c);
                         }
                         if grid.roi[grid.idx(a, b, c)] {
-                            let mut v = vec![f64::NAN; nf];
-                            k.features(&grid, a, b, c, &mut v);
-                            res.push((c, v));
+                            v.iter_mut().for_each(|x| *x = f64::NAN);
+                            k.features(&grid, a, b, c, v);
+                            res.extend(idx.iter().map(|&fi| v[fi] as f32));
                         }
                     }
                     res
@@ -422,10 +425,11 @@ pub fn voxel_maps(
             .map(|_| Volume::filled(image.shape(), f32::NAN, image.geometry))
             .collect::<std::result::Result<_, _>>()?;
         for (&(a, b), res) in lines.iter().zip(&per_line) {
-            for (c, v) in res {
+            let cs = (0..n2).filter(|&c| grid.roi[grid.idx(a, b, c)]);
+            for (c, vals) in cs.zip(res.chunks_exact(idx.len())) {
                 let at = [a + lo[0], b + lo[1], c + lo[2]];
-                for (m, &fi) in maps.iter_mut().zip(&idx) {
-                    m.data[at] = v[fi] as f32;
+                for (m, &x) in maps.iter_mut().zip(vals) {
+                    m.data[at] = x;
                 }
             }
         }
