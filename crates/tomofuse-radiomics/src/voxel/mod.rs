@@ -284,7 +284,7 @@ fn build_grid(image: &Volume<f32>, mask: &Mask, p: &VoxelParams) -> Result<(Grid
             }
         }
     }
-    let part = |id: usize| p.masked_kernel && roi[id] || !p.masked_kernel;
+    let part = |id: usize| roi[id] || !p.masked_kernel;
     let (mut mn, mut mx) = (f64::INFINITY, f64::NEG_INFINITY);
     for (id, &v) in img.iter().enumerate() {
         if part(id) {
