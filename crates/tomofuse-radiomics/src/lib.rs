@@ -27,12 +27,14 @@ mod pywt_filters;
 pub mod roi;
 pub mod settings;
 mod util;
+pub mod voxel;
 
 pub use error::{RadiomicsError, Result};
 pub use settings::{
     BinAnchor, Compat, Convention, Discretisation, Families, InterpKind, Interpolation, Naming,
     NgDefinition, PyradiomicsOptions, Resegmentation, Settings,
 };
+pub use voxel::{VoxelParams, voxel_maps};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

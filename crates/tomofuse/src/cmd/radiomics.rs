@@ -51,10 +51,32 @@ pub struct Args {
     #[arg(long)]
     pub params: Option<PathBuf>,
     /// Output CSV.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "voxel_map")]
+    pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Wide)]
     pub format: Format,
+    #[command(flatten)]
+    pub voxel: VoxelArgs,
+}
+
+/// `--voxel-map`: feature maps (one NIfTI per feature) instead of one value per feature.
+#[derive(clap::Args, Debug)]
+pub struct VoxelArgs {
+    /// Compute voxel-wise feature maps (PyRadiomics `voxelBased`) of `--image`/`--mask`.
+    #[arg(long, requires = "out_dir", conflicts_with_all = ["manifest", "out"])]
+    pub voxel_map: bool,
+    /// Kernel radius R in voxels (kernel `(2R+1)^3`).
+    #[arg(long, default_value_t = 1)]
+    pub kernel_radius: usize,
+    /// Only ROI voxels of the kernel take part (PyRadiomics `maskedKernel`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub masked_kernel: bool,
+    /// Comma-separated maps: `all`, classes (`firstorder,glcm`) or names (`glcm_Contrast`).
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    pub features: Vec<String>,
+    /// Folder for the maps (`<feature>.nii.gz`) and `index.csv`.
+    #[arg(long, requires = "voxel_map")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// One case to extract.
@@ -171,6 +193,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (Some(l), _) | (None, Some(l)) => l,
         (None, None) => 1,
     };
+    if a.voxel.voxel_map {
+        return run_voxel_map(&a, &settings);
+    }
+    let out = a.out.clone().context("give --out")?;
     let cases = match (&a.manifest, &a.image, &a.mask) {
         (Some(m), _, _) => read_manifest(m, label)?,
         (None, Some(i), Some(m)) => vec![Case {
@@ -202,12 +228,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             Format::Wide => output::wide_csv(&done),
             Format::Long => output::long_csv(&done),
         };
-        std::fs::write(&a.out, csv).with_context(|| format!("cannot write {}", a.out.display()))?;
+        std::fs::write(&out, csv).with_context(|| format!("cannot write {}", out.display()))?;
         let prov: Vec<serde_json::Value> = done
             .iter()
             .map(|(id, ex)| serde_json::json!({ "case_id": id, "provenance": ex.provenance }))
             .collect();
-        let side = PathBuf::from(format!("{}.provenance.json", a.out.display()));
+        let side = PathBuf::from(format!("{}.provenance.json", out.display()));
         std::fs::write(&side, serde_json::to_string_pretty(&prov)?)
             .with_context(|| format!("cannot write {}", side.display()))?;
         let nan = done
@@ -219,7 +245,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "{} case(s), {} features each, {nan} NaN value(s) with reasons in the log; wrote {} and {}",
             done.len(),
             done[0].1.features.len(),
-            a.out.display(),
+            out.display(),
             side.display()
         );
     }
@@ -231,5 +257,54 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             failed.join("\n")
         );
     }
+    Ok(())
+}
+
+/// `--voxel-map`: one NIfTI per feature map (input grid, NaN outside the ROI) plus
+/// `index.csv` (feature, file, min, max, nan_count) in `--out-dir`.
+fn run_voxel_map(a: &Args, settings: &Settings) -> anyhow::Result<()> {
+    let (Some(img), Some(msk), Some(dir)) = (&a.image, &a.mask, &a.voxel.out_dir) else {
+        bail!("--voxel-map needs --image, --mask and --out-dir");
+    };
+    let params = tomofuse_radiomics::VoxelParams::from_settings(
+        settings,
+        a.voxel.kernel_radius,
+        a.voxel.masked_kernel,
+        a.label,
+    )?;
+    let image = tomofuse_io::read_image(img)
+        .with_context(|| format!("cannot read image {}", img.display()))?;
+    let mask = tomofuse_io::read_mask(msk)
+        .with_context(|| format!("cannot read mask {}", msk.display()))?;
+    let maps = tomofuse_radiomics::voxel_maps(&image, &mask, &params, &a.voxel.features)
+        .with_context(|| {
+            format!(
+                "voxel maps of image {} mask {} label {}",
+                img.display(),
+                msk.display(),
+                a.label
+            )
+        })?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut index = String::from("feature,file,min,max,nan_count\n");
+    for (name, map) in &maps {
+        let file = format!("{name}.nii.gz");
+        let path = dir.join(&file);
+        tomofuse_io::write_nifti(&path, map)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let (mut lo, mut hi, mut nan) = (f32::INFINITY, f32::NEG_INFINITY, 0usize);
+        for &v in map.data.iter() {
+            if v.is_nan() {
+                nan += 1;
+            } else {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        index.push_str(&format!("{name},{file},{lo},{hi},{nan}\n"));
+    }
+    let path = dir.join("index.csv");
+    std::fs::write(&path, index).with_context(|| format!("cannot write {}", path.display()))?;
+    log::info!("{} map(s) written to {}", maps.len(), dir.display());
     Ok(())
 }
