@@ -473,7 +473,7 @@ fn second_eigenvalue(s: Vec<Vec<f64>>, v: &[f64]) -> f64 {
         }
         std::mem::swap(&mut x, &mut y);
     }
-    let e = crate::pyrad::sym_eigen(s);
+    let e = crate::util::sym_eigen(s);
     e[k - 2]
 }
 

@@ -194,7 +194,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (None, None) => 1,
     };
     if a.voxel.voxel_map {
-        return run_voxel_map(&a, &settings);
+        return run_voxel_map(&a, &settings, label);
     }
     let out = a.out.clone().context("give --out")?;
     let cases = match (&a.manifest, &a.image, &a.mask) {
@@ -262,7 +262,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
 /// `--voxel-map`: one NIfTI per feature map (input grid, NaN outside the ROI) plus
 /// `index.csv` (feature, file, min, max, nan_count) in `--out-dir`.
-fn run_voxel_map(a: &Args, settings: &Settings) -> anyhow::Result<()> {
+fn run_voxel_map(a: &Args, settings: &Settings, label: u8) -> anyhow::Result<()> {
     let (Some(img), Some(msk), Some(dir)) = (&a.image, &a.mask, &a.voxel.out_dir) else {
         bail!("--voxel-map needs --image, --mask and --out-dir");
     };
@@ -270,7 +270,7 @@ fn run_voxel_map(a: &Args, settings: &Settings) -> anyhow::Result<()> {
         settings,
         a.voxel.kernel_radius,
         a.voxel.masked_kernel,
-        a.label,
+        label,
     )?;
     let image = tomofuse_io::read_image(img)
         .with_context(|| format!("cannot read image {}", img.display()))?;
@@ -282,7 +282,7 @@ fn run_voxel_map(a: &Args, settings: &Settings) -> anyhow::Result<()> {
                 "voxel maps of image {} mask {} label {}",
                 img.display(),
                 msk.display(),
-                a.label
+                label
             )
         })?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
