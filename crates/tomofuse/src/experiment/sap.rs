@@ -140,6 +140,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         &preds,
         "Pancreas segmentation (U-Net)",
     );
+    summary::reconstruction_report(ctx, cohort, &preds, report, "pancreas", [230, 160, 150]);
 
     let ds = build_dataset(&metas, &feats)?;
     let train: Vec<usize> = (0..ds.n_rows())
