@@ -183,6 +183,9 @@ fn anatomical_axes(g: &tomofuse_core::Geometry) -> Option<[(usize, bool); 3]> {
     distinct.then_some(axes)
 }
 
+/// An index axis and whether the picture runs against it.
+type AxisDir = (usize, bool);
+
 /// Pixel size the orthogonal-slice panels are drawn at: the volume's largest physical extent
 /// spans `SLICE_PANEL_PX` pixels (so a panel is at least that size along its longer side when
 /// the volume is roughly cubic).
@@ -206,33 +209,32 @@ pub fn orthogonal_slices(
     let sh = hu.shape();
     let sp = hu.geometry.spacing;
     // (fixed index axis, row axis and whether rows run against the index, same for columns).
-    let planes: Vec<(String, usize, (usize, bool), (usize, bool))> =
-        match anatomical_axes(&hu.geometry) {
-            Some([x, y, z]) => {
-                // Rows: anterior (axial) or superior (others) at the top; columns: the
-                // patient's left to the right (axial, coronal), anterior to the left (sagittal).
-                let down_posterior = (y.0, !y.1);
-                let down_inferior = (z.0, z.1);
-                let right_left = (x.0, !x.1);
-                let right_posterior = (y.0, !y.1);
-                vec![
-                    ("axial".into(), z.0, down_posterior, right_left),
-                    ("coronal".into(), y.0, down_inferior, right_left),
-                    ("sagittal".into(), x.0, down_inferior, right_posterior),
-                ]
-            }
-            None => (0..3)
-                .rev()
-                .map(|f| {
-                    let (r, c) = match f {
-                        0 => (1, 2),
-                        1 => (0, 2),
-                        _ => (0, 1),
-                    };
-                    (format!("index axis {f}"), f, (r, false), (c, false))
-                })
-                .collect(),
-        };
+    let planes: Vec<(String, usize, AxisDir, AxisDir)> = match anatomical_axes(&hu.geometry) {
+        Some([x, y, z]) => {
+            // Rows: anterior (axial) or superior (others) at the top; columns: the
+            // patient's left to the right (axial, coronal), anterior to the left (sagittal).
+            let down_posterior = (y.0, !y.1);
+            let down_inferior = (z.0, z.1);
+            let right_left = (x.0, !x.1);
+            let right_posterior = (y.0, !y.1);
+            vec![
+                ("axial".into(), z.0, down_posterior, right_left),
+                ("coronal".into(), y.0, down_inferior, right_left),
+                ("sagittal".into(), x.0, down_inferior, right_posterior),
+            ]
+        }
+        None => (0..3)
+            .rev()
+            .map(|f| {
+                let (r, c) = match f {
+                    0 => (1, 2),
+                    1 => (0, 2),
+                    _ => (0, 1),
+                };
+                (format!("index axis {f}"), f, (r, false), (c, false))
+            })
+            .collect(),
+    };
     let extent = (0..3).map(|a| sh[a] as f64 * sp[a]).fold(0.0, f64::max);
     let px_per_mm = SLICE_PANEL_PX / extent.max(1e-6);
     let mut panels = Vec::new();
