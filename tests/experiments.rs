@@ -59,6 +59,17 @@ fn check_outputs(out: &Path) {
     // Every predicted mask is a readable NIfTI.
     let masks: Vec<_> = std::fs::read_dir(out.join("masks")).unwrap().collect();
     assert!(!masks.is_empty());
+    // The 3D reconstruction is in the report as rendered images, not only as PLY files.
+    let meshes: Vec<_> = std::fs::read_dir(out.join("meshes")).unwrap().collect();
+    assert!(!meshes.is_empty(), "no meshes/*.ply");
+    assert!(
+        html.contains("3D reconstruction"),
+        "no 3D reconstruction section"
+    );
+    assert!(
+        html.contains("<img src=\"data:image/png;base64,iVBORw0KGgo"),
+        "no inline PNG in the report"
+    );
 }
 
 #[test]
@@ -80,6 +91,36 @@ fn crswnp_tiny_is_deterministic_and_resumes() {
             s["set"]
         );
     }
+    // Grad-CAM over every external positive (counted from predictions.csv), at the
+    // localising layer, with the share of peaks in the sinus region consistent with its cases.
+    let preds = std::fs::read_to_string(a.join("predictions.csv")).unwrap();
+    let ext_pos = preds
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            f[1] == "external" && f[3] == "1"
+        })
+        .count();
+    let cam = &ma["results"]["gradcam"];
+    assert_eq!(cam["layer"], "down.1", "{cam}");
+    let cases = cam["cases"].as_array().expect("gradcam.cases");
+    assert_eq!(cases.len(), ext_pos, "one map per external positive");
+    let hits = cases
+        .iter()
+        .filter(|c| c["peak_in_target"] == serde_json::json!(true))
+        .count();
+    assert_eq!(cam["n_peak_in_target"].as_u64(), Some(hits as u64));
+    assert_eq!(cam["n_cases"].as_u64(), Some(ext_pos as u64));
+    for c in cases {
+        let f = c["file"].as_str().unwrap();
+        assert!(a.join(f).is_file(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(a.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("in {hits} of {ext_pos} cases")),
+        "report does not state the Grad-CAM count"
+    );
     // Same config and seed in a fresh directory: identical numbers.
     run("experiments/crswnp-mtlnet.toml", &b);
     assert_eq!(

@@ -15,6 +15,8 @@ mod error;
 pub mod permutation;
 #[cfg(feature = "plots")]
 pub mod plots;
+#[cfg(feature = "plots")]
+pub mod render;
 pub mod roc;
 pub mod seg;
 pub mod special;

@@ -20,10 +20,10 @@ use std::path::Path;
 
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Registers the embedded font under the family name every plot uses (once per process).
-fn register_fonts() {
+pub(crate) fn register_fonts() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The bytes are a valid TrueType file compiled into the crate; the unit test

@@ -2,6 +2,7 @@
 //! class logit y with respect to them, channel weights = spatial mean of dy/dA, map =
 //! ReLU(sum_c w_c A_c), trilinearly upsampled to the input grid and scaled to [0, 1].
 
+use crate::config::UnetConfig;
 use crate::error::{Result, UnetError};
 use crate::model::{Tap, Unet};
 use candle_core::{Device, Tensor};
@@ -65,6 +66,42 @@ impl CamModel for Unet {
 
     fn in_channels(&self) -> usize {
         self.config().in_channels
+    }
+}
+
+/// Layers on the class head's gradient path, finest first: the encoder stages `down.0` ..
+/// `down.{n-1}` and the bottleneck `bottom`. (Decoder stages do not feed the class head: its
+/// logit has no gradient there.)
+pub fn class_path_layers(cfg: &UnetConfig) -> Vec<String> {
+    let nd = cfg.channels.len().saturating_sub(1);
+    (0..nd)
+        .map(|i| format!("down.{i}"))
+        .chain(std::iter::once("bottom".to_string()))
+        .collect()
+}
+
+/// Grid of the activation at `layer` for an input of `shape` (zero-padded to the total
+/// stride, as [`grad_cam`] does): the resolution the map has before upsampling.
+pub fn layer_grid(cfg: &UnetConfig, layer: &str, shape: [usize; 3]) -> [usize; 3] {
+    let m = cfg.total_stride().max(1);
+    let stride: usize = match Tap::parse(layer) {
+        Some(Tap::Down(i)) => cfg.strides.iter().take(i + 1).product(),
+        _ => m,
+    };
+    shape.map(|n| n.div_ceil(m) * m / stride.max(1))
+}
+
+/// Why [`localising_layer`] picks the layer it does (also printed in the report).
+pub const LOCALISING_LAYER_WHY: &str = "the second encoder stage (1/4 of the input resolution: 12 x 12 x 12 cells of 12.5 mm at the default profile) is on the class head's gradient path (it feeds the bottleneck) and fine enough to place a peak in a sinus, while its channels have passed two residual units, so they carry more than the edges and intensities of the first stage; the bottleneck is 6 x 6 x 6 cells of 25 mm, as wide as a maxillary sinus, and decoder stages do not feed the class head";
+
+/// The layer the experiment reports Grad-CAM at: `down.1`, the encoder output at 1/4 of the
+/// input resolution (`down.0` for a one-level network). See [`LOCALISING_LAYER_WHY`].
+pub fn localising_layer(cfg: &UnetConfig) -> String {
+    let nd = cfg.channels.len().saturating_sub(1);
+    match nd {
+        0 => "bottom".into(),
+        1 => "down.0".into(),
+        _ => "down.1".into(),
     }
 }
 

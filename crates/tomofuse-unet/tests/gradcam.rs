@@ -217,3 +217,128 @@ fn unet_bottom_gradcam_matches_closed_form() {
     }
     assert!(err < 1e-4, "max |CAM - closed form| = {err}");
 }
+
+/// Encoder layers reach the class head through the rest of the encoder, so there is no closed
+/// form; but a channel's Grad-CAM weight is a directional derivative: sum over voxels of
+/// dy/dA_c = d/dt y(A + t 1_c), with 1_c all ones on channel c. Central differences of the
+/// logit along each channel give the weights with no autograd; the reference map is
+/// ReLU(sum_c w_c A_c) upsampled by tomofuse-nn3d's trilinear interpolation (PyTorch-checked).
+/// The activation comes from the full forward pass, and the split network's logit from it
+/// must equal the full network's class output.
+#[test]
+fn unet_encoder_gradcam_matches_finite_differences() {
+    use candle_nn::VarMap;
+    use tomofuse_unet::Tap;
+    let cfg = tomofuse_unet::UnetConfig {
+        channels: vec![4, 8, 16],
+        strides: vec![2, 2],
+        num_res_units: 1,
+        class_head: Some(tomofuse_unet::ClassHeadConfig {
+            hidden: 6,
+            num_classes: 1,
+        }),
+        ..tomofuse_unet::UnetConfig::default()
+    };
+    let dev = Device::Cpu;
+    let varmap = VarMap::new();
+    let net =
+        tomofuse_unet::Unet::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &dev)).unwrap();
+    tomofuse_unet::train::init_weights(&varmap, 5).unwrap();
+    // 20 x 20 x 18: the last axis is zero-padded to 20 (a multiple of the total stride 4).
+    let (n, n2) = (20usize, 18usize);
+    let g = Geometry::with_spacing([1.0; 3]).unwrap();
+    let vals: Vec<f32> = (0..n * n * n2)
+        .map(|i| {
+            let (a, b, c) = (i / (n * n2), (i / n2) % n, i % n2);
+            // A bright blob off centre plus texture, so channels differ across space.
+            let d2 =
+                (a as f32 - 6.0).powi(2) + (b as f32 - 12.0).powi(2) + (c as f32 - 9.0).powi(2);
+            (-d2 / 18.0).exp() + ((i * 7919) % 113) as f32 / 400.0
+        })
+        .collect();
+    let vol = Volume::from_vec_c([n, n, n2], vals.clone(), g).unwrap();
+    let mut padded = vec![0f32; n * n * n];
+    for i in 0..n {
+        for j in 0..n {
+            for k in 0..n2 {
+                padded[(i * n + j) * n + k] = vals[(i * n + j) * n2 + k];
+            }
+        }
+    }
+    let x = Tensor::from_vec(padded, (1, 1, n, n, n), &dev).unwrap();
+    let logit =
+        |t: &Tensor| -> f64 { t.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0] as f64 };
+    assert_eq!(
+        tomofuse_unet::gradcam::class_path_layers(&cfg),
+        ["down.0", "down.1", "bottom"]
+    );
+    assert_eq!(tomofuse_unet::gradcam::localising_layer(&cfg), "down.1");
+    for layer in ["down.0", "down.1"] {
+        let tap = Tap::parse(layer).unwrap();
+        let (out, act) = net.forward_tap(&x, false, Some(&tap)).unwrap();
+        let act = act.unwrap();
+        let y_full = logit(out.class_logits.as_ref().unwrap());
+        let y_split = logit(&net.class_logits_from(&act, &tap).unwrap());
+        assert!(
+            (y_full - y_split).abs() < 1e-5,
+            "{layer}: {y_full} vs {y_split}"
+        );
+        let (_, c, d, h, w) = act.dims5().unwrap();
+        assert_eq!(
+            tomofuse_unet::gradcam::layer_grid(&cfg, layer, [n, n, n2]),
+            [d, h, w]
+        );
+        let vox = (d * h * w) as f64;
+        // f32 forward passes: larger steps cross PReLU/ReLU kinks (truncation error 7e-3 at
+        // t = 1e-3), smaller ones drown in rounding (1.4e-2 at 3e-5); 3e-4 gives about 1e-3.
+        let t = 3e-4;
+        let mut weights = Vec::with_capacity(c);
+        for ch in 0..c {
+            let onehot: Vec<f32> = (0..c).map(|k| if k == ch { 1.0 } else { 0.0 }).collect();
+            let e = Tensor::from_vec(onehot, (1, c, 1, 1, 1), &dev).unwrap();
+            let y_at = |s: f64| {
+                let shifted = act.broadcast_add(&(&e * s).unwrap()).unwrap();
+                logit(&net.class_logits_from(&shifted, &tap).unwrap())
+            };
+            weights.push(((y_at(t) - y_at(-t)) / (2.0 * t) / vox) as f32);
+        }
+        let wt = Tensor::from_vec(weights.clone(), (1, c, 1, 1, 1), &dev).unwrap();
+        let lin = act
+            .broadcast_mul(&wt)
+            .unwrap()
+            .sum_keepdim(1)
+            .unwrap()
+            .relu()
+            .unwrap();
+        let up = tomofuse_nn3d::upsample_trilinear3d(&lin, [n, n, n]).unwrap();
+        let upv = up
+            .squeeze(0)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .narrow(2, 0, n2)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let max = upv.iter().cloned().fold(0.0f32, f32::max);
+        assert!(
+            max > 0.0,
+            "{layer}: degenerate reference (weights {weights:?})"
+        );
+        let cam = grad_cam(&net, &vol, layer, 0).unwrap();
+        assert_eq!(cam.shape(), [n, n, n2]);
+        let mut err = 0.0f32;
+        for (a, b) in cam.data.iter().zip(&upv) {
+            err = err.max((a - b / max).abs());
+        }
+        eprintln!(
+            "{layer} ({c} channels at {d}x{h}x{w}): max |CAM - finite differences| = {err:.2e}; weights {weights:?}"
+        );
+        assert!(
+            err < 2e-3,
+            "{layer}: max |CAM - finite differences| = {err}"
+        );
+    }
+}

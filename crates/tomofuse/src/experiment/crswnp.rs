@@ -15,7 +15,9 @@ pub struct CrswnpResults {
     pub sets: Vec<SetSummary>,
     pub youden_threshold_from_validation: Option<f64>,
     pub predictions: Vec<CasePrediction>,
-    pub gradcam: Vec<summary::CamSummary>,
+    /// Grad-CAM over every external positive: layer, share of peaks in the sinus region,
+    /// per-case maps.
+    pub gradcam: Option<summary::GradCamResults>,
     /// Surface meshes (PLY) of the predicted sinus segmentation, held-out cases.
     pub meshes: Vec<String>,
     /// The U-Net's training record (none when it came from a checkpoint).
@@ -43,7 +45,6 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Crs
         )?;
         return Ok(None);
     }
-    let meshes = summary::write_meshes(ctx, &preds);
     summary::write_predictions_csv(ctx, &preds, "predictions.csv", &[])?;
 
     let stats = &ctx.cfg.stats;
@@ -67,7 +68,6 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Crs
         sets.push(summary::summarise_set(&preds, split, &opts));
     }
 
-    let cams = summary::gradcam_examples(ctx, cohort, &model, &preds, report);
     summary::seg_report(
         report,
         seg.stage.as_ref(),
@@ -76,10 +76,9 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Crs
         "MTLNet: sinus segmentation and eosinophilic CRSwNP",
     );
     summary::class_report(report, &sets, "eosinophilic CRSwNP", val_threshold);
-    report.push(super::report::Block::Paragraph(format!(
-        "3D reconstruction: {} surface meshes of the predicted sinus segmentation (held-out cases) in meshes/*.ply (LPS millimetres; 3D Slicer opens them directly).",
-        meshes.len()
-    )));
+    let cams = summary::gradcam_report(ctx, cohort, &model, &preds, report, "sinus region");
+    let meshes =
+        summary::reconstruction_report(ctx, cohort, &preds, report, "sinus", [222, 184, 135]);
     Ok(Some(CrswnpResults {
         sets,
         youden_threshold_from_validation: val_threshold,

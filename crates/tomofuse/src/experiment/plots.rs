@@ -141,3 +141,182 @@ pub fn shap_svgs(shap: &Shap, ds: &Dataset, rows: &[usize], cols: &[usize]) -> V
     }
     out
 }
+
+/// Draws with `f` into `figures/<name>.png` and returns it as a report image (None, logged,
+/// when it cannot be drawn: a missing figure never fails a run).
+fn draw_png(
+    name: &str,
+    caption: String,
+    f: impl FnOnce(&Path) -> tomofuse_metrics::Result<(u32, u32)>,
+) -> Option<Block> {
+    let dir = FIG_DIR.get()?;
+    let path = dir.join(format!("{}.png", slug(name)));
+    match f(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|wh| Ok((wh, std::fs::read(&path)?)))
+    {
+        Ok(((width, height), png)) => Some(Block::Image {
+            caption,
+            png,
+            width,
+            height,
+        }),
+        Err(e) => {
+            log::warn!("figure {name} not drawn: {e:#}");
+            None
+        }
+    }
+}
+
+/// How a grid's index axes lie in LPS: for the anatomical axis x (left), y (posterior), z
+/// (superior), the index axis closest to it and whether the index grows along it. `None` when
+/// the grid is oblique enough that two anatomical axes pick the same index axis.
+fn anatomical_axes(g: &tomofuse_core::Geometry) -> Option<[(usize, bool); 3]> {
+    let axes: [(usize, bool); 3] = std::array::from_fn(|a| {
+        let row = g.direction[a];
+        let c = (0..3)
+            .max_by(|&p, &q| row[p].abs().total_cmp(&row[q].abs()))
+            .unwrap_or(a);
+        (c, row[c] > 0.0)
+    });
+    let distinct = axes[0].0 != axes[1].0 && axes[1].0 != axes[2].0 && axes[0].0 != axes[2].0;
+    distinct.then_some(axes)
+}
+
+/// An index axis and whether the picture runs against it.
+type AxisDir = (usize, bool);
+
+/// Pixel size the orthogonal-slice panels are drawn at: the volume's largest physical extent
+/// spans `SLICE_PANEL_PX` pixels (so a panel is at least that size along its longer side when
+/// the volume is roughly cubic).
+pub const SLICE_PANEL_PX: f64 = 288.0;
+
+/// Axial, coronal and sagittal slices through `at` side by side (radiological convention: the
+/// patient's left on the image right, anterior up in the axial plane, superior up in the other
+/// two), CT windowed to `window`, `heat` in [0, 1] blended in colour, `mask` outlined in green
+/// and `at` marked with a white cross. On a grid whose axes are not close to LPS the panels are
+/// the index planes instead (named by the fixed index).
+pub fn orthogonal_slices(
+    name: &str,
+    caption: String,
+    hu: &tomofuse_core::Volume<f32>,
+    heat: Option<&tomofuse_core::Volume<f32>>,
+    mask: Option<&tomofuse_core::Mask>,
+    at: [usize; 3],
+    window: (f32, f32),
+) -> Option<Block> {
+    use tomofuse_metrics::render::{SliceLayers, overlay_slice, write_panels_png};
+    let sh = hu.shape();
+    let sp = hu.geometry.spacing;
+    // (fixed index axis, row axis and whether rows run against the index, same for columns).
+    let planes: Vec<(String, usize, AxisDir, AxisDir)> = match anatomical_axes(&hu.geometry) {
+        Some([x, y, z]) => {
+            // Rows: anterior (axial) or superior (others) at the top; columns: the
+            // patient's left to the right (axial, coronal), anterior to the left (sagittal).
+            let down_posterior = (y.0, !y.1);
+            let down_inferior = (z.0, z.1);
+            let right_left = (x.0, !x.1);
+            let right_posterior = (y.0, !y.1);
+            vec![
+                ("axial".into(), z.0, down_posterior, right_left),
+                ("coronal".into(), y.0, down_inferior, right_left),
+                ("sagittal".into(), x.0, down_inferior, right_posterior),
+            ]
+        }
+        None => (0..3)
+            .rev()
+            .map(|f| {
+                let (r, c) = match f {
+                    0 => (1, 2),
+                    1 => (0, 2),
+                    _ => (0, 1),
+                };
+                (format!("index axis {f}"), f, (r, false), (c, false))
+            })
+            .collect(),
+    };
+    let extent = (0..3).map(|a| sh[a] as f64 * sp[a]).fold(0.0, f64::max);
+    let px_per_mm = SLICE_PANEL_PX / extent.max(1e-6);
+    let mut panels = Vec::new();
+    for (label, fixed, (ra, rrev), (ca, crev)) in planes {
+        let (nr, nc) = (sh[ra], sh[ca]);
+        let idx = |r: usize, c: usize| -> [usize; 3] {
+            let mut p = [0usize; 3];
+            p[fixed] = at[fixed];
+            p[ra] = if rrev { nr - 1 - r } else { r };
+            p[ca] = if crev { nc - 1 - c } else { c };
+            p
+        };
+        let ct = Array2::from_shape_fn((nr, nc), |(r, c)| hu.data[idx(r, c)]);
+        let hm = heat.map(|h| Array2::from_shape_fn((nr, nc), |(r, c)| h.data[idx(r, c)]));
+        let mk = mask.map(|m| Array2::from_shape_fn((nr, nc), |(r, c)| m.data[idx(r, c)] != 0));
+        let pos = |a: usize, rev: bool, n: usize| if rev { n - 1 - at[a] } else { at[a] };
+        let layers = SliceLayers {
+            ct: ct.view(),
+            heat: hm.as_ref().map(|h| h.view()),
+            mask: mk.as_ref().map(|m| m.view()),
+            spacing_mm: [sp[ra], sp[ca]],
+            window,
+            marker: Some([pos(ra, rrev, nr), pos(ca, crev, nc)]),
+        };
+        match overlay_slice(&layers, px_per_mm) {
+            Ok(img) => panels.push((
+                format!("{label} ({} = {})", ["i", "j", "k"][fixed], at[fixed]),
+                img,
+            )),
+            Err(e) => {
+                log::warn!("figure {name} not drawn: {e}");
+                return None;
+            }
+        }
+    }
+    draw_png(name, caption, |p| write_panels_png(p, &panels))
+}
+
+/// Side of each rendered view of a mesh (pixels).
+pub const MESH_VIEW_PX: usize = 256;
+
+/// Anterior, left lateral and superior renderings of each mesh (one row of three views per
+/// mesh, all in one frame fitted to every mesh so their scales and positions compare).
+pub fn mesh_views(
+    name: &str,
+    caption: String,
+    meshes: &[(&str, &tomofuse_radiomics::mesh::SurfaceMesh, [u8; 3])],
+) -> Vec<Block> {
+    use tomofuse_metrics::render::{Frame, LPS_VIEWS, render_mesh, write_panels_png};
+    let all: Vec<[f64; 3]> = meshes
+        .iter()
+        .flat_map(|(_, m, _)| m.vertices.iter().copied())
+        .collect();
+    let frame = match Frame::fit(&all, MESH_VIEW_PX) {
+        Ok(f) => f,
+        Err(e) => {
+            log::warn!("figure {name} not drawn: {e}");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (k, (label, m, colour)) in meshes.iter().enumerate() {
+        let mut panels = Vec::new();
+        for v in &LPS_VIEWS {
+            match render_mesh(&m.vertices, &m.triangles, v, &frame, MESH_VIEW_PX, *colour) {
+                Ok(img) => panels.push((format!("{label}, {}", v.name), img)),
+                Err(e) => {
+                    log::warn!("figure {name} not drawn: {e}");
+                    return out;
+                }
+            }
+        }
+        let cap = if k == 0 {
+            caption.clone()
+        } else {
+            format!("{label} (same frame as above)")
+        };
+        if let Some(b) = draw_png(&format!("{name}-{label}"), cap, |p| {
+            write_panels_png(p, &panels)
+        }) {
+            out.push(b);
+        }
+    }
+    out
+}

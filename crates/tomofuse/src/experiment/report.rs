@@ -19,12 +19,12 @@ pub enum Block {
         caption: String,
         svg: String,
     },
-    /// A greyscale+overlay image as RGB rows, embedded as a BMP data URI.
+    /// A PNG (slice overlays, mesh renderings), embedded as a data URI at its own size.
     Image {
         caption: String,
-        width: usize,
-        height: usize,
-        rgb: Vec<[u8; 3]>,
+        png: Vec<u8>,
+        width: u32,
+        height: u32,
     },
     /// Pre-formatted text (provenance, logs).
     Pre(String),
@@ -109,17 +109,15 @@ impl Report {
                 }
                 Block::Image {
                     caption,
+                    png,
                     width,
                     height,
-                    rgb,
                 } => {
                     fig += 1;
-                    let uri = bmp_data_uri(*width, *height, rgb);
                     let _ = write!(
                         h,
-                        "<figure><img src=\"{uri}\" width=\"{}\" height=\"{}\" style=\"image-rendering:pixelated\" alt=\"{}\"><figcaption>Figure {fig}. {}</figcaption></figure>",
-                        width * 3,
-                        height * 3,
+                        "<figure><img src=\"data:image/png;base64,{}\" width=\"{width}\" height=\"{height}\" alt=\"{}\"><figcaption>Figure {fig}. {}</figcaption></figure>",
+                        base64(png),
                         esc(caption),
                         esc(caption)
                     );
@@ -134,34 +132,8 @@ impl Report {
 const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}\
 th{background:#eee}caption{font-weight:bold;text-align:left;padding:4px 0}\
-figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:90%;color:#444;max-width:600px}\
+figure{display:inline-block;margin:.5em;vertical-align:top}img{max-width:100%;height:auto}figcaption{font-size:90%;color:#444;max-width:880px}\
 pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:85%}";
-
-/// Encodes RGB pixels (row-major, top row first) as a 24-bit BMP data URI.
-pub fn bmp_data_uri(width: usize, height: usize, rgb: &[[u8; 3]]) -> String {
-    let row = (width * 3).div_ceil(4) * 4;
-    let size = 54 + row * height;
-    let mut b = Vec::with_capacity(size);
-    b.extend_from_slice(b"BM");
-    b.extend_from_slice(&(size as u32).to_le_bytes());
-    b.extend_from_slice(&[0; 4]);
-    b.extend_from_slice(&54u32.to_le_bytes());
-    b.extend_from_slice(&40u32.to_le_bytes());
-    b.extend_from_slice(&(width as i32).to_le_bytes());
-    b.extend_from_slice(&(height as i32).to_le_bytes()); // positive: bottom-up rows
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&24u16.to_le_bytes());
-    b.extend_from_slice(&[0; 24]);
-    for y in (0..height).rev() {
-        let start = b.len();
-        for x in 0..width {
-            let p = rgb.get(y * width + x).copied().unwrap_or([0, 0, 0]);
-            b.extend_from_slice(&[p[2], p[1], p[0]]);
-        }
-        b.resize(start + row, 0);
-    }
-    format!("data:image/bmp;base64,{}", base64(&b))
-}
 
 fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -186,55 +158,6 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-/// Greyscale CT slice (windowed) with a heat overlay (values in [0, 1], alpha-blended where
-/// above `threshold`) and an optional contour mask drawn in green.
-pub fn overlay_rgb(
-    ct: &[f32],
-    heat: Option<&[f32]>,
-    contour: Option<&[bool]>,
-    width: usize,
-    height: usize,
-    window: (f32, f32),
-) -> Vec<[u8; 3]> {
-    let (lo, hi) = window;
-    let mut out = Vec::with_capacity(width * height);
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            let g = ((ct[i] - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0;
-            let mut px = [g, g, g];
-            if let Some(h) = heat {
-                let v = h[i].clamp(0.0, 1.0);
-                if v > 0.2 {
-                    // jet-like ramp: blue -> yellow -> red
-                    let c = [
-                        255.0 * (2.0 * v).min(1.0),
-                        255.0 * (2.0 - 2.0 * v).min(1.0) * v.min(1.0),
-                        255.0 * (1.0 - v),
-                    ];
-                    let a = 0.5 * v;
-                    for k in 0..3 {
-                        px[k] = px[k] * (1.0 - a) + c[k] * a;
-                    }
-                }
-            }
-            if let Some(m) = contour
-                && m[i]
-            {
-                let edge = (x == 0 || !m[i - 1])
-                    || (x + 1 == width || !m[i + 1])
-                    || (y == 0 || !m[i - width])
-                    || (y + 1 == height || !m[i + width]);
-                if edge {
-                    px = [0.0, 255.0, 0.0];
-                }
-            }
-            out.push([px[0] as u8, px[1] as u8, px[2] as u8]);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,13 +176,19 @@ mod tests {
     }
 
     #[test]
-    fn bmp_header_and_padding() {
-        let uri = bmp_data_uri(3, 2, &[[1, 2, 3]; 6]);
-        // "BM" then the file size 78 = 0x4E: base64 "Qk1O".
-        assert!(uri.starts_with("data:image/bmp;base64,Qk1O"));
-        // 54-byte header + 2 rows of 12 bytes (9 padded to 12).
-        let b64 = &uri["data:image/bmp;base64,".len()..];
-        assert_eq!(b64.len(), (54 + 24usize).div_ceil(3) * 4);
+    fn images_are_inline_png_at_their_size() {
+        let mut r = Report::new("t");
+        r.push(Block::Image {
+            caption: "c".into(),
+            png: b"foobar".to_vec(),
+            width: 300,
+            height: 200,
+        });
+        let h = r.to_html();
+        assert!(
+            h.contains("src=\"data:image/png;base64,Zm9vYmFy\" width=\"300\" height=\"200\""),
+            "{h}"
+        );
     }
 
     #[test]

@@ -141,6 +141,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Sap
         &preds,
         "Pancreas segmentation (U-Net)",
     );
+    summary::reconstruction_report(ctx, cohort, &preds, report, "pancreas", [230, 160, 150]);
 
     let fcfg = ctx.cfg.fusion.as_ref().context("[fusion] section")?;
     let cmp = &ctx.cfg.comparisons;

@@ -2,7 +2,7 @@
 //! tomofuse-metrics; this module only selects cases, calls it, and lays results out.
 
 use super::common::{CasePrediction, Ctx};
-use super::report::{Block, Report, overlay_rgb};
+use super::report::{Block, Report};
 use super::rundir::atomic_write;
 use anyhow::Result;
 use serde::Serialize;
@@ -346,39 +346,124 @@ pub fn class_report(report: &mut Report, sets: &[SetSummary], what: &str, thr: O
     }
 }
 
-/// Grad-CAM summary of one case.
+/// Grad-CAM of one external positive case.
 #[derive(Debug, Clone, Serialize)]
 pub struct CamSummary {
     pub id: String,
     pub label: Option<bool>,
     pub class_probability: Option<f64>,
+    /// The map at [`GradCamResults::layer`], NIfTI on the input grid.
     pub file: String,
-    /// Index of the Grad-CAM maximum.
-    pub peak: [usize; 3],
-    /// Whether the maximum lies inside the reference segmentation (dilated by one voxel).
+    /// Index of the map's maximum (None when no voxel has positive evidence).
+    pub peak: Option<[usize; 3]>,
+    /// Whether the maximum lies in the reference target dilated by one voxel.
     pub peak_in_target: Option<bool>,
+    /// Whether it lies in the reference target itself.
+    pub peak_in_target_strict: Option<bool>,
+    /// Share of the volume the dilated target covers: the hit rate of a peak placed at random.
+    pub dilated_target_fraction: Option<f64>,
+    /// `peak_in_target` of the map at every encoder layer, for comparison.
+    pub peak_in_target_by_layer: std::collections::BTreeMap<String, Option<bool>>,
 }
 
-/// Grad-CAM maps of a few held-out cases: NIfTI on the input grid plus overlays in the report.
-pub fn gradcam_examples(
+/// How often the Grad-CAM peak at one layer falls in the target, over the external positives.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerHits {
+    pub layer: String,
+    /// Grid the layer's activation has for these inputs (the map's resolution).
+    pub grid: [usize; 3],
+    pub n_cases: usize,
+    pub n_peak_in_target: usize,
+    pub fraction: Option<f64>,
+}
+
+/// Grad-CAM over every external-set positive: the layer, where peaks fall, per-case maps.
+#[derive(Debug, Clone, Serialize)]
+pub struct GradCamResults {
+    /// The layer the maps are computed at ([`tomofuse_unet::gradcam::localising_layer`]).
+    pub layer: String,
+    /// What counts as "in the target".
+    pub target_region: String,
+    /// External positives with a reference mask and a map.
+    pub n_cases: usize,
+    pub n_peak_in_target: usize,
+    /// n_peak_in_target / n_cases with its 95% Wilson interval.
+    pub peak_in_target: Option<tomofuse_metrics::Proportion>,
+    pub n_peak_in_target_strict: usize,
+    /// Mean share of the volume the dilated target covers (chance level of a random peak).
+    pub chance_fraction: Option<f64>,
+    /// The same count at every encoder layer and the bottleneck.
+    pub by_layer: Vec<LayerHits>,
+    pub cases: Vec<CamSummary>,
+}
+
+/// Argmax of a map, or None when nothing is positive.
+fn peak_of(cam: &tomofuse_core::Volume<f32>) -> Option<[usize; 3]> {
+    let (at, v) =
+        cam.data.indexed_iter().fold(
+            ((0, 0, 0), 0.0f32),
+            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+        );
+    (v > 0.0).then_some([at.0, at.1, at.2])
+}
+
+/// Whether `p` is in the mask dilated by `r` voxels (chessboard distance, i.e. the
+/// 26-neighbourhood for r = 1).
+fn in_dilated(mask: &tomofuse_core::Mask, p: [usize; 3], r: usize) -> bool {
+    let s = mask.shape();
+    let lo: [usize; 3] = std::array::from_fn(|a| p[a].saturating_sub(r));
+    let hi: [usize; 3] = std::array::from_fn(|a| (p[a] + r).min(s[a] - 1));
+    (lo[0]..=hi[0])
+        .any(|i| (lo[1]..=hi[1]).any(|j| (lo[2]..=hi[2]).any(|k| mask.data[[i, j, k]] != 0)))
+}
+
+/// Share of voxels within chessboard distance `r` of the mask.
+fn dilated_fraction(mask: &tomofuse_core::Mask, r: usize) -> f64 {
+    let s = mask.shape();
+    let mut hit = 0usize;
+    for i in 0..s[0] {
+        for j in 0..s[1] {
+            for k in 0..s[2] {
+                hit += usize::from(in_dilated(mask, [i, j, k], r));
+            }
+        }
+    }
+    hit as f64 / (s[0] * s[1] * s[2]).max(1) as f64
+}
+
+/// How many shown cases get three-plane overlays in the report (the count covers all).
+const CAM_CASES_SHOWN: usize = 4;
+
+/// Grad-CAM of the class logit for every external-set positive at the layer
+/// [`tomofuse_unet::gradcam::localising_layer`] picks (NIfTI on the input grid), the fraction
+/// whose peak falls in the reference target (dilated by one voxel), the same at every other
+/// encoder layer, and three-plane overlays of the first few cases in the report.
+pub fn gradcam_report(
     ctx: &Ctx,
     cohort: &tomofuse_cohort::Cohort,
     model: &tomofuse_unet::TrainedModel,
     preds: &[CasePrediction],
     report: &mut Report,
-) -> Vec<CamSummary> {
-    if model.config().model.class_head.is_none() {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    // The first four held-out cases that loaded and were predicted.
+    target_name: &str,
+) -> Option<GradCamResults> {
+    let mcfg = &model.config().model;
+    mcfg.class_head.as_ref()?;
+    let layer = tomofuse_unet::gradcam::localising_layer(mcfg);
+    let layers = tomofuse_unet::gradcam::class_path_layers(mcfg);
     let picks: Vec<usize> = super::common::metas(cohort)
         .into_iter()
-        .filter(|m| m.split != Split::Train && preds.iter().any(|p| p.id == m.id))
-        .take(4)
+        .filter(|m| {
+            m.split == Split::External
+                && m.label == Some(true)
+                && preds.iter().any(|p| p.id == m.id)
+        })
         .map(|m| m.pos)
         .collect();
-    let mut blocks = Vec::new();
+    let [lo, hi] = ctx.cfg.segmentation.hu_window;
+    let mut cases = Vec::new();
+    let mut grids: std::collections::BTreeMap<String, [usize; 3]> = Default::default();
+    let mut figures = Vec::new();
+    let _ = std::fs::create_dir_all(ctx.rd.path("gradcam"));
     for pos in picks {
         let c = match super::common::load_one(ctx, cohort, pos) {
             Ok(c) => c,
@@ -387,15 +472,33 @@ pub fn gradcam_examples(
                 continue;
             }
         };
-        let cam = match tomofuse_unet::grad_cam(model.model(), &c.input, "bottom", 0) {
-            Ok(v) => v,
-            Err(e) => {
-                ctx.fail(&c.id, "gradcam", e);
-                continue;
+        let mut by_layer = std::collections::BTreeMap::new();
+        let mut main = None;
+        for l in &layers {
+            match tomofuse_unet::grad_cam(model.model(), &c.input, l, 0) {
+                Ok(cam) => {
+                    let pk = peak_of(&cam);
+                    let hit = c
+                        .target
+                        .as_ref()
+                        .map(|t| pk.is_some_and(|p| in_dilated(t, p, 1)));
+                    by_layer.insert(l.clone(), hit);
+                    grids.entry(l.clone()).or_insert_with(|| {
+                        tomofuse_unet::gradcam::layer_grid(mcfg, l, c.input.shape())
+                    });
+                    if *l == layer {
+                        main = Some((cam, pk, hit));
+                    }
+                }
+                Err(e) => {
+                    ctx.fail(&c.id, "gradcam", format!("layer {l}: {e}"));
+                }
             }
+        }
+        let Some((cam, peak, hit)) = main else {
+            continue;
         };
         let file = format!("gradcam/{}.nii.gz", super::rundir::case_file_name(&c.id));
-        let _ = std::fs::create_dir_all(ctx.rd.path("gradcam"));
         // Written on the case's original grid, like its predicted mask.
         let written = c
             .grid
@@ -406,23 +509,7 @@ pub fn gradcam_examples(
             ctx.fail(&c.id, "gradcam", e);
             continue;
         }
-        let (peak, _) =
-            cam.data.indexed_iter().fold(
-                ((0, 0, 0), f32::MIN),
-                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-            );
-        let peak = [peak.0, peak.1, peak.2];
-        let peak_in_target = c.target.as_ref().map(|t| {
-            let s = t.shape();
-            (0..27).any(|n| {
-                let d = [n % 3, (n / 3) % 3, n / 9];
-                let q: Vec<usize> = (0..3)
-                    .map(|a| (peak[a] + d[a]).saturating_sub(1).min(s[a] - 1))
-                    .collect();
-                t.data[[q[0], q[1], q[2]]] != 0
-            })
-        });
-        // Axial slice through the peak (planned grid, as the map): i across, j down.
+        // The overlays are drawn on the planned grid, where the map and the target are.
         let hu = match c.hu_planned() {
             Ok(v) => v,
             Err(e) => {
@@ -430,58 +517,146 @@ pub fn gradcam_examples(
                 continue;
             }
         };
-        let sh = hu.shape();
-        let k = peak[2];
-        let (w, h) = (sh[0], sh[1]);
-        let mut ct = Vec::with_capacity(w * h);
-        let mut heat = Vec::with_capacity(w * h);
-        let mut cont = Vec::with_capacity(w * h);
-        for j in 0..h {
-            for i in 0..w {
-                ct.push(hu.data[[i, j, k]]);
-                heat.push(cam.data[[i, j, k]]);
-                cont.push(c.target.as_ref().is_some_and(|t| t.data[[i, j, k]] != 0));
-            }
-        }
         let p = preds
             .iter()
             .find(|p| p.id == c.id)
             .and_then(|p| p.class_probability);
-        blocks.push(Block::Image {
-            caption: format!(
-                "Grad-CAM, case {} (label {}, p = {}), axial slice k = {k} through the map's peak; green = reference sinus contour",
-                c.id,
-                c.label.map(|b| if b { "positive" } else { "negative" }).unwrap_or("unknown"),
-                f3(p)
-            ),
-            width: w,
-            height: h,
-            rgb: overlay_rgb(&ct, Some(&heat), Some(&cont), w, h, (-1000.0, 1000.0)),
-        });
-        out.push(CamSummary {
+        let strict = c
+            .target
+            .as_ref()
+            .map(|t| peak.is_some_and(|q| in_dilated(t, q, 0)));
+        if figures.len() < CAM_CASES_SHOWN
+            && let Some(at) = peak
+        {
+            let verdict = match hit {
+                Some(true) => format!("in or next to the {target_name}"),
+                Some(false) => format!("outside the {target_name}"),
+                None => "no reference mask".into(),
+            };
+            if let Some(b) = super::plots::orthogonal_slices(
+                &format!("gradcam-{}", c.id),
+                format!(
+                    "Grad-CAM ({layer}), case {} (positive, p = {}): axial, coronal and sagittal slices through the map's peak (white cross, voxel {at:?}; {verdict}); green = reference {target_name} outline",
+                    c.id,
+                    f3(p)
+                ),
+                &hu,
+                Some(&cam),
+                c.target.as_ref(),
+                at,
+                (lo as f32, hi as f32),
+            ) {
+                figures.push(b);
+            }
+        }
+        cases.push(CamSummary {
             id: c.id.clone(),
             label: c.label,
             class_probability: p,
             file,
             peak,
-            peak_in_target,
+            peak_in_target: hit,
+            peak_in_target_strict: strict,
+            dilated_target_fraction: c.target.as_ref().map(|t| dilated_fraction(t, 1)),
+            peak_in_target_by_layer: by_layer,
         });
     }
-    if !blocks.is_empty() {
-        report.push(Block::Heading("Grad-CAM".into()));
-        let inside = out
+    let counted: Vec<&CamSummary> = cases
+        .iter()
+        .filter(|c| c.peak_in_target.is_some())
+        .collect();
+    let n = counted.len();
+    let hits = counted
+        .iter()
+        .filter(|c| c.peak_in_target == Some(true))
+        .count();
+    let strict = counted
+        .iter()
+        .filter(|c| c.peak_in_target_strict == Some(true))
+        .count();
+    let chance = (n > 0).then(|| {
+        counted
             .iter()
-            .filter(|c| c.peak_in_target == Some(true))
-            .count();
-        report.push(Block::Paragraph(format!(
-            "Grad-CAM of the class logit at the bottleneck; the peak lies in (or next to) the reference sinus region in {inside} of {} cases shown. Maps are saved as NIfTI on the input geometry.",
-            out.len()
-        )));
-        for b in blocks {
-            report.push(b);
-        }
+            .filter_map(|c| c.dilated_target_fraction)
+            .sum::<f64>()
+            / n as f64
+    });
+    let by_layer: Vec<LayerHits> = layers
+        .iter()
+        .map(|l| {
+            let v: Vec<bool> = cases
+                .iter()
+                .filter_map(|c| c.peak_in_target_by_layer.get(l).copied().flatten())
+                .collect();
+            let k = v.iter().filter(|&&b| b).count();
+            LayerHits {
+                layer: l.clone(),
+                grid: grids.get(l).copied().unwrap_or_default(),
+                n_cases: v.len(),
+                n_peak_in_target: k,
+                fraction: (!v.is_empty()).then(|| k as f64 / v.len() as f64),
+            }
+        })
+        .collect();
+    let prop = tomofuse_metrics::wilson(hits as u64, n as u64, 0.95)
+        .ok()
+        .flatten();
+    let region =
+        format!("the reference {target_name} mask dilated by one voxel (26-neighbourhood)");
+    report.push(Block::Heading("Grad-CAM".into()));
+    report.push(Block::Paragraph(format!(
+        "Grad-CAM of the class logit at layer `{layer}`: {}. Over all {n} external-set positives with a reference mask, the map's peak lies in {region} in {hits} of {n} cases ({}); strictly inside the mask in {strict} of {n}. A peak placed at random would land there in {} of cases on average (the dilated mask's share of the volume). Maps are saved as NIfTI on the input geometry (gradcam/).",
+        tomofuse_unet::gradcam::LOCALISING_LAYER_WHY,
+        prop.as_ref()
+            .map(|p| format!(
+                "{:.1}%, 95% Wilson CI {:.1}-{:.1}%",
+                100.0 * p.estimate,
+                100.0 * p.lower,
+                100.0 * p.upper
+            ))
+            .unwrap_or_else(|| "-".into()),
+        chance
+            .map(|c| format!("{:.1}%", 100.0 * c))
+            .unwrap_or_else(|| "-".into()),
+    )));
+    report.push(Block::Table {
+        caption: format!(
+            "Grad-CAM peak in {region}, external positives, by layer (the report uses `{layer}`)"
+        ),
+        header: vec![
+            "layer".into(),
+            "map grid".into(),
+            "peak in target".into(),
+            "fraction".into(),
+        ],
+        rows: by_layer
+            .iter()
+            .map(|h| {
+                vec![
+                    h.layer.clone(),
+                    format!("{}x{}x{}", h.grid[0], h.grid[1], h.grid[2]),
+                    format!("{} / {}", h.n_peak_in_target, h.n_cases),
+                    h.fraction
+                        .map(|f| format!("{:.1}%", 100.0 * f))
+                        .unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect(),
+    });
+    for b in figures {
+        report.push(b);
     }
-    out
+    Some(GradCamResults {
+        layer,
+        target_region: region,
+        n_cases: n,
+        n_peak_in_target: hits,
+        peak_in_target: prop,
+        n_peak_in_target_strict: strict,
+        chance_fraction: chance,
+        by_layer,
+        cases,
+    })
 }
 
 /// 3D reconstruction: surface meshes (PLY, LPS mm, as 3D Slicer reads them) of the predicted
@@ -505,6 +680,76 @@ pub fn write_meshes(ctx: &Ctx, preds: &[CasePrediction]) -> Vec<String> {
             Ok(()) => files.push(file),
             Err(e) => ctx.fail(&p.id, "mesh", e),
         }
+    }
+    files
+}
+
+/// The 3D reconstruction in the report: surface meshes of every held-out predicted mask
+/// (`meshes/*.ply`, [`write_meshes`]) and renderings of one representative case, the external
+/// (else held-out) case of median Dice, predicted and reference surfaces in one frame.
+/// Returns the mesh files written.
+pub fn reconstruction_report(
+    ctx: &Ctx,
+    cohort: &tomofuse_cohort::Cohort,
+    preds: &[CasePrediction],
+    report: &mut Report,
+    organ: &str,
+    colour: [u8; 3],
+) -> Vec<String> {
+    let files = write_meshes(ctx, preds);
+    let median_dice = |split: Option<&str>| -> Option<&CasePrediction> {
+        let mut c: Vec<&CasePrediction> = preds
+            .iter()
+            .filter(|p| p.split != "train" && split.is_none_or(|s| p.split == s))
+            .filter(|p| p.dice.is_some() && p.predicted_volume_ml > 0.0)
+            .collect();
+        c.sort_by(|a, b| a.dice.unwrap_or(0.0).total_cmp(&b.dice.unwrap_or(0.0)));
+        c.get(c.len() / 2).copied()
+    };
+    report.push(Block::Heading(format!("3D reconstruction ({organ})")));
+    report.push(Block::Paragraph(format!(
+        "{} surface meshes of the predicted {organ} segmentation (held-out cases) in meshes/*.ply (LPS millimetres; 3D Slicer opens them directly).",
+        files.len()
+    )));
+    let (p, among) = match median_dice(Some("external")) {
+        Some(p) => (p, "external set"),
+        None => match median_dice(None) {
+            Some(p) => (p, "held-out cases"),
+            None => return files,
+        },
+    };
+    let predicted = match super::common::predicted_mask(ctx, p) {
+        Ok(m) => tomofuse_radiomics::mesh::surface_mesh(&m, 1),
+        Err(e) => {
+            ctx.fail(&p.id, "mesh", e);
+            None
+        }
+    };
+    let Some(predicted) = predicted else {
+        return files;
+    };
+    let reference = super::common::metas(cohort)
+        .into_iter()
+        .find(|m| m.id == p.id)
+        .and_then(|m| super::common::load_one(ctx, cohort, m.pos).ok())
+        .and_then(|c| c.target_original)
+        .and_then(|t| tomofuse_radiomics::mesh::surface_mesh(&t, 1));
+    let mut meshes = vec![("predicted", &predicted, colour)];
+    if let Some(r) = &reference {
+        meshes.push(("reference", r, [150, 150, 150]));
+    }
+    let caption = format!(
+        "3D reconstruction of the predicted {organ} segmentation, case {} (Dice {}, the median of the {among}){}: orthographic views from the front (patient's left on the right), from the patient's left and from above, Lambert shading with the light at the viewer",
+        p.id,
+        f3(p.dice),
+        if reference.is_some() {
+            "; below, the reference mask's surface in the same frame"
+        } else {
+            ""
+        }
+    );
+    for b in super::plots::mesh_views(&format!("mesh-{}", p.id), caption, &meshes) {
+        report.push(b);
     }
     files
 }
