@@ -6,7 +6,7 @@ tomofuse release build (examples/radiomics_params_time.rs, the same YAML file re
 one process, and the script prints both times, the ratio and the load average.
 
 Default region: the pancreas of the shared TotalSegmentator abdomen example
-(`data/ct/totalseg_abdomen/example_ct.nii.gz`, label file `example_seg_fast_pancreas.nii.gz`).
+(`data/ct/totalseg_abdomen/example_ct_sm.nii.gz`, label file `example_seg_fast_pancreas.nii.gz`).
 
   cargo build --release -p tomofuse-radiomics --example radiomics_params_time
   /work/venv-rad/bin/python benches/python/radiomics_params_speed.py --repeats 3
@@ -41,7 +41,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--shared", default=os.environ.get("TOMOFUSE_SHARED", "../shared"))
-    ap.add_argument("--image", default="data/ct/totalseg_abdomen/example_ct.nii.gz")
+    ap.add_argument("--image", default="data/ct/totalseg_abdomen/example_ct_sm.nii.gz")
     ap.add_argument("--mask", default="data/ct/totalseg_abdomen/example_seg_fast_pancreas.nii.gz")
     ap.add_argument("--label", type=int, default=None, help="default: the mask's smallest non-zero label")
     ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release/examples/radiomics_params_time"))
