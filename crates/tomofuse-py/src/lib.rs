@@ -219,7 +219,7 @@ fn radiomics_presets() -> Vec<&'static str> {
     Settings::preset_names()
 }
 
-/// One feature row: (tag, value, family, name, ibsi_code, reason).
+/// One feature row: (column, value, family, name, ibsi_code, reason).
 type FeatureRow = (String, f64, String, String, String, Option<String>);
 
 fn rows(ex: Extraction) -> PyResult<(Vec<FeatureRow>, String)> {
@@ -227,7 +227,9 @@ fn rows(ex: Extraction) -> PyResult<(Vec<FeatureRow>, String)> {
     let rows = ex
         .features
         .into_iter()
-        .map(|f| (f.ibsi_tag, f.value, f.family, f.name, f.ibsi_code, f.reason))
+        // The output column, as the CLI writes it: PyRadiomics' key under PyRadiomics naming,
+        // else the IBSI tag (prefixed by a filtered image type).
+        .map(|f| (f.column(), f.value, f.family, f.name, f.ibsi_code, f.reason))
         .collect();
     Ok((rows, prov))
 }
