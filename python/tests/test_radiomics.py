@@ -195,11 +195,38 @@ def test_gil_is_released_during_extraction(phantom):
 # ---- bad input -------------------------------------------------------------------------
 
 
-def test_yaml_params_are_future_work(tmp_path):
+def test_yaml_params_errors_name_the_key(tmp_path):
     p = tmp_path / "Params.yaml"
-    p.write_text("setting:\n  binWidth: 25\n")
-    with pytest.raises(tomofuse.Error, match="YAML"):
+    p.write_text("imageType:\n  Wavlet: {}\nsetting:\n  binWidth: 25\n")
+    with pytest.raises(tomofuse.Error, match="Wavlet"):
         featureextractor.RadiomicsFeatureExtractor(params=p)
+
+
+def test_yaml_params_equal_cli_params_output(tmp_path, phantom):
+    """A PyRadiomics parameter file (Original + LoG + Wavelet, label from the file) gives the
+    columns and values ``tomofuse radiomics --params`` writes."""
+    cli = find_cli()
+    if not cli:
+        pytest.skip("no tomofuse CLI binary (set TOMOFUSE_CLI or put tomofuse on PATH)")
+    p = tmp_path / "Params.yaml"
+    p.write_text(
+        "imageType:\n  Original: {}\n  LoG: {sigma: [2.0]}\n  Wavelet: {}\n"
+        "featureClass:\n  firstorder:\n  glcm:\n"
+        "setting:\n  binWidth: 25\n  label: 1\n"
+    )
+    out = tmp_path / "f.csv"
+    subprocess.run([cli, "radiomics", "--image", str(phantom[0]), "--mask", str(phantom[1]),
+                    "--params", str(p), "--out", str(out)], check=True)
+    with open(out, newline="") as f:
+        header, row = list(csv.reader(f))[:2]
+    cli_vals = OrderedDict((k, float(v)) for k, v in zip(header[1:], row[1:]))
+    ext = featureextractor.RadiomicsFeatureExtractor(params=p)
+    assert ext.label == 1
+    ours = ext.execute(str(phantom[0]), str(phantom[1]))
+    assert list(ours) == list(cli_vals)
+    assert "log-sigma-2-0-mm-3D_glcm_Contrast" in ours and "wavelet-HLL_firstorder_Mean" in ours
+    for k, v in cli_vals.items():
+        assert ours[k] == v or (math.isnan(v) and math.isnan(ours[k])), k
 
 
 def test_settings_errors_name_file_and_field(tmp_path):

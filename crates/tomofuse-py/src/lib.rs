@@ -174,8 +174,11 @@ fn resample<'py>(
     volume_dict(py, &out, aff)
 }
 
-/// Validated settings as TOML, from a preset or a settings file, with the PyRadiomics-style
-/// overrides the extractor accepts. The TOML round-trips exactly (`Settings::to_toml`).
+/// Validated settings as TOML, from a preset, a tomofuse settings TOML or a PyRadiomics
+/// parameter file (`.yaml`/`.yml`, read by `settings::pyradiomics_params` exactly as
+/// `tomofuse radiomics --params` reads it), with the PyRadiomics-style overrides the extractor
+/// accepts; plus the parameter file's `setting.label` when it gives one. The TOML round-trips
+/// exactly (`Settings::to_toml`).
 #[pyfunction]
 #[pyo3(signature = (preset=None, path=None, bin_width=None, bin_count=None, voxel_array_shift=None))]
 fn radiomics_settings(
@@ -184,10 +187,21 @@ fn radiomics_settings(
     bin_width: Option<f64>,
     bin_count: Option<u32>,
     voxel_array_shift: Option<f64>,
-) -> PyResult<String> {
+) -> PyResult<(String, Option<u8>)> {
     use tomofuse_radiomics::Discretisation;
+    let is_yaml = path.as_ref().is_some_and(|p| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+    });
+    let mut file_label = None;
     let mut s = match (preset, &path) {
         (Some(p), None) => Settings::preset(p).map_err(err)?,
+        (None, Some(f)) if is_yaml => {
+            let p = tomofuse_radiomics::settings::pyradiomics_params::from_file(f).map_err(err)?;
+            file_label = p.label_given.then_some(p.label);
+            p.settings
+        }
         (None, Some(f)) => Settings::from_file(f).map_err(err)?,
         (None, None) => Settings::preset("pyradiomics-default").map_err(err)?,
         (Some(_), Some(_)) => {
@@ -210,7 +224,7 @@ fn radiomics_settings(
         s.pyradiomics.voxel_array_shift = v;
     }
     s.validate().map_err(err)?;
-    Ok(s.to_toml())
+    Ok((s.to_toml(), file_label))
 }
 
 /// The names of the shipped presets.

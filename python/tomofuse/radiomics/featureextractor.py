@@ -29,9 +29,12 @@ class RadiomicsFeatureExtractor:
 
     ``preset``: a tomofuse preset (``"pyradiomics-default"`` when neither ``preset`` nor
     ``params`` is given, as PyRadiomics' own defaults; ``"ibsi-a"`` ... ``"ibsi-e"``,
-    ``"ibsi-digital-phantom"``). ``params``: a tomofuse settings TOML file. PyRadiomics YAML
-    parameter files are not supported yet. ``**settings``: ``binWidth``, ``binCount``,
-    ``voxelArrayShift`` and ``label`` (PyRadiomics names) override the preset.
+    ``"ibsi-digital-phantom"``). ``params``: a tomofuse settings TOML file, or a PyRadiomics
+    parameter file (``.yaml``/``.yml``: image types Original, LoG, Wavelet, Square, ...,
+    ``featureClass``, ``setting``), read exactly as ``tomofuse radiomics --params`` reads it;
+    unknown or unimplemented keys are errors naming the key. ``**settings``: ``binWidth``,
+    ``binCount``, ``voxelArrayShift`` and ``label`` (PyRadiomics names) override the preset or
+    file.
     """
 
     def __init__(self, params: Optional[PathLike] = None, preset: Optional[str] = None, **settings: Any) -> None:
@@ -49,24 +52,20 @@ class RadiomicsFeatureExtractor:
             )
         if params is not None:
             path = os.fspath(params)
-            if path.lower().endswith((".yaml", ".yml")):
-                raise Error(
-                    f"{path}: PyRadiomics YAML parameter files are not supported yet (future work); "
-                    "use a tomofuse settings TOML or a preset such as 'pyradiomics-default'"
-                )
             if preset is not None:
-                raise Error("give either params (a settings TOML) or preset, not both")
+                raise Error("give either params (a parameter file) or preset, not both")
         bin_count = settings.get("binCount")
         if bin_count is not None and (isinstance(bin_count, bool) or not isinstance(bin_count, int) or bin_count < 1):
             raise ValueError(f"binCount must be a positive integer, got {bin_count!r}")
-        self.label: int = _label(settings.get("label", 1))
-        self.settings_toml: str = _native.radiomics_settings(
+        self.settings_toml, file_label = _native.radiomics_settings(
             preset,
             path,
             _opt_float(settings.get("binWidth"), "binWidth"),
             bin_count,
             _opt_float(settings.get("voxelArrayShift"), "voxelArrayShift"),
         )
+        # A keyword label wins over the parameter file's `setting.label`, as in PyRadiomics.
+        self.label: int = _label(settings.get("label", 1 if file_label is None else file_label))
         self.last_provenance: Optional[Dict[str, Any]] = None
         self.last_details: List[Dict[str, Any]] = []
 
