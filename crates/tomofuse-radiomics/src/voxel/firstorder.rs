@@ -5,26 +5,8 @@
 
 use super::{Grid, LineKernel, plogp};
 
-pub const NAMES: [&str; 18] = [
-    "Energy",
-    "TotalEnergy",
-    "Entropy",
-    "Minimum",
-    "10Percentile",
-    "90Percentile",
-    "Maximum",
-    "Mean",
-    "Median",
-    "InterquartileRange",
-    "Range",
-    "MeanAbsoluteDeviation",
-    "RobustMeanAbsoluteDeviation",
-    "RootMeanSquared",
-    "Skewness",
-    "Kurtosis",
-    "Variance",
-    "Uniformity",
-];
+/// PyRadiomics' firstorder features, in its output order (the ROI-level list).
+pub const NAMES: [&str; 18] = crate::families::statistics::PYRADIOMICS_FIRSTORDER;
 
 pub struct FirstOrder {
     sorted: Vec<f64>,
