@@ -444,21 +444,9 @@ fn check_pyradiomics_roi(roi: &roi::Roi, s: &Settings) -> Result<()> {
         )));
     }
     if let Some(min) = s.pyradiomics.minimum_roi_dimensions {
-        let [nz, ny, nx] = roi.dims;
-        let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
-        for z in 0..nz {
-            for y in 0..ny {
-                for x in 0..nx {
-                    if roi.int_mask[roi.idx(z, y, x)] {
-                        for (a, v) in [z, y, x].into_iter().enumerate() {
-                            lo[a] = lo[a].min(v);
-                            hi[a] = hi[a].max(v);
-                        }
-                    }
-                }
-            }
-        }
-        let spanned = (0..3).filter(|&a| hi[a] > lo[a]).count();
+        let spanned = roi
+            .int_mask_bounds()
+            .map_or(0, |(lo, hi)| (0..3).filter(|&a| hi[a] > lo[a]).count());
         if spanned < min as usize {
             return Err(RadiomicsError::RoiTooSmall(format!(
                 "the ROI spans more than one voxel along {spanned} axes, minimumROIDimensions \

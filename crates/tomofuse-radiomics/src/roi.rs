@@ -48,6 +48,25 @@ pub struct IvhLevels {
 }
 
 impl Roi {
+    /// Inclusive (z, y, x) bounds of the intensity mask's voxels; None when it is empty.
+    pub fn int_mask_bounds(&self) -> Option<([usize; 3], [usize; 3])> {
+        let [nz, ny, nx] = self.dims;
+        let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    if self.int_mask[self.idx(z, y, x)] {
+                        for (a, v) in [z, y, x].into_iter().enumerate() {
+                            lo[a] = lo[a].min(v);
+                            hi[a] = hi[a].max(v);
+                        }
+                    }
+                }
+            }
+        }
+        (lo[0] != usize::MAX).then_some((lo, hi))
+    }
+
     /// Index of voxel (z, y, x) in the crop arrays.
     #[inline]
     pub fn idx(&self, z: usize, y: usize, x: usize) -> usize {

@@ -100,23 +100,9 @@ pub fn moran_geary(roi: &Roi) -> Result<(f64, f64), String> {
 /// bounding box (see `fft3`); None when the padded grid would be too large.
 pub fn moran_fft(roi: &Roi, a: &[f64]) -> Option<(f64, f64, f64)> {
     // Tight bounding box of the intensity mask: the FFT grid is twice its size.
-    let [nz, ny, nx] = roi.dims;
-    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
-    for z in 0..nz {
-        for y in 0..ny {
-            for x in 0..nx {
-                if roi.int_mask[roi.idx(z, y, x)] {
-                    for (k, v) in [z, y, x].into_iter().enumerate() {
-                        lo[k] = lo[k].min(v);
-                        hi[k] = hi[k].max(v);
-                    }
-                }
-            }
-        }
-    }
-    if lo[0] == usize::MAX {
+    let Some((lo, hi)) = roi.int_mask_bounds() else {
         return Some((0.0, 0.0, 0.0));
-    }
+    };
     let bd = [hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1];
     let mut ab = Vec::with_capacity(bd[0] * bd[1] * bd[2]);
     let mut mb = Vec::with_capacity(ab.capacity());
