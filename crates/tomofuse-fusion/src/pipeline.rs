@@ -141,8 +141,25 @@ pub fn compare_modalities(
     test: &[usize],
     cfg: &PipelineConfig,
 ) -> Result<(Vec<ModelReport>, Fitted)> {
-    check_two_classes(&ds.labels(train), "training rows")?;
     check_two_classes(&ds.labels(test), "test rows")?;
+    fit_and_score(ds, train, test, cfg)
+}
+
+/// [`compare_modalities`] without the test-set check: a test set of one class (a small
+/// centre held out in an outer cross-validation) is scored, its `test_auc` is NaN.
+fn fit_and_score(
+    ds: &Dataset,
+    train: &[usize],
+    test: &[usize],
+    cfg: &PipelineConfig,
+) -> Result<(Vec<ModelReport>, Fitted)> {
+    check_two_classes(&ds.labels(train), "training rows")?;
+    let auc = |labels: &[bool], s: &[f64]| -> Result<f64> {
+        if labels.iter().all(|&v| v) || labels.iter().all(|&v| !v) {
+            return Ok(f64::NAN);
+        }
+        Ok(tomofuse_metrics::auc(labels, s)?)
+    };
     let labels = ds.labels_bool(test);
     let present: Vec<Modality> = Modality::ALL
         .into_iter()
@@ -186,7 +203,7 @@ pub fn compare_modalities(
             n_candidate_features: cols.len(),
             selected: fit.cols.iter().map(|&j| ds.names[j].clone()).collect(),
             cv_auc: Some(fit.search.best_cv_auc),
-            test_auc: tomofuse_metrics::auc(&labels, &scores)?,
+            test_auc: auc(&labels, &scores)?,
             best_params: Some(fit.search.best.clone()),
             best_iteration: fit.model.best_iteration,
             test_scores: scores,
@@ -209,7 +226,7 @@ pub fn compare_modalities(
         n_candidate_features: fused.cols.len(),
         selected: fused.cols.iter().map(|&j| ds.names[j].clone()).collect(),
         cv_auc: None,
-        test_auc: tomofuse_metrics::auc(&labels, &s)?,
+        test_auc: auc(&labels, &s)?,
         best_params: None,
         best_iteration: None,
         test_scores: s,
@@ -272,4 +289,98 @@ pub fn leave_one_group_out(
         });
     }
     out
+}
+
+/// One held-out fold of [`outer_cross_validation`]: its rows, every model's report (scores of
+/// the held-out rows) and the fused model fitted without them.
+pub struct OuterFold {
+    pub name: String,
+    pub test: Vec<usize>,
+    pub reports: Vec<ModelReport>,
+    pub fused: Fitted,
+}
+
+/// An outer cross-validation: every row is scored once, by models that never saw it.
+pub struct OuterCv {
+    pub folds: Vec<OuterFold>,
+    /// The rows scored, in dataset order.
+    pub rows: Vec<usize>,
+    /// Per model ([`compare_modalities`] order): the out-of-fold score of each of `rows`.
+    pub pooled: Vec<(String, Vec<f64>)>,
+    /// Per model: the mean number of selected features over the folds.
+    pub mean_selected: Vec<f64>,
+}
+
+/// Every model of [`compare_modalities`] (selection, search and fit redone per fold) with each
+/// fold held out in turn: `fold_of[i]` names row `i`'s fold (a k-fold index or a group such
+/// as a centre); rows with `None` are never scored or trained on. A fold whose training rows
+/// cannot be fitted is an error naming it; a fold of one class is scored (its own AUC is NaN)
+/// and counts in the pooled scores.
+pub fn outer_cross_validation(
+    ds: &Dataset,
+    fold_of: &[Option<String>],
+    cfg: &PipelineConfig,
+) -> Result<OuterCv> {
+    if fold_of.len() != ds.n_rows() {
+        return Err(FusionError::InvalidArgument {
+            name: "fold_of",
+            reason: format!("{} fold labels for {} rows", fold_of.len(), ds.n_rows()),
+        });
+    }
+    let names: std::collections::BTreeSet<&str> =
+        fold_of.iter().filter_map(|f| f.as_deref()).collect();
+    if names.len() < 2 {
+        return Err(FusionError::InvalidArgument {
+            name: "folds",
+            reason: format!(
+                "{} fold(s): an outer cross-validation needs at least 2",
+                names.len()
+            ),
+        });
+    }
+    let rows: Vec<usize> = (0..ds.n_rows()).filter(|&i| fold_of[i].is_some()).collect();
+    let pos: std::collections::BTreeMap<usize, usize> =
+        rows.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    let mut folds = Vec::new();
+    for name in names {
+        let (test, train): (Vec<usize>, Vec<usize>) = rows
+            .iter()
+            .partition(|&&i| fold_of[i].as_deref() == Some(name));
+        log::info!(
+            "outer cross-validation: fold {name} held out ({} rows, {} for training)",
+            test.len(),
+            train.len()
+        );
+        let (reports, fused) =
+            fit_and_score(ds, &train, &test, cfg).map_err(|e| FusionError::InvalidArgument {
+                name: "folds",
+                reason: format!("fold {name}: {e}"),
+            })?;
+        folds.push(OuterFold {
+            name: name.to_string(),
+            test,
+            reports,
+            fused,
+        });
+    }
+    let mut pooled: Vec<(String, Vec<f64>)> = folds[0]
+        .reports
+        .iter()
+        .map(|r| (r.name.clone(), vec![f64::NAN; rows.len()]))
+        .collect();
+    let mut mean_selected = vec![0.0; pooled.len()];
+    for f in &folds {
+        for (m, r) in f.reports.iter().enumerate() {
+            mean_selected[m] += r.selected.len() as f64 / folds.len() as f64;
+            for (&i, &s) in f.test.iter().zip(&r.test_scores) {
+                pooled[m].1[pos[&i]] = s;
+            }
+        }
+    }
+    Ok(OuterCv {
+        folds,
+        rows,
+        pooled,
+        mean_selected,
+    })
 }

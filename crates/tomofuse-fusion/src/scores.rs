@@ -8,7 +8,7 @@
 //! strict inequalities as published ("BUN > 25 mg/dL"). A score is `None` when a criterion it
 //! needs cannot be decided from the available values.
 
-use crate::error::Result;
+use crate::error::{FusionError, Result};
 use crate::table::ClinicalTable;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -310,6 +310,43 @@ pub fn builtin(name: &str) -> Option<fn(&Case) -> Option<u8>> {
         "MCTSI" => Some(mctsi),
         _ => None,
     }
+}
+
+/// A comparator's name and its value per case.
+pub type NamedScores = (String, Vec<f64>);
+
+/// Comparators of `n` cases: each built-in score `scores` names (see [`BUILTIN`]; its inputs
+/// read through `cols`) and each column of `columns` used as a score as it is. `get(i, name)`
+/// reads case `i`'s numeric column. A comparator that some case lacks an input for cannot be
+/// compared on the same cases: it is returned in the second list instead.
+pub fn comparators(
+    scores: &[String],
+    columns: &[String],
+    cols: &ScoreColumns,
+    n: usize,
+    get: impl Fn(usize, &str) -> Option<f64>,
+) -> Result<(Vec<NamedScores>, Vec<String>)> {
+    let mut out = Vec::new();
+    for name in scores {
+        let f = builtin(name).ok_or_else(|| FusionError::InvalidArgument {
+            name: "scores",
+            reason: format!("unknown score {name:?} (built in: {})", BUILTIN.join(", ")),
+        })?;
+        let v: Vec<f64> = (0..n)
+            .map(|i| f(&cols.case(|k| get(i, k))).map_or(f64::NAN, f64::from))
+            .collect();
+        out.push((name.clone(), v));
+    }
+    for col in columns {
+        out.push((
+            col.clone(),
+            (0..n).map(|i| get(i, col).unwrap_or(f64::NAN)).collect(),
+        ));
+    }
+    let (complete, missing): (Vec<_>, Vec<_>) = out
+        .into_iter()
+        .partition(|(_, v)| v.iter().all(|x| x.is_finite()));
+    Ok((complete, missing.into_iter().map(|(n, _)| n).collect()))
 }
 
 /// Scores per case, in table order.

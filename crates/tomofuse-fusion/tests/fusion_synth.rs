@@ -252,3 +252,65 @@ fn per_modality_fused_selection_is_the_union_of_single_selections() {
         );
     }
 }
+
+/// The outer cross-validation scores every row exactly once, with the models of the fold that
+/// held it out: each fold's pooled scores equal a direct `compare_modalities` on that split,
+/// a row outside every fold is neither scored nor trained on, and the pooled fused AUC (checked
+/// with the naive AUC) is near the oracle's, far from chance.
+#[test]
+fn outer_cross_validation_pools_each_folds_held_out_scores() {
+    use tomofuse_fusion::outer_cross_validation;
+    let cohort = generate(&SynthConfig {
+        n_cases: 600,
+        ..SynthConfig::default()
+    })
+    .unwrap();
+    let ds = &cohort.data;
+    let cfg = PipelineConfig {
+        n_candidates: 1,
+        k_folds: 3,
+        seed: 5,
+        ..PipelineConfig::default()
+    };
+    // Three folds by row index; the last row belongs to none.
+    let mut fold_of: Vec<Option<String>> = (0..ds.n_rows())
+        .map(|i| Some(format!("f{}", i % 3)))
+        .collect();
+    let last = ds.n_rows() - 1;
+    fold_of[last] = None;
+    let cv = outer_cross_validation(ds, &fold_of, &cfg).unwrap();
+    assert_eq!(cv.folds.len(), 3);
+    assert_eq!(cv.rows, (0..last).collect::<Vec<_>>());
+    for f in &cv.folds {
+        let train: Vec<usize> = (0..last).filter(|i| !f.test.contains(i)).collect();
+        let (direct, _) = compare_modalities(ds, &train, &f.test, &cfg).unwrap();
+        for (m, r) in direct.iter().enumerate() {
+            assert_eq!(cv.pooled[m].0, r.name);
+            for (&i, &s) in f.test.iter().zip(&r.test_scores) {
+                assert_eq!(cv.pooled[m].1[i], s, "{} row {i}", r.name);
+            }
+        }
+    }
+    let y = ds.labels_bool(&cv.rows);
+    let fused = &cv.pooled.iter().find(|(n, _)| n == "xgb_fused").unwrap().1;
+    assert!(fused.iter().all(|s| s.is_finite()));
+    let oracle: Vec<f64> = cv.rows.iter().map(|&i| cohort.true_logit[i]).collect();
+    let (a, o) = (naive_auc(&y, fused), naive_auc(&y, &oracle));
+    for f in &cv.folds {
+        let r: Vec<String> = f
+            .reports
+            .iter()
+            .map(|r| format!("{} {:.3}", r.name, r.test_auc))
+            .collect();
+        println!("fold {}: {}", f.name, r.join(", "));
+    }
+    println!("outer CV: pooled fused AUC {a:.3}, oracle {o:.3}");
+    assert!(
+        a > 0.7 && a > o - 0.15,
+        "pooled fused AUC {a:.3}, oracle {o:.3}"
+    );
+    // Fewer than two folds is an error, not an empty result.
+    let one: Vec<Option<String>> = vec![Some("only".into()); ds.n_rows()];
+    let e = outer_cross_validation(ds, &one, &cfg).err().unwrap();
+    assert!(e.to_string().contains("needs at least 2"), "{e}");
+}

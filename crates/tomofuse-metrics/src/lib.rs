@@ -22,7 +22,8 @@ pub mod seg;
 pub mod special;
 
 pub use binary::{
-    BinaryAccumulator, BinaryReport, BinaryReportOptions, ThresholdChoice, binary_report,
+    BinaryAccumulator, BinaryReport, BinaryReportOptions, Candidate, ModelComparison, ModelRow,
+    ThresholdChoice, binary_report, compare_models,
 };
 pub use bootstrap::{
     BootstrapCi, BootstrapConfig, DEFAULT_RESAMPLES, Interval, RocBand, bootstrap_auc,

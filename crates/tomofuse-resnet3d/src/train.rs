@@ -475,6 +475,79 @@ pub fn finetune(
     Ok(clf)
 }
 
+/// K-fold cross-fitting: classifier `k` is fine-tuned on the samples whose fold is not `k`
+/// (fold `k`'s seed is `cfg.seed + k`), so each sample can be scored by a model that never saw
+/// its label ([`held_out_logit`]). `fold_of[i]` is sample `i`'s fold, each in `0..k`.
+pub fn cross_fit(
+    net_config: ResNetConfig,
+    samples: &[Sample],
+    fold_of: &[usize],
+    k: usize,
+    cfg: &FinetuneConfig,
+) -> Result<Vec<Classifier>> {
+    if fold_of.len() != samples.len() {
+        return Err(cfg_err(
+            "fold_of",
+            format!("{} folds for {} samples", fold_of.len(), samples.len()),
+        ));
+    }
+    if let Some(bad) = fold_of.iter().find(|&&f| f >= k) {
+        return Err(cfg_err(
+            "fold_of",
+            format!("fold {bad} is not below k = {k}"),
+        ));
+    }
+    (0..k)
+        .map(|fold| {
+            let train: Vec<Sample> = samples
+                .iter()
+                .zip(fold_of)
+                .filter(|(_, f)| **f != fold)
+                .map(|(s, _)| s.clone())
+                .collect();
+            log::info!(
+                "fine-tuning the ResNet50-3D, fold {}/{k}: {} cases, {} epochs",
+                fold + 1,
+                train.len(),
+                cfg.epochs
+            );
+            finetune(
+                net_config.clone(),
+                &train,
+                &FinetuneConfig {
+                    seed: cfg.seed.wrapping_add(fold as u64),
+                    ..cfg.clone()
+                },
+            )
+        })
+        .collect()
+}
+
+/// The cross-fitted logit of a crop: from the classifier of its fold when it was a training
+/// sample (`Some(fold)`), else the mean over all fold classifiers.
+pub fn held_out_logit(
+    classifiers: &[Classifier],
+    fold: Option<usize>,
+    crop: &Volume<f32>,
+) -> Result<f64> {
+    match fold {
+        Some(k) => {
+            let clf = classifiers
+                .get(k)
+                .ok_or_else(|| cfg_err("fold", format!("no classifier for fold {k}")))?;
+            Ok(f64::from(clf.logit(crop)?))
+        }
+        None if classifiers.is_empty() => Err(ResNetError::EmptySet),
+        None => {
+            let mut sum = 0.0;
+            for clf in classifiers {
+                sum += f64::from(clf.logit(crop)?);
+            }
+            Ok(sum / classifiers.len() as f64)
+        }
+    }
+}
+
 /// A trained (or seeded, untrained) 1-logit ResNet-3D in eval mode, for crops of one shape.
 #[derive(Debug, Clone)]
 pub struct Classifier {
@@ -731,6 +804,46 @@ mod tests {
         assert!((lr[9] - 1e-3).abs() < 1e-12);
         assert!(lr[10..].windows(2).all(|w| w[1] <= w[0]));
         assert!(lr[99] > 1e-5 && lr[99] < 2e-5, "{}", lr[99]);
+    }
+
+    /// A training case is scored by its own fold's model, a held-out case by the mean of
+    /// all folds' logits; folds that do not fit the samples are errors, not panics.
+    #[test]
+    fn held_out_logit_takes_the_cases_fold_or_the_mean() {
+        let crop = [32, 32, 32];
+        let clfs: Vec<Classifier> = (0..3)
+            .map(|k| Classifier::untrained(finetune_net_config(), crop, 10 + k).unwrap())
+            .collect();
+        let data = (0..32 * 32 * 32)
+            .map(|i| (i * 7 % 11) as f32 / 11.0 - 0.5)
+            .collect();
+        let v = Volume::from_vec_c(crop, data, tomofuse_core::Geometry::default()).unwrap();
+        let own: Vec<f64> = clfs
+            .iter()
+            .map(|c| f64::from(c.logit(&v).unwrap()))
+            .collect();
+        for (k, want) in own.iter().enumerate() {
+            assert_eq!(held_out_logit(&clfs, Some(k), &v).unwrap(), *want);
+        }
+        let mean = own.iter().sum::<f64>() / 3.0;
+        assert!((held_out_logit(&clfs, None, &v).unwrap() - mean).abs() < 1e-12);
+        assert!(
+            own.windows(2).any(|w| w[0] != w[1]),
+            "seeds give distinct models"
+        );
+        assert!(held_out_logit(&clfs, Some(3), &v).is_err());
+        let samples = vec![
+            Sample {
+                crop: v.clone(),
+                label: true
+            };
+            2
+        ];
+        let cfg = FinetuneConfig::default();
+        let e = cross_fit(finetune_net_config(), &samples, &[0], 2, &cfg).unwrap_err();
+        assert!(e.to_string().contains("1 folds for 2 samples"), "{e}");
+        let e = cross_fit(finetune_net_config(), &samples, &[0, 2], 2, &cfg).unwrap_err();
+        assert!(e.to_string().contains("fold 2 is not below k = 2"), "{e}");
     }
 
     #[test]

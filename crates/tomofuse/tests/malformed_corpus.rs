@@ -232,11 +232,11 @@ fn write_mask(path: &Path, shape: [usize; 3], origin: [f64; 3], f: impl Fn(usize
 const GOOD_CONFIG: &str = r#"
 [experiment]
 name = "corpus"
-study = "crswnp"
 seed = 1
 
 [cohort]
 source = "synthetic"
+generator = "sinus"
 profile = "tiny"
 
 [split]
@@ -348,9 +348,21 @@ fn config_cases(c: &mut Corpus) {
     );
     run(
         c,
-        "bad_study",
-        edit(g, "experiment", "study", "study = \"x\""),
-        &["study", "crswnp"],
+        "bad_generator",
+        edit(g, "cohort", "generator", "generator = \"x\""),
+        &["cohort.generator", "abdomen", "sinus"],
+    );
+    run(
+        c,
+        "kfold_without_fusion",
+        edit(g, "split", "kind", "kind = \"k-fold\""),
+        &["split.kind", "k-fold", "[fusion]"],
+    );
+    run(
+        c,
+        "folds_with_holdout_split",
+        edit(g, "split", "kind", "kind = \"random-temporal\"\nfolds = 5"),
+        &["split.folds", "k-fold"],
     );
     run(
         c,
@@ -544,9 +556,9 @@ fn config_cases(c: &mut Corpus) {
     );
     run(
         c,
-        "sap_without_fusion",
-        edit(g, "experiment", "study", "study = \"sap\""),
-        &["[fusion]"],
+        "nothing_to_predict",
+        edit(g, "segmentation", "class_head", "class_head = false"),
+        &["class_head", "[fusion]"],
     );
     let p = c.write(
         "cfg/profile_override_bad_patch.toml",

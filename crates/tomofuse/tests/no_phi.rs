@@ -297,7 +297,6 @@ fn dicom_patient_identifiers_never_reach_outputs_or_logs() {
         r#"
 [experiment]
 name = "phi-check"
-study = "crswnp"
 seed = 7
 
 [cohort]

@@ -2,7 +2,7 @@
 //! masks, `manifest.csv` with every clinical column), optionally on heterogeneous scanner-like
 //! grids, so the manifest path of every study can be exercised without data.
 
-use crate::experiment::config::{ExperimentConfig, Study};
+use crate::experiment::config::ExperimentConfig;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -23,8 +23,8 @@ pub enum CohortCommand {
 #[derive(Parser, Debug)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["study", "config"])))]
 pub struct ExportArgs {
-    /// Built-in cohort: `sap` (abdominal CT, pancreas) or `crswnp` (sinus CT).
-    #[arg(long, value_parser = ["sap", "crswnp"])]
+    /// Built-in cohort: `sap` or `abdomen` (abdominal CT, pancreas), `crswnp` or `sinus` (sinus CT).
+    #[arg(long, value_parser = ["sap", "crswnp", "abdomen", "sinus"])]
     pub study: Option<String>,
     /// Take the study, seed and profile from an experiment config instead: the exported
     /// cohort is then exactly the one `tomofuse run CONFIG` generates.
@@ -58,12 +58,14 @@ fn export(a: ExportArgs) -> Result<()> {
     let (study, seed, profile) = match (&a.config, &a.study) {
         (Some(c), _) => {
             let cfg = ExperimentConfig::load(c)?;
-            let study = match cfg.experiment.study {
-                Study::Sap => "sap",
-                Study::Crswnp => "crswnp",
-            };
+            let generator = cfg.cohort.generator.clone().with_context(|| {
+                format!(
+                    "{}: cohort.generator is not set (abdomen or sinus)",
+                    c.display()
+                )
+            })?;
             (
-                study.to_string(),
+                generator,
                 a.seed.unwrap_or(cfg.experiment.seed),
                 a.profile.clone().unwrap_or(cfg.cohort.profile.clone()),
             )

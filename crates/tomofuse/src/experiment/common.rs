@@ -2,7 +2,7 @@
 //! U-Net training (cached) and per-case prediction. Each step calls into the crates; the
 //! orchestrator only decides order, caching and what happens to a failing case.
 
-use super::config::{ExperimentConfig, SegmentationSource, Study};
+use super::config::{ExperimentConfig, SegmentationSource};
 use super::rundir::{CaseOutcome, RunDir, sha256_hex};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
@@ -385,12 +385,9 @@ pub fn load_cohort(cfg: &ExperimentConfig, config_dir: &Path) -> Result<Cohort> 
     match cfg.cohort.source.as_str() {
         "synthetic" => {
             let profile = Profile::parse(&cfg.cohort.profile)?;
-            let study = match cfg.experiment.study {
-                Study::Crswnp => "sinus",
-                Study::Sap => "sap",
-            };
+            let generator = cfg.cohort.generator.as_deref().unwrap_or_default();
             Ok(tomofuse_cohort::builtin(
-                study,
+                generator,
                 profile,
                 cfg.experiment.seed,
             )?)

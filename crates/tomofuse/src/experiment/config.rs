@@ -6,16 +6,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Which published design an experiment reproduces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Study {
-    /// Sinus CT: multitask U-Net, segmentation + eosinophilic endotype.
-    Crswnp,
-    /// Abdominal CT: pancreas U-Net -> radiomics + ResNet50-3D + clinical -> XGBoost.
-    Sap,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
@@ -47,10 +37,23 @@ pub struct ExperimentConfig {
 #[serde(deny_unknown_fields)]
 pub struct ExperimentSection {
     pub name: String,
-    pub study: Study,
     pub seed: u64,
     #[serde(default)]
     pub description: String,
+    /// What the segmentation delineates, as the report names it (`pancreas`, `sinus region`).
+    #[serde(default = "default_target")]
+    pub target: String,
+    /// What the outcome label means, as the report names it (`SAP`, `eosinophilic CRSwNP`).
+    #[serde(default = "default_outcome")]
+    pub outcome: String,
+}
+
+fn default_target() -> String {
+    "target".into()
+}
+
+fn default_outcome() -> String {
+    "outcome".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +67,11 @@ pub struct CohortSection {
     /// Synthetic size profile: `tiny`, `default` or `paper`.
     #[serde(default = "default_profile")]
     pub profile: String,
+    /// The built-in generator of a synthetic cohort: `abdomen` (pancreas, SAP outcome and
+    /// clinical indicators) or `sinus` (sinus region, eosinophilic CRSwNP). Used when
+    /// `source = "synthetic"` (also by `tomofuse cohort export --config`).
+    #[serde(default)]
+    pub generator: Option<String>,
 }
 
 fn default_profile() -> String {
@@ -74,13 +82,46 @@ fn default_profile() -> String {
 #[serde(deny_unknown_fields)]
 pub struct SplitSection {
     /// `random-temporal` (stratified random train/validation + cases after a date as external
-    /// test) or `by-centre` (train/validation on some centres, test on the others).
+    /// test), `by-centre` (train/validation on some centres, test on the others), `k-fold`
+    /// (the models are evaluated by stratified `folds`-fold cross-validation over every case)
+    /// or `leave-one-group-out` (each value of `group_column` held out in turn).
     pub kind: String,
     pub validation_fraction: f64,
     #[serde(default)]
     pub external_after: Option<String>,
     #[serde(default)]
     pub test_centres: Vec<String>,
+    /// With `kind = "k-fold"`: the number of folds (default 5).
+    #[serde(default)]
+    pub folds: Option<usize>,
+    /// With `kind = "leave-one-group-out"`: the grouping column (default `centre`; any
+    /// manifest column).
+    #[serde(default)]
+    pub group_column: Option<String>,
+}
+
+/// How the models are evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evaluation {
+    /// Fitted on the training and validation cases, tested on the external ones.
+    HeldOut,
+    /// Stratified k-fold cross-validation over every labelled case.
+    KFold(usize),
+    /// Each value of the named column held out in turn.
+    LeaveOneGroupOut(String),
+}
+
+impl SplitSection {
+    /// The model evaluation this split asks for (after [`ExperimentConfig::validate`]).
+    pub fn evaluation(&self) -> Evaluation {
+        match self.kind.as_str() {
+            "k-fold" => Evaluation::KFold(self.folds.unwrap_or(5)),
+            "leave-one-group-out" => Evaluation::LeaveOneGroupOut(
+                self.group_column.clone().unwrap_or_else(|| "centre".into()),
+            ),
+            _ => Evaluation::HeldOut,
+        }
+    }
 }
 
 /// Where a study's segmentation comes from.
@@ -472,10 +513,55 @@ impl ExperimentConfig {
                 .with_context(|| format!("split.external_after = {d:?} is not a valid date"))?;
         }
         ensure!(
-            matches!(s.kind.as_str(), "random-temporal" | "by-centre"),
-            "split.kind must be `random-temporal` or `by-centre`, got `{}`",
+            matches!(
+                s.kind.as_str(),
+                "random-temporal" | "by-centre" | "k-fold" | "leave-one-group-out"
+            ),
+            "split.kind must be `random-temporal`, `by-centre`, `k-fold` or `leave-one-group-out`, got `{}`",
             s.kind
         );
+        if self.cohort.source == "synthetic" {
+            match self.cohort.generator.as_deref() {
+                Some("abdomen" | "sinus") => {}
+                Some(other) => bail!(
+                    "cohort.generator = {other:?}: the built-in generators are \"abdomen\" and \"sinus\""
+                ),
+                None => bail!(
+                    "cohort.source = \"synthetic\" needs cohort.generator = \"abdomen\" or \"sinus\""
+                ),
+            }
+        }
+        if let Some(k) = s.folds {
+            ensure!(
+                s.kind == "k-fold",
+                "split.folds = {k} is only used with split.kind = \"k-fold\" (kind is {:?})",
+                s.kind
+            );
+            ensure!(
+                (2..=20).contains(&k),
+                "split.folds = {k}: must be in [2, 20]"
+            );
+        }
+        if let Some(c) = &s.group_column {
+            ensure!(
+                s.kind == "leave-one-group-out",
+                "split.group_column = {c:?} is only used with split.kind = \"leave-one-group-out\" (kind is {:?})",
+                s.kind
+            );
+        }
+        let cross_validated = matches!(s.kind.as_str(), "k-fold" | "leave-one-group-out");
+        if cross_validated {
+            ensure!(
+                self.fusion.is_some(),
+                "split.kind = {:?} cross-validates the [fusion] models: the config has no [fusion] section",
+                s.kind
+            );
+            ensure!(
+                self.segmentation.source != SegmentationSource::Train,
+                "split.kind = {:?}: a U-Net trained once would have seen the held-out folds' masks; use segmentation.source = \"reference\" or \"checkpoint\" (a network trained on other cases)",
+                s.kind
+            );
+        }
         ensure!(
             s.validation_fraction > 0.0 && s.validation_fraction < 1.0,
             "split.validation_fraction must be in (0, 1), got {}",
@@ -498,11 +584,21 @@ impl ExperimentConfig {
             ),
             _ => {}
         }
-        if g.source == SegmentationSource::Reference && e.study == Study::Crswnp {
+        if g.source == SegmentationSource::Reference && g.class_head {
             bail!(
-                "segmentation.source = \"reference\": study `crswnp` classifies with the multitask network's own output; use `train` or `checkpoint`"
+                "segmentation.class_head = true classifies with the network's own output, but segmentation.source = \"reference\" runs no network; use `train` or `checkpoint`, or class_head = false"
             );
         }
+        if g.class_head && cross_validated {
+            bail!(
+                "segmentation.class_head = true is evaluated on the held-out split; split.kind = {:?} is for the [fusion] models",
+                s.kind
+            );
+        }
+        ensure!(
+            g.class_head || self.fusion.is_some(),
+            "nothing to predict: set segmentation.class_head = true (the network classifies) or add a [fusion] section (models on radiomics, deep and clinical features)"
+        );
         ensure!(
             g.channels.len() >= 2,
             "segmentation.channels needs at least 2 levels"
@@ -561,12 +657,7 @@ impl ExperimentConfig {
             self.stats.ci_level > 0.5 && self.stats.ci_level < 1.0,
             "stats.ci_level must be in (0.5, 1)"
         );
-        if e.study == Study::Sap {
-            ensure!(
-                self.radiomics.is_some() && self.fusion.is_some(),
-                "study = sap needs [radiomics] and [fusion] sections ([deep_features] is optional)"
-            );
-            let f = self.fusion.as_ref().expect("checked");
+        if let Some(f) = &self.fusion {
             ensure!(f.cv_folds >= 2, "fusion.cv_folds must be >= 2");
             ensure!(f.max_features >= 1, "fusion.max_features must be >= 1");
             ensure!(f.n_estimators >= 1, "fusion.n_estimators must be >= 1");

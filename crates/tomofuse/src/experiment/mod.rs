@@ -3,16 +3,17 @@
 
 pub mod common;
 pub mod config;
-pub mod crswnp;
+pub mod engine;
+pub mod features;
+pub mod models;
 pub mod plots;
 pub mod report;
 pub mod rundir;
-pub mod sap;
 pub mod summary;
 
 use anyhow::{Context, Result, bail};
 use common::Mode;
-use config::{ExperimentConfig, Study};
+use config::ExperimentConfig;
 use report::{Block, Report};
 use rundir::{RunDir, hash_path, sha256_hex, write_json};
 use serde::{Deserialize, Serialize};
@@ -40,12 +41,7 @@ pub struct Provenance {
 }
 
 /// Summary printed at the end and stored in `metrics.json`.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum Results {
-    Crswnp(Box<crswnp::CrswnpResults>),
-    Sap(Box<sap::SapResults>),
-}
+pub type Results = engine::StudyResults;
 
 #[derive(Debug, Serialize)]
 struct Metrics<'a> {
@@ -451,15 +447,8 @@ fn execute(rd: &RunDir, spec: &RunSpec, mode: Mode, retry_failed: bool) -> Resul
     let mut report = Report::new(&format!("tomofuse: {}", cfg.experiment.name));
     report.push(Block::Paragraph(cfg.experiment.description.clone()));
     cohort_section(&mut report, &cohort);
-    let results = match cfg.experiment.study {
-        Study::Crswnp => {
-            crswnp::run(&ctx, &cohort, &mut report).map(|r| r.map(|r| Results::Crswnp(Box::new(r))))
-        }
-        Study::Sap => {
-            sap::run(&ctx, &cohort, &mut report).map(|r| r.map(|r| Results::Sap(Box::new(r))))
-        }
-    }
-    .with_context(|| format!("running {}", spec.config_file))?;
+    let results = engine::run(&ctx, &cohort, &mut report)
+        .with_context(|| format!("running {}", spec.config_file))?;
     let mut failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
     // One order whatever the sharding: by case, then stage.
     failures.sort_by(|a, b| (&a.case_id, &a.stage).cmp(&(&b.case_id, &b.stage)));
@@ -571,78 +560,68 @@ fn cohort_section(report: &mut Report, cohort: &tomofuse_cohort::Cohort) {
     });
 }
 
-fn print_summary(results: &Results, failures: &[common::Failure]) {
+fn print_summary(r: &Results, failures: &[common::Failure]) {
     use summary::f3;
-    match results {
-        Results::Crswnp(r) => {
+    println!(
+        "{:<12} {:>4} {:>16} {:>22} {:>8} {:>8}",
+        "set", "n", "Dice mean±SD", "AUC (95% CI)", "sens", "spec"
+    );
+    for s in &r.sets {
+        let (auc, sens, spec) = match &s.classification {
+            Some(c) => (
+                format!(
+                    "{:.3} ({:.3}-{:.3})",
+                    c.auc, c.auc_bootstrap.percentile.lower, c.auc_bootstrap.percentile.upper
+                ),
+                f3(c.threshold_metrics.sensitivity.as_ref().map(|p| p.estimate)),
+                f3(c.threshold_metrics.specificity.as_ref().map(|p| p.estimate)),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:<12} {:>4} {:>16} {:>22} {:>8} {:>8}",
+            s.set,
+            s.n,
+            format!("{}±{}", f3(s.dice_mean), f3(s.dice_sd)),
+            auc,
+            sens,
+            spec
+        );
+    }
+    if let Some(m) = &r.models {
+        println!("models evaluated: {}", m.evaluation);
+        println!(
+            "{:<22} {:>8} {:>10} {:>17} {:>12}",
+            "model", "features", "AUC", "95% CI", "p vs fused"
+        );
+        for m in &m.models {
             println!(
-                "{:<12} {:>4} {:>16} {:>22} {:>8} {:>8}",
-                "set", "n", "Dice mean±SD", "AUC (95% CI)", "sens", "spec"
+                "{:<22} {:>8} {:>10.3} {:>17} {:>12}",
+                m.name,
+                m.features,
+                m.test_auc,
+                format!("{:.3}-{:.3}", m.auc_ci.0, m.auc_ci.1),
+                m.delong_p_vs_fused
+                    .map(|p| format!("{p:.4}"))
+                    .unwrap_or_else(|| "-".into())
             );
-            for s in &r.sets {
-                let (auc, sens, spec) = match &s.classification {
-                    Some(c) => (
-                        format!(
-                            "{:.3} ({:.3}-{:.3})",
-                            c.auc,
-                            c.auc_bootstrap.percentile.lower,
-                            c.auc_bootstrap.percentile.upper
-                        ),
-                        f3(c.threshold_metrics.sensitivity.as_ref().map(|p| p.estimate)),
-                        f3(c.threshold_metrics.specificity.as_ref().map(|p| p.estimate)),
-                    ),
-                    None => ("-".into(), "-".into(), "-".into()),
-                };
-                println!(
-                    "{:<12} {:>4} {:>16} {:>22} {:>8} {:>8}",
-                    s.set,
-                    s.n,
-                    format!("{}±{}", f3(s.dice_mean), f3(s.dice_sd)),
-                    auc,
-                    sens,
-                    spec
-                );
-            }
         }
-        Results::Sap(r) => {
-            for s in &r.segmentation {
-                println!(
-                    "segmentation {:<10} n={:<4} Dice {}±{}",
-                    s.set,
-                    s.n,
-                    f3(s.dice_mean),
-                    f3(s.dice_sd)
-                );
-            }
+        for f in m.leave_one_centre_out.iter().chain(&m.folds) {
+            let auc = |m: &str| {
+                f.test_auc
+                    .get(m)
+                    .filter(|a| a.is_finite())
+                    .map_or("-".into(), |a| format!("{a:.3}"))
+            };
             println!(
-                "{:<22} {:>8} {:>10} {:>17} {:>12}",
-                "model", "features", "test AUC", "95% CI", "p vs fused"
+                "{} held out (n={}): fused {}, clinical {}, radiomics {}, deep {}",
+                f.centre,
+                f.n_test,
+                auc("xgb_fused"),
+                auc("xgb_clinical"),
+                auc("xgb_radiomics"),
+                auc("xgb_deep"),
             );
-            for m in &r.models {
-                println!(
-                    "{:<22} {:>8} {:>10.3} {:>17} {:>12}",
-                    m.name,
-                    m.features,
-                    m.test_auc,
-                    format!("{:.3}-{:.3}", m.auc_ci.0, m.auc_ci.1),
-                    m.delong_p_vs_fused
-                        .map(|p| format!("{p:.4}"))
-                        .unwrap_or_else(|| "-".into())
-                );
-            }
-            for f in &r.leave_one_centre_out {
-                let auc = |m: &str| f.test_auc.get(m).map_or("-".into(), |a| format!("{a:.3}"));
-                println!(
-                    "centre {} held out (n={}): fused {}, clinical {}, radiomics {}, deep {}, MCTSI {}",
-                    f.centre,
-                    f.n_test,
-                    auc("xgb_fused"),
-                    auc("xgb_clinical"),
-                    auc("xgb_radiomics"),
-                    auc("xgb_deep"),
-                    auc("MCTSI")
-                );
-            }
         }
     }
     if !failures.is_empty() {
