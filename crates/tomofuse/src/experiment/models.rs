@@ -689,13 +689,29 @@ fn models_report(
         }
     }
     report.push(Block::Table {
-        caption: "Global importance: mean |SHAP| of the fused XGBoost model on the evaluated cases (features named with their modality and image type)".into(),
-        header: vec!["rank".into(), "feature".into(), "mean |SHAP|".into()],
+        caption: "Global importance: mean |SHAP| of the fused XGBoost model on the evaluated cases"
+            .into(),
+        header: vec![
+            "rank".into(),
+            "feature".into(),
+            "modality".into(),
+            "image type".into(),
+            "mean |SHAP|".into(),
+        ],
         rows: ranking
             .iter()
             .take(15)
             .enumerate()
-            .map(|(i, (n, v))| vec![(i + 1).to_string(), n.clone(), format!("{v:.4}")])
+            .map(|(i, (n, v))| {
+                let (modality, image_type) = feature_origin(n);
+                vec![
+                    (i + 1).to_string(),
+                    n.clone(),
+                    modality.into(),
+                    image_type.into(),
+                    format!("{v:.4}"),
+                ]
+            })
             .collect(),
     });
     report.push(Block::Paragraph(format!(
@@ -703,8 +719,57 @@ fn models_report(
     )));
 }
 
+/// A design column's modality and, for radiomics, the image type its name carries
+/// (`rad_<image type>_<feature>`; IBSI-named features of the original image have none).
+fn feature_origin(name: &str) -> (&'static str, &str) {
+    if let Some(rest) = name.strip_prefix("rad_") {
+        let first = rest.split('_').next().unwrap_or("");
+        let simple = [
+            "original",
+            "square",
+            "squareroot",
+            "logarithm",
+            "exponential",
+            "gradient",
+        ];
+        let image_type = if first.contains('-') || simple.contains(&first) {
+            first
+        } else {
+            "original"
+        };
+        ("radiomics", image_type)
+    } else if name.starts_with("deep_") {
+        ("deep", "-")
+    } else if name.starts_with("clin_") {
+        ("clinical", "-")
+    } else {
+        ("other", "-")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    /// Image types are read from the column names the radiomics crate writes.
+    #[test]
+    fn feature_origin_reads_the_image_type() {
+        use super::feature_origin;
+        assert_eq!(feature_origin("rad_stat_mean"), ("radiomics", "original"));
+        assert_eq!(
+            feature_origin("rad_log-sigma-2-0-mm-3D_cm_contrast"),
+            ("radiomics", "log-sigma-2-0-mm-3D")
+        );
+        assert_eq!(
+            feature_origin("rad_wavelet-HLL_glszm_ZoneEntropy"),
+            ("radiomics", "wavelet-HLL")
+        );
+        assert_eq!(
+            feature_origin("rad_original_firstorder_Mean"),
+            ("radiomics", "original")
+        );
+        assert_eq!(feature_origin("clin_crp"), ("clinical", "-"));
+        assert_eq!(feature_origin("deep_score"), ("deep", "-"));
+    }
+
     use super::*;
     use tomofuse_cohort::{AbdomenConfig, Profile, abdomen_cohort, scores};
 
