@@ -579,6 +579,24 @@ pub fn plan_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Plan> {
     if !matches!(ctx.mode, Mode::Shard(_)) {
         super::rundir::write_json(&ctx.rd.path("plan.json"), &plan)?;
     }
+    let g = &ctx.cfg.segmentation;
+    if g.source == SegmentationSource::Train {
+        // The median case's extent in planned voxels: a patch larger than it along an axis is
+        // mostly padding there, which the class head in particular learns poorly from.
+        let planned: Vec<f64> = (0..3)
+            .map(|a| {
+                plan.grids.shape_median[a] as f64 * plan.grids.spacing_median[a]
+                    / plan.target_spacing[a]
+            })
+            .collect();
+        if (0..3).any(|a| planned[a] < g.patch[a] as f64) {
+            log::warn!(
+                "plan: the median case spans {planned:.0?} planned voxels, less than segmentation.patch {:?} along some axis, so patches are partly padding; a finer [plan] target_spacing (the planned spacing is {:?} mm) or a smaller patch keeps them inside the anatomy",
+                g.patch,
+                plan.target_spacing
+            );
+        }
+    }
     Ok(plan)
 }
 
