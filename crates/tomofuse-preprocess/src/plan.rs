@@ -29,6 +29,11 @@ pub enum TargetSpacing {
     /// Per-axis median of the training cases' spacings (after reorientation), as nnU-Net's
     /// default for roughly isotropic data.
     Median,
+    /// Isotropic at the median over the training cases of each case's finest spacing: keeps
+    /// the in-plane detail of series with thick slices and gives patches the same physical
+    /// extent on every axis (a per-axis median of thick slices can leave the median case
+    /// fewer planned slices than a patch has).
+    Isotropic,
     /// A fixed spacing in mm along the canonical axes.
     Fixed([f64; 3]),
 }
@@ -292,6 +297,12 @@ impl Plan {
         }
         let target_spacing = match p.target_spacing {
             TargetSpacing::Median => spacing_median,
+            TargetSpacing::Isotropic => {
+                let finest = median_f64(axis(&|c| {
+                    c.spacing.iter().copied().fold(f64::INFINITY, f64::min)
+                }));
+                [finest; 3]
+            }
             TargetSpacing::Fixed(s) => s,
         };
         let mut fg: Vec<f32> = cases
@@ -600,6 +611,15 @@ mod tests {
         let plan = Plan::from_fingerprints(&s, &fps).unwrap();
         assert_eq!(plan.target_spacing, [1.0, 1.0, 3.0]);
         assert_eq!(plan.grids.spacing_min, [0.8, 0.8, 2.0]);
+        // Isotropic: the median of the cases' finest spacings (1.0, 0.8, 1.2) on every axis.
+        let iso = PlanParams {
+            target_spacing: TargetSpacing::Isotropic,
+            ..s.params().clone()
+        }
+        .check()
+        .unwrap();
+        let p_iso = Plan::from_fingerprints(&iso, &fps).unwrap();
+        assert_eq!(p_iso.target_spacing, [1.0, 1.0, 1.0]);
         assert_eq!(plan.grids.orientations.get("LPS"), Some(&2));
         assert_eq!(plan.grids.orientations.get("RAS"), Some(&1));
         let fg = plan.foreground.unwrap();

@@ -235,7 +235,8 @@ pub enum SpacingChoice {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlanSection {
-    /// `"median"` (default) or `[x, y, z]` in mm along the canonical axes.
+    /// `"median"` per axis (default), `"isotropic"` (the median of each training case's finest
+    /// spacing, on every axis) or `[x, y, z]` in mm along the canonical axes.
     pub target_spacing: SpacingChoice,
     /// Axis codes (LPS space) of every planned grid: `LPS` (default, ITK's identity) or e.g. `RAS`.
     pub orientation: String,
@@ -267,8 +268,11 @@ impl ExperimentConfig {
         let p = &self.plan;
         let target_spacing = match &p.target_spacing {
             SpacingChoice::Named(n) if n == "median" => TargetSpacing::Median,
+            SpacingChoice::Named(n) if n == "isotropic" => TargetSpacing::Isotropic,
             SpacingChoice::Named(n) => {
-                bail!("plan.target_spacing = {n:?}: use \"median\" or [x, y, z] in mm")
+                bail!(
+                    "plan.target_spacing = {n:?}: use \"median\", \"isotropic\" or [x, y, z] in mm"
+                )
             }
             SpacingChoice::Fixed(s) => TargetSpacing::Fixed(*s),
         };
