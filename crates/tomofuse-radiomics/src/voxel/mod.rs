@@ -199,6 +199,9 @@ pub(crate) struct Grid {
     /// Voxel volume in mm^3 (TotalEnergy).
     pub voxel_volume: f64,
     pub radius: usize,
+    /// Same-level and taking-part neighbour masks (`matrices::neighbour_masks`), filled
+    /// before the first per-kernel class (empty otherwise).
+    pub nb: Vec<[u32; 2]>,
 }
 
 impl Grid {
@@ -347,6 +350,7 @@ fn build_grid(image: &Volume<f32>, mask: &Mask, p: &VoxelParams) -> Result<(Grid
             roi,
             voxel_volume: sp[0] * sp[1] * sp[2],
             radius: r,
+            nb: Vec::new(),
         },
         lo,
     ))
@@ -362,11 +366,39 @@ pub(crate) trait LineKernel {
     fn features(&mut self, grid: &Grid, a: usize, b: usize, c: usize, out: &mut [f64]);
 }
 
-fn new_kernel(class: &str, grid: &Grid, p: &VoxelParams, idx: &[usize]) -> Box<dyn LineKernel> {
+/// What the workers of one class share (computed once per class, not per worker).
+#[derive(Default)]
+struct Shared {
+    /// GLCM: whether each direction has a pair in some kernel.
+    glcm_used: Vec<bool>,
+}
+
+impl Shared {
+    fn new(class: &str, grid: &Grid) -> Self {
+        match class {
+            "glcm" => Self {
+                glcm_used: glcm::directions_used(grid),
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
+fn new_kernel(
+    class: &str,
+    grid: &Grid,
+    p: &VoxelParams,
+    idx: &[usize],
+    shared: &Shared,
+) -> Box<dyn LineKernel> {
     match class {
         "firstorder" => Box::new(firstorder::FirstOrder::new(grid, p.voxel_array_shift)),
-        // MCC (an eigen-decomposition per direction) dominates GLCM: only when selected.
-        "glcm" => Box::new(glcm::Glcm::new(grid, idx.contains(&glcm::MCC))),
+        // MCC (an eigenvalue problem per direction) dominates GLCM: only when selected.
+        "glcm" => Box::new(glcm::Glcm::new(
+            grid,
+            idx.contains(&glcm::MCC),
+            shared.glcm_used.clone(),
+        )),
         other => Box::new(matrices::PerKernel::new(grid, other)),
     }
 }
@@ -384,22 +416,37 @@ pub fn voxel_maps(
     features: &[String],
 ) -> Result<Vec<(String, Volume<f32>)>> {
     let selection = select(features)?;
-    let (grid, lo) = build_grid(image, mask, params)?;
+    let (mut grid, lo) = build_grid(image, mask, params)?;
     let mut out = Vec::new();
     // One class at a time: its maps are the only large allocation alive besides the output.
     for (class, idx) in selection {
+        if matches!(class, "glrlm" | "glszm" | "gldm" | "ngtdm") && grid.nb.is_empty() {
+            grid.nb = matrices::neighbour_masks(&grid);
+        }
         let nf = class_features(class).len();
         let [n0, n1, n2] = grid.dims;
         let lines: Vec<(usize, usize)> = (0..n0)
             .flat_map(|a| (0..n1).map(move |b| (a, b)))
             .filter(|&(a, b)| (0..n2).any(|c| grid.roi[grid.idx(a, b, c)]))
             .collect();
+        let shared = Shared::new(class, &grid);
         // Per line: the selected values of its ROI voxels (f32, as the maps store them), so
-        // the transient memory is the ROI part of the output, not the kernels.
+        // the transient memory is the ROI part of the output, not the kernels. Lines go to
+        // the workers in chunks (one kernel state per chunk, not per line).
+        let chunk = lines
+            .len()
+            .div_ceil(8 * rayon::current_num_threads())
+            .max(1);
         let per_line: Vec<Vec<f32>> = lines
             .par_iter()
+            .with_min_len(chunk)
             .map_init(
-                || (new_kernel(class, &grid, params, &idx), vec![f64::NAN; nf]),
+                || {
+                    (
+                        new_kernel(class, &grid, params, &idx, &shared),
+                        vec![f64::NAN; nf],
+                    )
+                },
                 |(k, v), &(a, b)| {
                     let row = (0..n2).filter(|&c| grid.roi[grid.idx(a, b, c)]);
                     let (first, last) = (row.clone().min().unwrap(), row.max().unwrap());
