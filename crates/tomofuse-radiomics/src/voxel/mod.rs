@@ -52,6 +52,9 @@ pub struct VoxelParams {
     pub voxel_array_shift: f64,
     /// ROI label in the mask.
     pub label: u8,
+    /// `initValue`: the maps' value outside the ROI. Default NaN (PyRadiomics' default is 0;
+    /// a parameter file's `voxelSetting.initValue: 0` reproduces its files).
+    pub init_value: f64,
 }
 
 impl Default for VoxelParams {
@@ -63,6 +66,7 @@ impl Default for VoxelParams {
             bin_count: None,
             voxel_array_shift: 0.0,
             label: 1,
+            init_value: f64::NAN,
         }
     }
 }
@@ -86,8 +90,18 @@ impl VoxelParams {
         if s.resegmentation.range.is_some() || s.resegmentation.outlier_sigma.is_some() {
             return Err(unsupported("resegmentation", "resegmentation"));
         }
-        if !s.image_types.is_empty() {
+        // The original image only (a PyRadiomics parameter file lists it as `Original`).
+        if s.image_types.iter().any(|t| t.filter.is_some()) {
             return Err(unsupported("image_types", "filtered image types"));
+        }
+        if s.pyradiomics.force_2d {
+            return Err(unsupported("force2D", "force2D (per-slice texture)"));
+        }
+        if s.texture.ngldm_alpha != 0 {
+            return Err(unsupported(
+                "gldm_a",
+                "a GLDM coarseness gldm_a other than 0",
+            ));
         }
         if s.compat != Compat::Pyradiomics {
             log::info!("voxel maps follow PyRadiomics conventions (compat = \"pyradiomics\")");
@@ -106,6 +120,7 @@ impl VoxelParams {
             bin_count,
             voxel_array_shift: s.pyradiomics.voxel_array_shift,
             label,
+            init_value: f64::NAN,
         })
     }
 }
@@ -404,7 +419,8 @@ fn new_kernel(
 }
 
 /// Voxel maps of the ROI `mask == params.label`: one `(name, map)` per selected feature, on
-/// the image grid, NaN outside the ROI (and where a feature is undefined). `features` takes
+/// the image grid, `params.init_value` (NaN by default) outside the ROI, NaN where a feature
+/// is undefined. `features` takes
 /// `all`, class names (`glcm`) or map names (`glcm_Contrast`, see [`feature_names`]).
 ///
 /// Errors: grid mismatch, empty ROI, radius 0 or not smaller than the image, non-finite
@@ -469,7 +485,7 @@ pub fn voxel_maps(
             .collect();
         let mut maps: Vec<Volume<f32>> = idx
             .iter()
-            .map(|_| Volume::filled(image.shape(), f32::NAN, image.geometry))
+            .map(|_| Volume::filled(image.shape(), params.init_value as f32, image.geometry))
             .collect::<std::result::Result<_, _>>()?;
         for (&(a, b), res) in lines.iter().zip(&per_line) {
             let cs = (0..n2).filter(|&c| grid.roi[grid.idx(a, b, c)]);
