@@ -520,6 +520,8 @@ struct EigenScratch {
     e: Vec<f64>,
     u: Vec<f64>,
     p: Vec<f64>,
+    r: Vec<f64>,
+    keep: Vec<f64>,
 }
 
 fn find(parent: &mut [usize], mut x: usize) -> usize {
@@ -568,7 +570,9 @@ impl EigenScratch {
                 self.a[x * k + y] -= self.v[x] * self.v[y];
             }
         }
-        let keep = self.a.clone();
+        self.keep.clear();
+        self.keep.extend_from_slice(&self.a);
+        let keep = &self.keep;
         tridiagonalize(
             &mut self.a,
             k,
@@ -577,9 +581,7 @@ impl EigenScratch {
             &mut self.u,
             &mut self.p,
         );
-        self.u.clear();
-        self.u.resize(k, 0.0);
-        match tql(&mut self.d, &mut self.e, &mut self.u) {
+        match tql(&mut self.d, &mut self.e, &mut []) {
             Some(()) => self.d.iter().fold(0.0f64, |m, x| m.max(x.abs())),
             // QL did not converge: the Jacobi solver.
             None => {
@@ -676,9 +678,9 @@ fn tridiagonalize(
 
 /// Eigenvalues of the symmetric tridiagonal matrix with diagonal `d` and off-diagonal `e`
 /// (`e[i]` couples `i` and `i + 1`; `e[n - 1]` unused) by the QL iteration with implicit
-/// shifts (`tqli`), in place in `d`. `z` holds on entry a row of the identity and on exit
-/// that row of the eigenvector matrix (here the last components, for Ritz residuals). None
-/// when an eigenvalue needs more than 60 iterations.
+/// shifts (`tqli`), in place in `d`. A non-empty `z` holds on entry a row of the identity
+/// and on exit that row of the eigenvector matrix. None when an eigenvalue needs more than
+/// 60 iterations.
 fn tql(d: &mut [f64], e: &mut [f64], z: &mut [f64]) -> Option<()> {
     let n = d.len();
     for l in 0..n {
@@ -724,9 +726,11 @@ fn tql(d: &mut [f64], e: &mut [f64], z: &mut [f64]) -> Option<()> {
                 p = s * r;
                 d[i + 1] = g + p;
                 g = c * r - b;
-                let f = z[i + 1];
-                z[i + 1] = s * z[i] + c * f;
-                z[i] = c * z[i] - s * f;
+                if !z.is_empty() {
+                    let f = z[i + 1];
+                    z[i + 1] = s * z[i] + c * f;
+                    z[i] = c * z[i] - s * f;
+                }
             }
             if underflow {
                 continue;
@@ -765,11 +769,16 @@ impl Glcm {
             0.0
         } else {
             let t = self.sums[d].t as f64;
-            let r: Vec<f64> = idx.iter().map(|&l| self.rows[d * nl + l] as f64).collect();
+            let mut r = std::mem::take(&mut self.eig.r);
+            r.clear();
+            r.extend(idx.iter().map(|&l| self.rows[d * nl + l] as f64));
             let base = d * nl * nl;
             let counts = &self.counts;
-            self.eig
-                .mcc(k, t, &r, |x, y| counts[base + idx[x] * nl + idx[y]])
+            let m = self
+                .eig
+                .mcc(k, t, &r, |x, y| counts[base + idx[x] * nl + idx[y]]);
+            self.eig.r = r;
+            m
         };
         self.eig.idx = idx;
         out

@@ -20,13 +20,19 @@
 //! is applied before the local computation) but aggregates directions differently; only the
 //! PyRadiomics convention is implemented here.
 //!
-//! Algorithms: kernels slide along the fastest index axis (`k`). First order keeps a sorted
-//! window and a grey-level histogram, updated by the entering and leaving planes; GLCM keeps
-//! the 13 symmetric co-occurrence matrices, updated by the pairs that touch the entering or
-//! leaving plane (`O(R^2)` per step instead of `O(R^3)`). GLRLM, GLSZM, GLDM and NGTDM are not
-//! decomposable over planes (a run or zone can cross the whole kernel) and are rebuilt per
-//! kernel with reused buffers. Lines (`i`, `j`) run in parallel (rayon); each worker holds one
-//! line's state, so memory is the output plus a few matrices per thread.
+//! Algorithms: kernels slide along the fastest index axis (`k`); every step removes the leaving
+//! plane and adds the entering one (`(2R+1)^2` voxels). First order keeps a Fenwick tree of
+//! counts and integer sums over the intensity ranks, exact 128-bit power sums and the
+//! grey-level histogram, so a voxel costs `O(R^2 log V)`, not `O(R^3)` (images whose
+//! intensities are not small multiples of a power of two fall back to a sorted window with
+//! an `O(R^3)` moment pass). GLCM keeps the 13 symmetric co-occurrence matrices and, per
+//! direction, running sums from which every feature but MCC is `O(1)` (exact integer
+//! moments, fixed-point `c log2 c` sums); MCC is an eigenvalue problem on the grey levels
+//! present in the kernel. GLRLM, GLSZM, GLDM and NGTDM are not decomposable over planes (a
+//! run or zone can cross the whole kernel) and are rebuilt per kernel from precomputed
+//! same-level/neighbour bitmasks masked by the box. Lines (`i`, `j`) run in parallel (rayon)
+//! in chunks; each worker holds one line's state, so memory is the output plus a few
+//! matrices per thread.
 
 mod firstorder;
 mod glcm;
@@ -386,6 +392,8 @@ pub(crate) trait LineKernel {
 struct Shared {
     /// GLCM: whether each direction has a pair in some kernel.
     glcm_used: Vec<bool>,
+    /// First order: intensity ranks for the O(face) kernel (None: sorted window).
+    ranks: Option<std::sync::Arc<firstorder::Ranks>>,
 }
 
 impl Shared {
@@ -393,6 +401,11 @@ impl Shared {
         match class {
             "glcm" => Self {
                 glcm_used: glcm::directions_used(grid),
+                ..Self::default()
+            },
+            "firstorder" => Self {
+                ranks: firstorder::Ranks::new(grid).map(std::sync::Arc::new),
+                ..Self::default()
             },
             _ => Self::default(),
         }
@@ -407,7 +420,14 @@ fn new_kernel(
     shared: &Shared,
 ) -> Box<dyn LineKernel> {
     match class {
-        "firstorder" => Box::new(firstorder::FirstOrder::new(grid, p.voxel_array_shift)),
+        "firstorder" => match &shared.ranks {
+            Some(r) => Box::new(firstorder::FirstOrderTree::new(
+                grid,
+                r.clone(),
+                p.voxel_array_shift,
+            )),
+            None => Box::new(firstorder::FirstOrder::new(grid, p.voxel_array_shift)),
+        },
         // MCC (an eigenvalue problem per direction) dominates GLCM: only when selected.
         "glcm" => Box::new(glcm::Glcm::new(
             grid,
