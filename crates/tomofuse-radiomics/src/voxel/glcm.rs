@@ -118,6 +118,9 @@ pub struct Glcm {
     /// that are empty everywhere before averaging; JointAverage depends on it).
     used: Vec<bool>,
     want_mcc: bool,
+    /// Per direction: whether the counts changed since MCC was last computed, and that MCC.
+    dirty: Vec<bool>,
+    mcc_cache: Vec<f64>,
     eig: EigenScratch,
 }
 
@@ -174,6 +177,8 @@ impl Glcm {
             win: (1, 0),
             used,
             want_mcc,
+            dirty: vec![true; nd],
+            mcc_cache: vec![f64::NAN; nd],
             eig: EigenScratch::default(),
         }
     }
@@ -205,6 +210,7 @@ impl Glcm {
         let nl = self.nl;
         let (x, y) = (gi as usize - 1, gj as usize - 1);
         let base = d * nl * nl;
+        self.dirty[d] = true;
         if x == y {
             self.entry(d, base + x * nl + x, 2 * sgn);
         } else {
@@ -257,6 +263,7 @@ impl Glcm {
         self.lvl.iter_mut().for_each(|x| *x = 0);
         self.sums.iter_mut().for_each(|s| *s = DirSums::default());
         self.chist.iter_mut().for_each(|x| *x = 0);
+        self.dirty.iter_mut().for_each(|x| *x = true);
         let (nl, nc) = (self.nl, self.nc);
         for d in 0..self.dirs.len() {
             // Every entry starts at count 0.
@@ -452,10 +459,16 @@ impl LineKernel for Glcm {
                 let q = 1.0 - (-2.0 * mi as f64 / (LOG_SCALE * t)).exp();
                 if q < 0.0 { f64::NAN } else { q.sqrt() }
             };
-            let mcc = if self.want_mcc {
-                self.mcc(d, &present)
-            } else {
+            // The same counts as at the previous voxel give the same MCC.
+            let mcc = if !self.want_mcc {
                 f64::NAN
+            } else if self.dirty[d] {
+                let m = self.mcc(d, &present);
+                self.mcc_cache[d] = m;
+                self.dirty[d] = false;
+                m
+            } else {
+                self.mcc_cache[d]
             };
             let vals = [
                 s.s_ij as f64 / t,
@@ -712,9 +725,10 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-/// Householder reduction of the symmetric `n x n` matrix `a` (row-major, full storage,
-/// overwritten) to tridiagonal form: diagonal in `d`, off-diagonal in `e` (`e[i]` couples
-/// `i` and `i + 1`, `e[n - 1] = 0`). Rows stay contiguous, so the matrix-vector product and
+/// Householder reduction of the symmetric `n x n` matrix `a` (row-major, full storage on
+/// entry; only the upper triangle is read and updated, the lower becomes stale) to
+/// tridiagonal form: diagonal in `d`, off-diagonal in `e` (`e[i]` couples `i` and `i + 1`,
+/// `e[n - 1] = 0`). Row segments stay contiguous, so the symmetric matrix-vector product and
 /// the rank-2 update run over slices.
 fn tridiagonalize(
     a: &mut [f64],
@@ -748,18 +762,28 @@ fn tridiagonalize(
         u.copy_from_slice(x);
         u[0] = x0 - alpha;
         let beta = 2.0 / (u[0] * u[0] + sigma);
+        // p = beta A22 u from the upper triangle (row r holds columns r..), contiguous.
+        p.iter_mut().for_each(|x| *x = 0.0);
         for r in 0..m {
-            let row = &a[(i + 1 + r) * n + i + 1..(i + 1 + r) * n + n];
-            p[r] = beta * dot(row, u);
+            let g = i + 1 + r;
+            let row = &a[g * n + g..g * n + n];
+            let ur = u[r];
+            p[r] += dot(row, &u[r..]);
+            for (pc, &x) in p[r + 1..].iter_mut().zip(&row[1..]) {
+                *pc += ur * x;
+            }
         }
+        p.iter_mut().for_each(|x| *x *= beta);
         let kk = 0.5 * beta * dot(u, p);
         for r in 0..m {
             p[r] -= kk * u[r];
         }
+        // A22 -= u w^T + w u^T, upper triangle only.
         for r in 0..m {
+            let g = i + 1 + r;
             let (ur, pr) = (u[r], p[r]);
-            let row = &mut a[(i + 1 + r) * n + i + 1..(i + 1 + r) * n + n];
-            for ((x, &uc), &pc) in row.iter_mut().zip(u.iter()).zip(p.iter()) {
+            let row = &mut a[g * n + g..g * n + n];
+            for ((x, &uc), &pc) in row.iter_mut().zip(&u[r..]).zip(&p[r..]) {
                 *x -= ur * pc + pr * uc;
             }
         }
