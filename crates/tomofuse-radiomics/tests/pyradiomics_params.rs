@@ -166,7 +166,31 @@ fn options_tomofuse_does_not_implement_are_errors() {
             "setting:\n  symmetricalGLCM: false\n",
             "setting.symmetricalGLCM",
         ),
-        ("voxelSetting:\n  kernelRadius: 2\n", "voxelSetting"),
+        (
+            "voxelSetting:\n  kernelRadus: 2\n",
+            "voxelSetting.kernelRadus",
+        ),
+        (
+            "voxelSetting:\n  kernelRadius: 0\n",
+            "voxelSetting.kernelRadius",
+        ),
+        (
+            "voxelSetting:\n  kernelRadius: 1.5\n",
+            "voxelSetting.kernelRadius",
+        ),
+        (
+            "voxelSetting:\n  maskedKernel: 2\n",
+            "voxelSetting.maskedKernel",
+        ),
+        (
+            "voxelSetting:\n  initValue: zero\n",
+            "voxelSetting.initValue",
+        ),
+        (
+            "voxelSetting:\n  voxelBatch: 0\n",
+            "voxelSetting.voxelBatch",
+        ),
+        ("voxelSetting: 3\n", "voxelSetting"),
         ("featureClass:\n  shape2D:\n", "featureClass.shape2D"),
         ("imageType:\n  LBP2D: {}\n", "imageType.LBP2D"),
         (
@@ -265,4 +289,39 @@ fn feature_lists_and_roi_checks_apply() {
     let p = from_yaml("setting:\n  minimumROISize: 65\n", "t").unwrap();
     let e = extract(&img, &m, 1, &p.settings).unwrap_err().to_string();
     assert!(e.contains("minimumROISize"), "{e}");
+}
+
+/// `voxelSetting` is read as the file gives it (absent keys stay None); a misspelt key is an
+/// error naming it, with the closest known key.
+#[test]
+fn voxel_setting_is_read_and_checked() {
+    use tomofuse_radiomics::settings::pyradiomics_params::VoxelSetting;
+    let p = from_yaml(
+        "setting:\n  binWidth: 25\nvoxelSetting:\n  kernelRadius: 2\n  maskedKernel: false\n  \
+         initValue: .nan\n  voxelBatch: 500\n",
+        "t.yaml",
+    )
+    .unwrap();
+    assert_eq!(p.voxel.kernel_radius, Some(2));
+    assert_eq!(p.voxel.masked_kernel, Some(false));
+    assert!(p.voxel.init_value.unwrap().is_nan());
+    assert_eq!(p.voxel.voxel_batch, Some(500));
+    let p = from_yaml(
+        "voxelSetting:\n  initValue: 0\n  voxelBatch: -1\n",
+        "t.yaml",
+    )
+    .unwrap();
+    assert_eq!(p.voxel.init_value, Some(0.0));
+    assert_eq!(p.voxel.kernel_radius, None);
+    assert_eq!(
+        from_yaml("setting:\n  binWidth: 25\n", "t.yaml")
+            .unwrap()
+            .voxel,
+        VoxelSetting::default()
+    );
+    let e = err("voxelSetting:\n  maskedKernal: true\n");
+    assert!(
+        e.contains("voxelSetting.maskedKernal") && e.contains("did you mean `maskedKernel`"),
+        "{e}"
+    );
 }

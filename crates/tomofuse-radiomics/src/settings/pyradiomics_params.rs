@@ -1,7 +1,9 @@
 //! PyRadiomics parameter files (YAML, PyRadiomics 3.0.1's `paramSchema.yaml`) read as they
 //! are into checked [`Settings`] under the PyRadiomics convention: `imageType`,
-//! `featureClass` and `setting` (`voxelSetting` is for voxel-based extraction, which this
-//! does not do). Every key of the schema is known: keys PyRadiomics does not have are errors
+//! `featureClass` and `setting`; `voxelSetting` (kernel radius, masked kernel, value outside
+//! the ROI, batch size) is read into [`VoxelSetting`] for voxel maps
+//! (`tomofuse radiomics --voxel-map`; like PyRadiomics, segment-based extraction does not
+//! use it). Every key of the schema is known: keys PyRadiomics does not have are errors
 //! naming the key, and options PyRadiomics has but tomofuse does not implement are errors too
 //! (never silently ignored). The few settings that change nothing in segment-based
 //! extraction without resampling (`interpolator`, `padDistance`, `correctMask`,
@@ -23,6 +25,77 @@ pub struct ParamsFile {
     pub label: u8,
     /// Whether the file set `label` itself.
     pub label_given: bool,
+    /// `voxelSetting`: only the keys the file sets (None: not given).
+    pub voxel: VoxelSetting,
+}
+
+/// PyRadiomics' `voxelSetting` as the file gives it (None where a key is absent; the caller
+/// applies defaults and command-line values).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VoxelSetting {
+    /// `kernelRadius` (>= 1; PyRadiomics' default 1).
+    pub kernel_radius: Option<usize>,
+    /// `maskedKernel` (PyRadiomics' default true).
+    pub masked_kernel: Option<bool>,
+    /// `initValue`: the maps' value outside the ROI (a number or `.nan`). PyRadiomics'
+    /// default is 0; tomofuse's default is NaN (see `docs/radiomics-pyradiomics.md`).
+    pub init_value: Option<f64>,
+    /// `voxelBatch` (-1 or any negative: all voxels at once; >= 1: voxels per batch). Only
+    /// PyRadiomics' memory depends on it; tomofuse's maps and memory do not (it computes
+    /// line by line), so it is checked and has no effect.
+    pub voxel_batch: Option<i64>,
+}
+
+/// The keys of PyRadiomics' `voxelSetting`.
+const VOXEL_SETTINGS: [&str; 4] = ["kernelRadius", "maskedKernel", "initValue", "voxelBatch"];
+
+fn read_voxel_setting(cx: &Ctx, v: &Value) -> Result<VoxelSetting> {
+    let mut out = VoxelSetting::default();
+    let map = match v {
+        Value::Null => return Ok(out),
+        Value::Mapping(m) => m,
+        other => {
+            return Err(cx.err(
+                "voxelSetting",
+                format!("must be a map, found {}", show(other)),
+            ));
+        }
+    };
+    for (k, v) in map {
+        let key = k.as_str().ok_or_else(|| {
+            cx.err(
+                "voxelSetting",
+                format!("keys must be names, found {}", show(k)),
+            )
+        })?;
+        let field = format!("voxelSetting.{key}");
+        let f = field.as_str();
+        match key {
+            "kernelRadius" => out.kernel_radius = Some(cx.int(f, v, 1, 10_000)? as usize),
+            "maskedKernel" => out.masked_kernel = Some(cx.boolean(f, v)?),
+            "initValue" => {
+                out.init_value = Some(match v.as_f64() {
+                    Some(x) if x.is_finite() || x.is_nan() => x,
+                    _ => {
+                        return Err(
+                            cx.err(f, format!("must be a number or .nan, found {}", show(v)))
+                        );
+                    }
+                })
+            }
+            "voxelBatch" => {
+                let b = cx.int(f, v, i64::MIN, i64::MAX)?;
+                if b == 0 {
+                    return Err(cx.err(f, "must be -1 (all voxels at once) or >= 1, found 0"));
+                }
+                out.voxel_batch = Some(b);
+            }
+            other => {
+                return Err(cx.err(f, unknown("voxelSetting key", other, &VOXEL_SETTINGS)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The image types PyRadiomics 3.0.1 has (`get<Name>Image` in `imageoperations.py`).
@@ -451,9 +524,10 @@ pub fn from_yaml(text: &str, source_name: &str) -> Result<ParamsFile> {
         }
         get.insert(key, v);
     }
-    if get.contains_key("voxelSetting") {
-        return Err(cx.not_implemented("voxelSetting", "voxel-based extraction"));
-    }
+    let voxel = match get.get("voxelSetting").copied() {
+        None => VoxelSetting::default(),
+        Some(v) => read_voxel_setting(&cx, v)?,
+    };
     let mut s = Settings::preset("pyradiomics-default")?;
     s.name = format!("PyRadiomics parameter file {source_name}");
     s.pyradiomics.minimum_roi_dimensions = Some(2);
@@ -652,6 +726,7 @@ pub fn from_yaml(text: &str, source_name: &str) -> Result<ParamsFile> {
         settings: s,
         label: label.unwrap_or(1),
         label_given: label.is_some(),
+        voxel,
     })
 }
 

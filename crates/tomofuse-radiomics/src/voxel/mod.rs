@@ -20,13 +20,19 @@
 //! is applied before the local computation) but aggregates directions differently; only the
 //! PyRadiomics convention is implemented here.
 //!
-//! Algorithms: kernels slide along the fastest index axis (`k`). First order keeps a sorted
-//! window and a grey-level histogram, updated by the entering and leaving planes; GLCM keeps
-//! the 13 symmetric co-occurrence matrices, updated by the pairs that touch the entering or
-//! leaving plane (`O(R^2)` per step instead of `O(R^3)`). GLRLM, GLSZM, GLDM and NGTDM are not
-//! decomposable over planes (a run or zone can cross the whole kernel) and are rebuilt per
-//! kernel with reused buffers. Lines (`i`, `j`) run in parallel (rayon); each worker holds one
-//! line's state, so memory is the output plus a few matrices per thread.
+//! Algorithms: kernels slide along the fastest index axis (`k`); every step removes the leaving
+//! plane and adds the entering one (`(2R+1)^2` voxels). First order keeps a Fenwick tree of
+//! counts and integer sums over the intensity ranks, exact 128-bit power sums and the
+//! grey-level histogram, so a voxel costs `O(R^2 log V)`, not `O(R^3)` (images whose
+//! intensities are not small multiples of a power of two fall back to a sorted window with
+//! an `O(R^3)` moment pass). GLCM keeps the 13 symmetric co-occurrence matrices and, per
+//! direction, running sums from which every feature but MCC is `O(1)` (exact integer
+//! moments, fixed-point `c log2 c` sums); MCC is an eigenvalue problem on the grey levels
+//! present in the kernel. GLRLM, GLSZM, GLDM and NGTDM are not decomposable over planes (a
+//! run or zone can cross the whole kernel) and are rebuilt per kernel from precomputed
+//! same-level/neighbour bitmasks masked by the box. Lines (`i`, `j`) run in parallel (rayon)
+//! in chunks; each worker holds one line's state, so memory is the output plus a few
+//! matrices per thread.
 
 mod firstorder;
 mod glcm;
@@ -52,6 +58,9 @@ pub struct VoxelParams {
     pub voxel_array_shift: f64,
     /// ROI label in the mask.
     pub label: u8,
+    /// `initValue`: the maps' value outside the ROI. Default NaN (PyRadiomics' default is 0;
+    /// a parameter file's `voxelSetting.initValue: 0` reproduces its files).
+    pub init_value: f64,
 }
 
 impl Default for VoxelParams {
@@ -63,6 +72,7 @@ impl Default for VoxelParams {
             bin_count: None,
             voxel_array_shift: 0.0,
             label: 1,
+            init_value: f64::NAN,
         }
     }
 }
@@ -86,8 +96,18 @@ impl VoxelParams {
         if s.resegmentation.range.is_some() || s.resegmentation.outlier_sigma.is_some() {
             return Err(unsupported("resegmentation", "resegmentation"));
         }
-        if !s.image_types.is_empty() {
+        // The original image only (a PyRadiomics parameter file lists it as `Original`).
+        if s.image_types.iter().any(|t| t.filter.is_some()) {
             return Err(unsupported("image_types", "filtered image types"));
+        }
+        if s.pyradiomics.force_2d {
+            return Err(unsupported("force2D", "force2D (per-slice texture)"));
+        }
+        if s.texture.ngldm_alpha != 0 {
+            return Err(unsupported(
+                "gldm_a",
+                "a GLDM coarseness gldm_a other than 0",
+            ));
         }
         if s.compat != Compat::Pyradiomics {
             log::info!("voxel maps follow PyRadiomics conventions (compat = \"pyradiomics\")");
@@ -106,6 +126,7 @@ impl VoxelParams {
             bin_count,
             voxel_array_shift: s.pyradiomics.voxel_array_shift,
             label,
+            init_value: f64::NAN,
         })
     }
 }
@@ -199,6 +220,9 @@ pub(crate) struct Grid {
     /// Voxel volume in mm^3 (TotalEnergy).
     pub voxel_volume: f64,
     pub radius: usize,
+    /// Same-level and taking-part neighbour masks (`matrices::neighbour_masks`), filled
+    /// before the first per-kernel class (empty otherwise).
+    pub nb: Vec<[u32; 2]>,
 }
 
 impl Grid {
@@ -347,6 +371,7 @@ fn build_grid(image: &Volume<f32>, mask: &Mask, p: &VoxelParams) -> Result<(Grid
             roi,
             voxel_volume: sp[0] * sp[1] * sp[2],
             radius: r,
+            nb: Vec::new(),
         },
         lo,
     ))
@@ -362,17 +387,60 @@ pub(crate) trait LineKernel {
     fn features(&mut self, grid: &Grid, a: usize, b: usize, c: usize, out: &mut [f64]);
 }
 
-fn new_kernel(class: &str, grid: &Grid, p: &VoxelParams, idx: &[usize]) -> Box<dyn LineKernel> {
+/// What the workers of one class share (computed once per class, not per worker).
+#[derive(Default)]
+struct Shared {
+    /// GLCM: whether each direction has a pair in some kernel.
+    glcm_used: Vec<bool>,
+    /// First order: intensity ranks for the O(face) kernel (None: sorted window).
+    ranks: Option<std::sync::Arc<firstorder::Ranks>>,
+}
+
+impl Shared {
+    fn new(class: &str, grid: &Grid) -> Self {
+        match class {
+            "glcm" => Self {
+                glcm_used: glcm::directions_used(grid),
+                ..Self::default()
+            },
+            "firstorder" => Self {
+                ranks: firstorder::Ranks::new(grid).map(std::sync::Arc::new),
+                ..Self::default()
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
+fn new_kernel(
+    class: &str,
+    grid: &Grid,
+    p: &VoxelParams,
+    idx: &[usize],
+    shared: &Shared,
+) -> Box<dyn LineKernel> {
     match class {
-        "firstorder" => Box::new(firstorder::FirstOrder::new(grid, p.voxel_array_shift)),
-        // MCC (an eigen-decomposition per direction) dominates GLCM: only when selected.
-        "glcm" => Box::new(glcm::Glcm::new(grid, idx.contains(&glcm::MCC))),
+        "firstorder" => match &shared.ranks {
+            Some(r) => Box::new(firstorder::FirstOrderTree::new(
+                grid,
+                r.clone(),
+                p.voxel_array_shift,
+            )),
+            None => Box::new(firstorder::FirstOrder::new(grid, p.voxel_array_shift)),
+        },
+        // MCC (an eigenvalue problem per direction) dominates GLCM: only when selected.
+        "glcm" => Box::new(glcm::Glcm::new(
+            grid,
+            idx.contains(&glcm::MCC),
+            shared.glcm_used.clone(),
+        )),
         other => Box::new(matrices::PerKernel::new(grid, other)),
     }
 }
 
 /// Voxel maps of the ROI `mask == params.label`: one `(name, map)` per selected feature, on
-/// the image grid, NaN outside the ROI (and where a feature is undefined). `features` takes
+/// the image grid, `params.init_value` (NaN by default) outside the ROI, NaN where a feature
+/// is undefined. `features` takes
 /// `all`, class names (`glcm`) or map names (`glcm_Contrast`, see [`feature_names`]).
 ///
 /// Errors: grid mismatch, empty ROI, radius 0 or not smaller than the image, non-finite
@@ -384,22 +452,37 @@ pub fn voxel_maps(
     features: &[String],
 ) -> Result<Vec<(String, Volume<f32>)>> {
     let selection = select(features)?;
-    let (grid, lo) = build_grid(image, mask, params)?;
+    let (mut grid, lo) = build_grid(image, mask, params)?;
     let mut out = Vec::new();
     // One class at a time: its maps are the only large allocation alive besides the output.
     for (class, idx) in selection {
+        if matches!(class, "glrlm" | "glszm" | "gldm" | "ngtdm") && grid.nb.is_empty() {
+            grid.nb = matrices::neighbour_masks(&grid);
+        }
         let nf = class_features(class).len();
         let [n0, n1, n2] = grid.dims;
         let lines: Vec<(usize, usize)> = (0..n0)
             .flat_map(|a| (0..n1).map(move |b| (a, b)))
             .filter(|&(a, b)| (0..n2).any(|c| grid.roi[grid.idx(a, b, c)]))
             .collect();
+        let shared = Shared::new(class, &grid);
         // Per line: the selected values of its ROI voxels (f32, as the maps store them), so
-        // the transient memory is the ROI part of the output, not the kernels.
+        // the transient memory is the ROI part of the output, not the kernels. Lines go to
+        // the workers in chunks (one kernel state per chunk, not per line).
+        let chunk = lines
+            .len()
+            .div_ceil(8 * rayon::current_num_threads())
+            .max(1);
         let per_line: Vec<Vec<f32>> = lines
             .par_iter()
+            .with_min_len(chunk)
             .map_init(
-                || (new_kernel(class, &grid, params, &idx), vec![f64::NAN; nf]),
+                || {
+                    (
+                        new_kernel(class, &grid, params, &idx, &shared),
+                        vec![f64::NAN; nf],
+                    )
+                },
                 |(k, v), &(a, b)| {
                     let row = (0..n2).filter(|&c| grid.roi[grid.idx(a, b, c)]);
                     let (first, last) = (row.clone().min().unwrap(), row.max().unwrap());
@@ -422,7 +505,7 @@ pub fn voxel_maps(
             .collect();
         let mut maps: Vec<Volume<f32>> = idx
             .iter()
-            .map(|_| Volume::filled(image.shape(), f32::NAN, image.geometry))
+            .map(|_| Volume::filled(image.shape(), params.init_value as f32, image.geometry))
             .collect::<std::result::Result<_, _>>()?;
         for (&(a, b), res) in lines.iter().zip(&per_line) {
             let cs = (0..n2).filter(|&c| grid.roi[grid.idx(a, b, c)]);

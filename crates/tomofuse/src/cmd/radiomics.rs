@@ -5,6 +5,13 @@
 //! `--params FILE.yaml` reads a PyRadiomics parameter file as it is (the radiomics crate's
 //! `settings::pyradiomics_params`): PyRadiomics' conventions, image types and column names
 //! (`original_firstorder_Mean`, `wavelet-HLL_glszm_ZoneEntropy`).
+//!
+//! With `--voxel-map`, the kernel radius and masked kernel come from the parameter file's
+//! `voxelSetting` (`kernelRadius`, `maskedKernel`) unless given on the command line; a flag
+//! that differs from the file's value is an error naming both (as `--label` against
+//! `setting.label`), and without either PyRadiomics' defaults apply (1, true). The file's
+//! `initValue` sets the value outside the ROI (default NaN); `voxelBatch` is checked and has
+//! no effect (only PyRadiomics' memory depends on it).
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -65,15 +72,20 @@ pub struct VoxelArgs {
     /// Compute voxel-wise feature maps (PyRadiomics `voxelBased`) of `--image`/`--mask`.
     #[arg(long, requires = "out_dir", conflicts_with_all = ["manifest", "out"])]
     pub voxel_map: bool,
-    /// Kernel radius R in voxels (kernel `(2R+1)^3`).
-    #[arg(long, default_value_t = 1)]
-    pub kernel_radius: usize,
-    /// Only ROI voxels of the kernel take part (PyRadiomics `maskedKernel`).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub masked_kernel: bool,
+    /// Kernel radius R in voxels (kernel `(2R+1)^3`). Default: the parameter file's
+    /// `voxelSetting.kernelRadius`, else 1; a different value than the file's is an error.
+    #[arg(long)]
+    pub kernel_radius: Option<usize>,
+    /// Only ROI voxels of the kernel take part (PyRadiomics `maskedKernel`). Default: the
+    /// parameter file's `voxelSetting.maskedKernel`, else true; a different value than the
+    /// file's is an error.
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub masked_kernel: Option<bool>,
     /// Comma-separated maps: `all`, classes (`firstorder,glcm`) or names (`glcm_Contrast`).
-    #[arg(long, default_value = "all", value_delimiter = ',')]
-    pub features: Vec<String>,
+    /// Default: the parameter file's `featureClass` (shape has no maps and is left out, as
+    /// in PyRadiomics), else `all`; with a `featureClass` in the file, give one or the other.
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
     /// Folder for the maps (`<feature>.nii.gz`) and `index.csv`.
     #[arg(long, requires = "voxel_map")]
     pub out_dir: Option<PathBuf>,
@@ -177,15 +189,16 @@ fn extract_case(c: &Case, settings: &Settings) -> anyhow::Result<Extraction> {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     // Everything is checked before any case is read or any file written.
-    let (settings, file_label) = match (&a.preset, &a.config, &a.params) {
-        (Some(p), _, _) => (Settings::preset(p)?, None),
-        (None, Some(f), _) => (Settings::from_file(f)?, None),
+    let (settings, file_label, file_voxel) = match (&a.preset, &a.config, &a.params) {
+        (Some(p), _, _) => (Settings::preset(p)?, None, None),
+        (None, Some(f), _) => (Settings::from_file(f)?, None, None),
         (None, None, Some(f)) => {
             let p = tomofuse_radiomics::settings::pyradiomics_params::from_file(f)?;
-            (p.settings, p.label_given.then_some(p.label))
+            (p.settings, p.label_given.then_some(p.label), Some(p.voxel))
         }
         (None, None, None) => bail!("give --preset, --config or --params"),
     };
+    let file_voxel = file_voxel.unwrap_or_default();
     let label = match (a.label, file_label) {
         (Some(l), Some(f)) if l != f => {
             bail!("--label {l} differs from the parameter file's `setting.label: {f}`")
@@ -194,7 +207,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (None, None) => 1,
     };
     if a.voxel.voxel_map {
-        return run_voxel_map(&a, &settings, label);
+        return run_voxel_map(&a, &settings, label, &file_voxel);
     }
     let out = a.out.clone().context("give --out")?;
     let cases = match (&a.manifest, &a.image, &a.mask) {
@@ -260,24 +273,86 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--voxel-map`: one NIfTI per feature map (input grid, NaN outside the ROI) plus
-/// `index.csv` (feature, file, min, max, nan_count) in `--out-dir`.
-fn run_voxel_map(a: &Args, settings: &Settings, label: u8) -> anyhow::Result<()> {
+/// A command-line value against the parameter file's: equal or one absent is fine, a
+/// difference is an error naming both.
+fn flag_or_file<T: PartialEq + std::fmt::Display + Copy>(
+    flag: Option<T>,
+    file: Option<T>,
+    flag_name: &str,
+    key: &str,
+    default: T,
+) -> anyhow::Result<T> {
+    match (flag, file) {
+        (Some(a), Some(b)) if a != b => bail!(
+            "{flag_name} {a} differs from the parameter file's `voxelSetting.{key}: {b}` (give one, or the same value)"
+        ),
+        (Some(v), _) | (None, Some(v)) => Ok(v),
+        (None, None) => Ok(default),
+    }
+}
+
+/// `--voxel-map`: one NIfTI per feature map (input grid, the file's `initValue` or NaN
+/// outside the ROI) plus `index.csv` (feature, file, min, max, nan_count) in `--out-dir`.
+fn run_voxel_map(
+    a: &Args,
+    settings: &Settings,
+    label: u8,
+    file: &tomofuse_radiomics::settings::pyradiomics_params::VoxelSetting,
+) -> anyhow::Result<()> {
     let (Some(img), Some(msk), Some(dir)) = (&a.image, &a.mask, &a.voxel.out_dir) else {
         bail!("--voxel-map needs --image, --mask and --out-dir");
     };
-    let params = tomofuse_radiomics::VoxelParams::from_settings(
-        settings,
+    let radius = flag_or_file(
         a.voxel.kernel_radius,
-        a.voxel.masked_kernel,
-        label,
+        file.kernel_radius,
+        "--kernel-radius",
+        "kernelRadius",
+        1,
     )?;
+    let masked = flag_or_file(
+        a.voxel.masked_kernel,
+        file.masked_kernel,
+        "--masked-kernel",
+        "maskedKernel",
+        true,
+    )?;
+    let mut params =
+        tomofuse_radiomics::VoxelParams::from_settings(settings, radius, masked, label)?;
+    if let Some(v) = file.init_value {
+        params.init_value = v;
+    }
     let image = tomofuse_io::read_image(img)
         .with_context(|| format!("cannot read image {}", img.display()))?;
     let mask = tomofuse_io::read_mask(msk)
         .with_context(|| format!("cannot read mask {}", msk.display()))?;
-    let maps = tomofuse_radiomics::voxel_maps(&image, &mask, &params, &a.voxel.features)
-        .with_context(|| {
+    let features = match (&a.voxel.features, settings.pyradiomics.features.is_empty()) {
+        (Some(f), true) => f.clone(),
+        (Some(_), false) => {
+            bail!("--features and the parameter file's `featureClass` both select maps: give one")
+        }
+        (None, true) => vec!["all".to_string()],
+        (None, false) => {
+            let mut f = Vec::new();
+            for (class, names) in &settings.pyradiomics.features {
+                if class == "shape" {
+                    continue; // no voxel maps (PyRadiomics skips shape with voxelBased)
+                }
+                if names.is_empty() {
+                    f.push(class.clone());
+                } else {
+                    f.extend(names.iter().map(|n| format!("{class}_{n}")));
+                }
+            }
+            if f.is_empty() {
+                bail!(
+                    "the parameter file's `featureClass` enables only shape, which has no voxel maps"
+                );
+            }
+            f
+        }
+    };
+    let maps =
+        tomofuse_radiomics::voxel_maps(&image, &mask, &params, &features).with_context(|| {
             format!(
                 "voxel maps of image {} mask {} label {}",
                 img.display(),
