@@ -254,7 +254,7 @@ fn mcc(m: &[f64], total: f64, px: &[f64]) -> f64 {
     if k < 2 {
         return 1.0;
     }
-    let mut sm = vec![vec![0.0; k]; k];
+    let mut sm = vec![0.0; k * k];
     for (a, &i) in idx.iter().enumerate() {
         for (b, &j) in idx.iter().enumerate().skip(a) {
             let mut s = 0.0;
@@ -263,11 +263,11 @@ fn mcc(m: &[f64], total: f64, px: &[f64]) -> f64 {
                 s += m[i * ng + c] / total * (m[j * ng + c] / total) / px[c];
             }
             let v = s / (px[i] * px[j]).sqrt();
-            sm[a][b] = v;
-            sm[b][a] = v;
+            sm[a * k + b] = v;
+            sm[b * k + a] = v;
         }
     }
-    let e = crate::util::sym_eigen(sm);
+    let e = crate::util::sym_eigen_tridiagonal(sm, k);
     e[k - 2].max(0.0).sqrt()
 }
 
