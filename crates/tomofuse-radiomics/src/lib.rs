@@ -368,8 +368,9 @@ fn compute_original(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
 /// PyRadiomics' image operations are computed only on the ROI crop (the values of the whole
 /// image's response there, see [`pyradiomics_image::PyradImage::apply_box`]), and the
 /// sub-bands of one wavelet decomposition together; IBSI-2 filters respond on the whole
-/// image, cropped at once. The responses, then the features of the image types, run in
-/// parallel (rayon); errors are reported for the first failing image type in order.
+/// image, cropped at once, one at a time. The other responses, then the features of the image
+/// types, run in parallel (rayon); errors are reported for the first failing image type in
+/// order.
 pub fn compute_image_types(
     roi: &roi::Roi,
     grid: &Volume<f32>,
@@ -419,59 +420,65 @@ pub fn compute_image_types(
     }
     // The response of each image type on the ROI crop (None for the original image).
     type Crop = Result<Option<Vec<f64>>>;
-    let responses: Vec<Vec<(usize, Crop)>> = jobs
-        .par_iter()
-        .map(|job| {
-            let t = &types[job[0]];
-            let Some(a) = image64
-                .as_ref()
-                .filter(|_| t.filter.is_some() || t.pyradiomics.is_some())
-            else {
-                return vec![(job[0], Ok(None))];
-            };
-            match (&t.filter, &t.pyradiomics) {
-                (
-                    None,
-                    Some(PyradImage::Wavelet {
-                        wavelet,
-                        approximations,
-                        ..
-                    }),
-                ) => {
-                    let bands: Vec<Option<[bool; 3]>> = job
+    let run = |job: &Vec<usize>| -> Vec<(usize, Crop)> {
+        let t = &types[job[0]];
+        let Some(a) = image64
+            .as_ref()
+            .filter(|_| t.filter.is_some() || t.pyradiomics.is_some())
+        else {
+            return vec![(job[0], Ok(None))];
+        };
+        match (&t.filter, &t.pyradiomics) {
+            (
+                None,
+                Some(PyradImage::Wavelet {
+                    wavelet,
+                    approximations,
+                    ..
+                }),
+            ) => {
+                let bands: Vec<Option<[bool; 3]>> = job
+                    .iter()
+                    .map(|&i| match &types[i].pyradiomics {
+                        Some(PyradImage::Wavelet { band, .. }) => *band,
+                        _ => unreachable!("a wavelet job holds wavelet bands"),
+                    })
+                    .collect();
+                match pyradiomics_image::wavelet_bands(a, wavelet, *approximations, &bands, bx) {
+                    Ok(maps) => job
                         .iter()
-                        .map(|&i| match &types[i].pyradiomics {
-                            Some(PyradImage::Wavelet { band, .. }) => *band,
-                            _ => unreachable!("a wavelet job holds wavelet bands"),
-                        })
-                        .collect();
-                    match pyradiomics_image::wavelet_bands(a, wavelet, *approximations, &bands, bx)
-                    {
-                        Ok(maps) => job
-                            .iter()
-                            .zip(maps)
-                            .map(|(&i, m)| (i, Ok(Some(roi.crop_from(&m, bx.lo)))))
-                            .collect(),
-                        Err(e) => vec![(job[0], Err(in_type(t, e)))],
-                    }
+                        .zip(maps)
+                        .map(|(&i, m)| (i, Ok(Some(roi.crop_from(&m, bx.lo)))))
+                        .collect(),
+                    Err(e) => vec![(job[0], Err(in_type(t, e)))],
                 }
-                (None, Some(op)) => vec![(
-                    job[0],
-                    op.apply_box(a, spacing, bx)
-                        .map(|m| Some(roi.crop_from(&m, bx.lo)))
-                        .map_err(|e| in_type(t, e)),
-                )],
-                (Some(filter), _) => vec![(
-                    job[0],
-                    filter
-                        .apply_array(a, spacing)
-                        .map(|m| Some(roi.crop_from(&m, [0; 3])))
-                        .map_err(|e| in_type(t, e)),
-                )],
-                (None, None) => unreachable!("the original image has no job response"),
             }
-        })
-        .collect();
+            (None, Some(op)) => vec![(
+                job[0],
+                op.apply_box(a, spacing, bx)
+                    .map(|m| Some(roi.crop_from(&m, bx.lo)))
+                    .map_err(|e| in_type(t, e)),
+            )],
+            (Some(filter), _) => vec![(
+                job[0],
+                filter
+                    .apply_array(a, spacing)
+                    .map(|m| Some(roi.crop_from(&m, [0; 3])))
+                    .map_err(|e| in_type(t, e)),
+            )],
+            (None, None) => unreachable!("the original image has no job response"),
+        }
+    };
+    // IBSI-2 filters respond on the whole image: one at a time (their own passes are
+    // parallel), so one whole-image response is alive at a time; the others in parallel.
+    let whole = |job: &&Vec<usize>| types[job[0]].filter.is_some();
+    let mut responses: Vec<Vec<(usize, Crop)>> = jobs.iter().filter(whole).map(run).collect();
+    responses.extend(
+        jobs.par_iter()
+            .filter(|job| !whole(job))
+            .map(run)
+            .collect::<Vec<_>>(),
+    );
     drop(image64);
     let mut by_type: Vec<Option<Crop>> = (0..types.len()).map(|_| None).collect();
     for (i, r) in responses.into_iter().flatten() {
