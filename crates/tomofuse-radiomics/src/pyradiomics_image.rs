@@ -411,6 +411,22 @@ impl Periodic {
     }
 }
 
+/// `v` lines read as rows: position p of the lines is `data[base + p * stride..][..v]`.
+struct Rows<'a> {
+    data: &'a [f64],
+    base: usize,
+    stride: usize,
+    v: usize,
+}
+
+impl Rows<'_> {
+    #[inline]
+    fn row(&self, p: usize) -> &[f64] {
+        let b = self.base + p * self.stride;
+        &self.data[b..b + self.v]
+    }
+}
+
 /// Coefficients of one ITK recursive Gaussian pass (`RecursiveSeparableImageFilter`).
 struct Iir {
     n: [f64; 4],
@@ -551,23 +567,39 @@ impl Iir {
         let yst = [out_shape[1] * out_shape[2], out_shape[2], 1];
         let (l, lo, hi) = (sh[axis], keep.lo[axis], keep.hi[axis]);
         let v = out_shape[va];
-        let mut src = vec![0.0; l * v];
+        // Lines along k are gathered (their vector axis j is strided); the others are read in
+        // place (rows of k are contiguous).
+        let mut gathered = if st[va] == 1 {
+            Vec::new()
+        } else {
+            vec![0.0; l * v]
+        };
         let mut causal = vec![0.0; hi * v];
         let mut anti = vec![0.0; (l - lo) * v];
         for o in keep.lo[oa]..keep.hi[oa] {
             let base = o * st[oa] + keep.lo[va] * st[va];
-            for p in 0..l {
-                let row = &mut src[p * v..(p + 1) * v];
-                let b = base + p * st[axis];
-                if st[va] == 1 {
-                    row.copy_from_slice(&xs[b..b + v]);
-                } else {
-                    for (t, r) in row.iter_mut().enumerate() {
+            let rows = if st[va] == 1 {
+                Rows {
+                    data: xs,
+                    base,
+                    stride: st[axis],
+                    v,
+                }
+            } else {
+                for p in 0..l {
+                    let b = base + p * st[axis];
+                    for (t, r) in gathered[p * v..(p + 1) * v].iter_mut().enumerate() {
                         *r = xs[b + t * st[va]];
                     }
                 }
-            }
-            self.lines(&src, l, v, lo, hi, &mut causal, &mut anti);
+                Rows {
+                    data: &gathered,
+                    base: 0,
+                    stride: v,
+                    v,
+                }
+            };
+            self.lines(&rows, l, lo, hi, &mut causal, &mut anti);
             let ybase = (o - keep.lo[oa]) * yst[oa];
             for i in lo..hi {
                 let c = &causal[i * v..(i + 1) * v];
@@ -581,27 +613,26 @@ impl Iir {
         y
     }
 
-    /// [`Iir::line`] on `v` lines of length `l` at once (`src[p * v + t]`: position p of line
-    /// t): the causal part for positions `0..hi` into `causal`, the anti-causal part for
+    /// [`Iir::line`] on `rows.v` lines of length `l` at once (`rows.row(p)[t]`: position p of
+    /// line t): the causal part for positions `0..hi` into `causal`, the anti-causal part for
     /// positions `lo..l` into `anti` (position i at row i - lo).
-    #[allow(clippy::too_many_arguments)]
     fn lines(
         &self,
-        src: &[f64],
+        rows: &Rows,
         l: usize,
-        v: usize,
         lo: usize,
         hi: usize,
         causal: &mut [f64],
         anti: &mut [f64],
     ) {
         let (n, d, m, bn, bm) = (&self.n, &self.d, &self.m, &self.bn, &self.bm);
-        let row = |p: usize| &src[p * v..(p + 1) * v];
+        let v = rows.v;
+        let row = |p: usize| rows.row(p);
         // Causal: the first 4 positions read the border value (as Iir::line).
         for i in 0..hi.min(4) {
             for t in 0..v {
-                let v1 = src[t];
-                let xa = |k: usize| if i >= k { src[(i - k) * v + t] } else { v1 };
+                let v1 = row(0)[t];
+                let xa = |k: usize| if i >= k { row(i - k)[t] } else { v1 };
                 let mut s = xa(0) * n[0] + xa(1) * n[1] + xa(2) * n[2] + xa(3) * n[3];
                 let mut r = 0.0;
                 for k in 0..4 {
@@ -624,6 +655,9 @@ impl Iir {
                 &done[(i - 4) * v..(i - 3) * v],
             );
             let (x0, x1, x2, x3) = (row(i), row(i - 1), row(i - 2), row(i - 3));
+            let (c1, c2, c3, c4) = (&c1[..v], &c2[..v], &c3[..v], &c4[..v]);
+            let (x0, x1, x2, x3) = (&x0[..v], &x1[..v], &x2[..v], &x3[..v]);
+            let cur = &mut cur[..v];
             for t in 0..v {
                 let mut s = x0[t] * n[0] + x1[t] * n[1] + x2[t] * n[2] + x3[t] * n[3];
                 let mut r = 0.0;
@@ -636,11 +670,10 @@ impl Iir {
             }
         }
         // Anti-causal: the last 4 positions read the border value.
-        let last = (l - 1) * v;
         for i in (lo.max(l.saturating_sub(4))..l).rev() {
             for t in 0..v {
-                let v2 = src[last + t];
-                let xb = |j: usize| if j >= l { v2 } else { src[j * v + t] };
+                let v2 = row(l - 1)[t];
+                let xb = |j: usize| if j >= l { v2 } else { row(j)[t] };
                 let mut s =
                     xb(i + 1) * m[0] + xb(i + 2) * m[1] + xb(i + 3) * m[2] + xb(i + 4) * m[3];
                 let mut r = 0.0;
@@ -661,6 +694,9 @@ impl Iir {
             let (a1, a2) = (&done[..v], &done[v..2 * v]);
             let (a3, a4) = (&done[2 * v..3 * v], &done[3 * v..4 * v]);
             let (x1, x2, x3, x4) = (row(i + 1), row(i + 2), row(i + 3), row(i + 4));
+            let (a1, a2, a3, a4) = (&a1[..v], &a2[..v], &a3[..v], &a4[..v]);
+            let (x1, x2, x3, x4) = (&x1[..v], &x2[..v], &x3[..v], &x4[..v]);
+            let cur = &mut cur[..v];
             for t in 0..v {
                 let mut s = x1[t] * m[0] + x2[t] * m[1] + x3[t] * m[2] + x4[t] * m[3];
                 let mut r = 0.0;
