@@ -32,6 +32,9 @@ pub struct Roi {
     pub ivh: IvhLevels,
     /// Intensities of the intensity-mask voxels (scan order).
     pub values: Vec<f64>,
+    /// Crop indices of the intensity-mask voxels (scan order, the order of `values`): the
+    /// texture families visit these instead of scanning the whole crop.
+    pub voxels: Vec<usize>,
     /// Position of the crop's first voxel in the (resampled) image, `[z, y, x]`.
     pub crop_lo: [usize; 3],
 }
@@ -411,6 +414,7 @@ impl Roi {
             });
         }
         let ivh = ivh_levels(&s.ivh, &values, vmin, vmax, range_lo, range_hi)?;
+        let voxels = (0..n).filter(|&id| int_mask[id]).collect();
         Ok(Self {
             dims,
             spacing: [sp[2], sp[1], sp[0]],
@@ -421,6 +425,7 @@ impl Roi {
             ng: ng as usize,
             ivh,
             values,
+            voxels,
             crop_lo,
         })
     }

@@ -25,6 +25,21 @@ pub const DIRS_3D: [[isize; 3]; 13] = [
     [1, 1, 1],
 ];
 
+/// The intensity-mask voxels of slices `zs` as (crop index, z, y, x), in scan order (the
+/// order of a z, y, x loop over the crop that skips grey level 0).
+pub fn voxels_in(
+    roi: &Roi,
+    zs: std::ops::Range<usize>,
+) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+    let [_, ny, nx] = roi.dims;
+    let plane = ny * nx;
+    let lo = roi.voxels.partition_point(|&i| i < zs.start * plane);
+    let hi = roi.voxels.partition_point(|&i| i < zs.end * plane);
+    roi.voxels[lo..hi]
+        .iter()
+        .map(move |&i| (i, i / plane, (i / nx) % ny, i % nx))
+}
+
 /// Neighbour (z, y, x) + d inside the crop, as a flat index.
 #[inline]
 pub fn step(roi: &Roi, z: usize, y: usize, x: usize, d: [isize; 3]) -> Option<usize> {
