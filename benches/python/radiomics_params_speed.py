@@ -9,7 +9,9 @@ IBSI CT phantom, tomofuse only: PyRadiomics has none of these filters).
 Each side runs in its own process per region (PyRadiomics: this script with --worker), with
 the same thread count (OMP/OPENBLAS/MKL/RAYON_NUM_THREADS), times extraction only (inputs
 read once), median of --repeats runs, and reports its peak RSS (the process' ru_maxrss, so it
-includes the interpreter and libraries on the Python side). The load average is printed:
+includes the interpreter and libraries on the Python side) and the median CPU time of all its
+threads per extraction (Python: time.process_time; tomofuse: /proc/self/task/*/schedstat),
+which other processes' load changes much less than the wall time. The load average is printed:
 the ratio moves with machine load.
 
 Regions (all on the shared TotalSegmentator abdomen CT `example_ct_sm.nii.gz`, 122x101x30,
@@ -69,13 +71,16 @@ def worker(params, img, msk, repeats):
     radiomics.setVerbosity(logging.ERROR)
     image, mask = sitk.ReadImage(img), sitk.ReadImage(msk)
     ext = featureextractor.RadiomicsFeatureExtractor(params)
-    times, n = [], 0
+    times, cpu, n = [], [], 0
     for _ in range(repeats):
+        c = time.process_time()
         t = time.perf_counter()
         res = ext.execute(image, mask)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
         n = sum(1 for k in res if not k.startswith("diagnostics_"))
     print(json.dumps({"features": n, "median_s": statistics.median(times), "peak_rss_mb": peak_rss_mb(),
+                      "cpu_median_s": statistics.median(cpu),
                       "version": radiomics.__version__}))
 
 
@@ -114,18 +119,21 @@ def main():
                 check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1])
             out = subprocess.run([a.bin, params, img, msk, str(a.repeats)], check=True,
                                  capture_output=True, text=True, env=env).stdout.split()
-            tf = {"features": int(out[1]), "median_s": float(out[3]), "peak_rss_mb": float(out[5])}
+            tf = {"features": int(out[1]), "median_s": float(out[3]), "peak_rss_mb": float(out[5]),
+                  "cpu_median_s": float(out[7])}
         finally:
             os.unlink(params)
         rows.append((region, label, py, tf))
 
     print("PyRadiomics %s vs tomofuse (release), CT %s" % (rows[0][2]["version"] if rows else "?", CT))
-    print("| region | label | features (py / tf) | PyRadiomics s | tomofuse s | ratio tf/py | peak RSS py MB | peak RSS tf MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| region | label | features (py / tf) | PyRadiomics s | tomofuse s | ratio tf/py (wall) "
+          "| PyRadiomics CPU s | tomofuse CPU s | ratio tf/py (CPU) | peak RSS py MB | peak RSS tf MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for region, label, py, tf in rows:
-        print("| %s | %d | %d / %d | %.3f | %.4f | %.3f | %.0f | %.0f |" % (
+        print("| %s | %d | %d / %d | %.3f | %.4f | %.3f | %.3f | %.4f | %.3f | %.0f | %.0f |" % (
             region, label, py["features"], tf["features"], py["median_s"], tf["median_s"],
-            tf["median_s"] / py["median_s"], py["peak_rss_mb"], tf["peak_rss_mb"]))
+            tf["median_s"] / py["median_s"], py["cpu_median_s"], tf["cpu_median_s"],
+            tf["cpu_median_s"] / py["cpu_median_s"], py["peak_rss_mb"], tf["peak_rss_mb"]))
 
     if not a.no_ibsi2:
         out = subprocess.run([a.ibsi2_bin, a.shared, "1"], check=True, capture_output=True, text=True,

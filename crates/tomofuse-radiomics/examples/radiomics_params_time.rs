@@ -1,6 +1,7 @@
 //! Times an extraction from a PyRadiomics parameter file:
 //! `radiomics_params_time PARAMS.yaml IMAGE MASK [REPEATS] [--breakdown]`; prints the feature
-//! count, the median wall time in seconds and the peak RSS (used by
+//! count, the median wall time in seconds, the peak RSS and the median CPU time of all threads
+//! (used by
 //! benches/python/radiomics_params_speed.py). Times the extraction only (inputs read once), as
 //! the Python side does.
 //!
@@ -28,18 +29,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let read_s = t.elapsed().as_secs_f64();
     let reps: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(3);
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
     let mut n = 0;
     for _ in 0..reps.max(1) {
+        let c = cpu_s();
         let t = Instant::now();
         let ex = extract(&image, &mask, params.label, &params.settings)?;
         times.push(t.elapsed().as_secs_f64());
+        cpu.push(cpu_s() - c);
         n = ex.features.len();
     }
     times.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
     println!(
-        "features {n} median_s {:.4} peak_rss_mb {:.1}",
+        "features {n} median_s {:.4} peak_rss_mb {:.1} cpu_median_s {:.4}",
         times[times.len() / 2],
-        peak_rss_mb()
+        peak_rss_mb(),
+        cpu[cpu.len() / 2]
     );
     if breakdown {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
@@ -47,6 +53,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// CPU time of all threads of this process so far (the sum of `/proc/self/task/*/schedstat`,
+/// nanoseconds on CPU), in seconds; NaN where /proc is missing. Less sensitive to other
+/// processes' load than the wall time.
+fn cpu_s() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e9
 }
 
 /// Peak resident set size of this process (VmHWM), in MB; NaN where /proc is missing.
