@@ -420,7 +420,7 @@ struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    #[inline]
+    #[inline(always)]
     fn row(&self, p: usize) -> &[f64] {
         let b = self.base + p * self.stride;
         &self.data[b..b + self.v]
@@ -615,8 +615,45 @@ impl Iir {
 
     /// [`Iir::line`] on `rows.v` lines of length `l` at once (`rows.row(p)[t]`: position p of
     /// line t): the causal part for positions `0..hi` into `causal`, the anti-causal part for
-    /// positions `lo..l` into `anti` (position i at row i - lo).
+    /// positions `lo..l` into `anti` (position i at row i - lo). Compiled for AVX2 as well and
+    /// chosen at run time: wider vectors over the lines, the same operations in the same
+    /// order (no fused multiply-add), so the same values.
     fn lines(
+        &self,
+        rows: &Rows,
+        l: usize,
+        lo: usize,
+        hi: usize,
+        causal: &mut [f64],
+        anti: &mut [f64],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { self.lines_avx2(rows, l, lo, hi, causal, anti) };
+            return;
+        }
+        self.lines_any(rows, l, lo, hi, causal, anti);
+    }
+
+    /// [`Iir::lines_any`] compiled with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn lines_avx2(
+        &self,
+        rows: &Rows,
+        l: usize,
+        lo: usize,
+        hi: usize,
+        causal: &mut [f64],
+        anti: &mut [f64],
+    ) {
+        self.lines_any(rows, l, lo, hi, causal, anti);
+    }
+
+    /// The body of [`Iir::lines`] for any target.
+    #[inline(always)]
+    fn lines_any(
         &self,
         rows: &Rows,
         l: usize,
