@@ -32,9 +32,8 @@ pub struct Roi {
     pub ivh: IvhLevels,
     /// Intensities of the intensity-mask voxels (scan order).
     pub values: Vec<f64>,
-    /// Crop indices of the intensity-mask voxels (scan order, the order of `values`): the
-    /// texture families visit these instead of scanning the whole crop.
-    pub voxels: Vec<usize>,
+    /// Crop indices of the intensity-mask voxels, made on first use ([`Roi::voxels`]).
+    voxels: std::sync::OnceLock<Vec<usize>>,
     /// Position of the crop's first voxel in the (resampled) image, `[z, y, x]`.
     pub crop_lo: [usize; 3],
 }
@@ -414,7 +413,6 @@ impl Roi {
             });
         }
         let ivh = ivh_levels(&s.ivh, &values, vmin, vmax, range_lo, range_hi)?;
-        let voxels = (0..n).filter(|&id| int_mask[id]).collect();
         Ok(Self {
             dims,
             spacing: [sp[2], sp[1], sp[0]],
@@ -425,8 +423,19 @@ impl Roi {
             ng: ng as usize,
             ivh,
             values,
-            voxels,
+            voxels: std::sync::OnceLock::new(),
             crop_lo,
+        })
+    }
+
+    /// Crop indices of the intensity-mask voxels (scan order, the order of `values`): the
+    /// texture families visit these instead of scanning the whole crop. Made on first use
+    /// (8 bytes per ROI voxel), so runs without those families do not hold it.
+    pub fn voxels(&self) -> &[usize] {
+        self.voxels.get_or_init(|| {
+            (0..self.int_mask.len())
+                .filter(|&id| self.int_mask[id])
+                .collect()
         })
     }
 

@@ -30,10 +30,11 @@ pub const DIRS_3D: [[isize; 3]; 13] = [
 pub fn voxels_in(roi: &Roi, zs: std::ops::Range<usize>) -> VoxelsIn<'_> {
     let [_, ny, nx] = roi.dims;
     let plane = ny * nx;
-    let lo = roi.voxels.partition_point(|&i| i < zs.start * plane);
-    let hi = roi.voxels.partition_point(|&i| i < zs.end * plane);
+    let voxels = roi.voxels();
+    let lo = voxels.partition_point(|&i| i < zs.start * plane);
+    let hi = voxels.partition_point(|&i| i < zs.end * plane);
     VoxelsIn {
-        ids: roi.voxels[lo..hi].iter(),
+        ids: voxels[lo..hi].iter(),
         nx,
         ny,
         z: zs.start,
