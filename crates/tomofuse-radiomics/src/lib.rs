@@ -363,50 +363,147 @@ fn compute_original(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
 
 /// The features of every image type, in the configured order, following the IBSI-2 order:
 /// the whole (interpolated) image is filtered, the ROI (resegmented on the original
-/// intensities) is cut from the response, then the type's families run on it. One response
-/// map is alive at a time.
+/// intensities) is cut from the response, then the type's families run on it.
+///
+/// PyRadiomics' image operations are computed only on the ROI crop (the values of the whole
+/// image's response there, see [`pyradiomics_image::PyradImage::apply_box`]), and the
+/// sub-bands of one wavelet decomposition together; IBSI-2 filters respond on the whole
+/// image, cropped at once, one at a time. The other responses, then the features of the image
+/// types, run in parallel (rayon); errors are reported for the first failing image type in
+/// order.
 pub fn compute_image_types(
     roi: &roi::Roi,
     grid: &Volume<f32>,
     types: &[image_types::ImageType],
     settings: &Settings,
 ) -> Result<Vec<Feature>> {
-    let mut out = Vec::new();
-    let mut image64: Option<ndarray::Array3<f64>> = None;
-    for t in types {
-        if t.filter.is_none() && t.pyradiomics.is_none() {
-            out.extend(compute_original(roi, settings));
-            continue;
+    use pyradiomics_image::PyradImage;
+    let bx = roi.grid_box();
+    let spacing = grid.geometry.spacing;
+    let image64 = types
+        .iter()
+        .any(|t| t.filter.is_some() || t.pyradiomics.is_some())
+        .then(|| grid.data.mapv(|v| v as f64));
+    // Errors name the image type: a kernel too large for the image, or too many grey
+    // levels for the type's discretisation.
+    let in_type = |t: &image_types::ImageType, e: RadiomicsError| match e {
+        RadiomicsError::FilterParam { param, reason } => RadiomicsError::FilterParam {
+            param,
+            reason: format!("{reason} (image type `{}`)", t.name),
+        },
+        RadiomicsError::Settings { field, reason } => RadiomicsError::Settings {
+            field,
+            reason: format!("{reason} (image type `{}`)", t.name),
+        },
+        other => other,
+    };
+    // Jobs: one per image type, except the bands of one wavelet decomposition (same wavelet
+    // and approximation levels), which share one job.
+    let mut jobs: Vec<Vec<usize>> = Vec::new();
+    for (i, t) in types.iter().enumerate() {
+        if let Some(PyradImage::Wavelet {
+            wavelet,
+            approximations,
+            ..
+        }) = &t.pyradiomics
+        {
+            let same = |j: &usize| {
+                matches!(&types[*j].pyradiomics, Some(PyradImage::Wavelet { wavelet: w, approximations: a, .. })
+                    if w == wavelet && a == approximations)
+            };
+            if let Some(job) = jobs.iter_mut().find(|job| same(&job[0])) {
+                job.push(i);
+                continue;
+            }
         }
-        let a = image64.get_or_insert_with(|| grid.data.mapv(|v| v as f64));
-        // Errors name the image type: a kernel too large for the image, or too many grey
-        // levels for the type's discretisation.
-        let in_type = |e: RadiomicsError| match e {
-            RadiomicsError::FilterParam { param, reason } => RadiomicsError::FilterParam {
-                param,
-                reason: format!("{reason} (image type `{}`)", t.name),
-            },
-            RadiomicsError::Settings { field, reason } => RadiomicsError::Settings {
-                field,
-                reason: format!("{reason} (image type `{}`)", t.name),
-            },
-            other => other,
+        jobs.push(vec![i]);
+    }
+    // The response of each image type on the ROI crop (None for the original image).
+    type Crop = Result<Option<Vec<f64>>>;
+    let run = |job: &Vec<usize>| -> Vec<(usize, Crop)> {
+        let t = &types[job[0]];
+        let Some(a) = image64
+            .as_ref()
+            .filter(|_| t.filter.is_some() || t.pyradiomics.is_some())
+        else {
+            return vec![(job[0], Ok(None))];
         };
-        let response = match (&t.filter, &t.pyradiomics) {
-            (Some(filter), _) => filter.apply_array(a, grid.geometry.spacing),
-            (None, Some(op)) => op.apply(a, grid.geometry.spacing),
-            (None, None) => unreachable!("the original image is handled above"),
+        match (&t.filter, &t.pyradiomics) {
+            (
+                None,
+                Some(PyradImage::Wavelet {
+                    wavelet,
+                    approximations,
+                    ..
+                }),
+            ) => {
+                let bands: Vec<Option<[bool; 3]>> = job
+                    .iter()
+                    .map(|&i| match &types[i].pyradiomics {
+                        Some(PyradImage::Wavelet { band, .. }) => *band,
+                        _ => unreachable!("a wavelet job holds wavelet bands"),
+                    })
+                    .collect();
+                match pyradiomics_image::wavelet_bands(a, wavelet, *approximations, &bands, bx) {
+                    Ok(maps) => job
+                        .iter()
+                        .zip(maps)
+                        .map(|(&i, m)| (i, Ok(Some(roi.crop_from(&m, bx.lo)))))
+                        .collect(),
+                    Err(e) => vec![(job[0], Err(in_type(t, e)))],
+                }
+            }
+            (None, Some(op)) => vec![(
+                job[0],
+                op.apply_box(a, spacing, bx)
+                    .map(|m| Some(roi.crop_from(&m, bx.lo)))
+                    .map_err(|e| in_type(t, e)),
+            )],
+            (Some(filter), _) => vec![(
+                job[0],
+                filter
+                    .apply_array(a, spacing)
+                    .map(|m| Some(roi.crop_from(&m, [0; 3])))
+                    .map_err(|e| in_type(t, e)),
+            )],
+            (None, None) => unreachable!("the original image has no job response"),
         }
-        .map_err(in_type)?;
-        let filtered = roi
-            .with_image(roi.crop_of(&response), &t.settings)
-            .map_err(in_type)?;
-        drop(response);
-        let mut fs = compute_families(&filtered, &t.settings);
-        for f in &mut fs {
-            f.image_type.clone_from(&t.name);
-        }
-        out.extend(fs);
+    };
+    // IBSI-2 filters respond on the whole image: one at a time (their own passes are
+    // parallel), so one whole-image response is alive at a time; the others in parallel.
+    let whole = |job: &&Vec<usize>| types[job[0]].filter.is_some();
+    let mut responses: Vec<Vec<(usize, Crop)>> = jobs.iter().filter(whole).map(run).collect();
+    responses.extend(
+        jobs.par_iter()
+            .filter(|job| !whole(job))
+            .map(run)
+            .collect::<Vec<_>>(),
+    );
+    drop(image64);
+    let mut by_type: Vec<Option<Crop>> = (0..types.len()).map(|_| None).collect();
+    for (i, r) in responses.into_iter().flatten() {
+        by_type[i] = Some(r);
+    }
+    let per_type: Vec<Result<Vec<Feature>>> = types
+        .par_iter()
+        .zip(by_type)
+        .map(|(t, r)| {
+            let Some(crop) = r.expect("every image type has a response")? else {
+                return Ok(compute_original(roi, settings));
+            };
+            let filtered = roi
+                .with_image(crop, &t.settings)
+                .map_err(|e| in_type(t, e))?;
+            let mut fs = compute_families(&filtered, &t.settings);
+            for f in &mut fs {
+                f.image_type.clone_from(&t.name);
+            }
+            Ok(fs)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for fs in per_type {
+        out.extend(fs?);
     }
     Ok(out)
 }

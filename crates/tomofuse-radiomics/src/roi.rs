@@ -32,6 +32,8 @@ pub struct Roi {
     pub ivh: IvhLevels,
     /// Intensities of the intensity-mask voxels (scan order).
     pub values: Vec<f64>,
+    /// Crop indices of the intensity-mask voxels, made on first use ([`Roi::voxels`]).
+    voxels: std::sync::OnceLock<Vec<usize>>,
     /// Position of the crop's first voxel in the (resampled) image, `[z, y, x]`.
     pub crop_lo: [usize; 3],
 }
@@ -142,13 +144,30 @@ impl Roi {
     /// The ROI crop of a whole-image `[i, j, k]` array on the grid the ROI was cut from
     /// (e.g. a filter response), in the crop's `[z][y][x]` order.
     pub fn crop_of(&self, a: &ndarray::Array3<f64>) -> Vec<f64> {
+        self.crop_from(a, [0; 3])
+    }
+
+    /// The crop's box on the grid it was cut from, along `[i, j, k]`.
+    pub fn grid_box(&self) -> crate::pyradiomics_image::GridBox {
         let [nz, ny, nx] = self.dims;
         let [z0, y0, x0] = self.crop_lo;
+        crate::pyradiomics_image::GridBox {
+            lo: [x0, y0, z0],
+            hi: [x0 + nx, y0 + ny, z0 + nz],
+        }
+    }
+
+    /// As [`Roi::crop_of`] for an array covering the grid from voxel `origin` (`[i, j, k]`)
+    /// on, e.g. a response computed on [`Roi::grid_box`] only (origin its `lo`).
+    pub fn crop_from(&self, a: &ndarray::Array3<f64>, origin: [usize; 3]) -> Vec<f64> {
+        let [nz, ny, nx] = self.dims;
+        let [z0, y0, x0] = self.crop_lo;
+        let (i0, j0, k0) = (x0 - origin[0], y0 - origin[1], z0 - origin[2]);
         let mut out = vec![0.0; nz * ny * nx];
         for x in 0..nx {
             for y in 0..ny {
                 for z in 0..nz {
-                    out[(z * ny + y) * nx + x] = a[[x + x0, y + y0, z + z0]];
+                    out[(z * ny + y) * nx + x] = a[[x + i0, y + j0, z + k0]];
                 }
             }
         }
@@ -404,7 +423,19 @@ impl Roi {
             ng: ng as usize,
             ivh,
             values,
+            voxels: std::sync::OnceLock::new(),
             crop_lo,
+        })
+    }
+
+    /// Crop indices of the intensity-mask voxels (scan order, the order of `values`): the
+    /// texture families visit these instead of scanning the whole crop. Made on first use
+    /// (8 bytes per ROI voxel), so runs without those families do not hold it.
+    pub fn voxels(&self) -> &[usize] {
+        self.voxels.get_or_init(|| {
+            (0..self.int_mask.len())
+                .filter(|&id| self.int_mask[id])
+                .collect()
         })
     }
 

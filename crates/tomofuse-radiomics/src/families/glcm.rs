@@ -2,7 +2,7 @@
 //! with the six IBSI aggregations.
 
 use super::texture::{
-    DIRS_2D, DIRS_3D, dims, pyradiomics_features, pyradiomics_suffix, roi_slices, step,
+    DIRS_2D, DIRS_3D, dims, pyradiomics_features, pyradiomics_suffix, roi_slices, step, voxels_in,
 };
 use crate::roi::Roi;
 use crate::settings::{Convention, Naming, Settings};
@@ -45,22 +45,14 @@ pub const NAMES: [&str; 25] = [
 /// Symmetric co-occurrence counts (ng x ng, row-major) along `d` for voxels in slices `zs`.
 pub fn counts(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Vec<f64> {
     let ng = roi.ng;
-    let [_, ny, nx] = roi.dims;
     let mut m = vec![0.0; ng * ng];
-    for z in zs {
-        for y in 0..ny {
-            for x in 0..nx {
-                let a = roi.gl[(z * ny + y) * nx + x] as usize;
-                if a == 0 {
-                    continue;
-                }
-                if let Some(n) = step(roi, z, y, x, d) {
-                    let b = roi.gl[n] as usize;
-                    if b > 0 {
-                        m[(a - 1) * ng + b - 1] += 1.0;
-                        m[(b - 1) * ng + a - 1] += 1.0;
-                    }
-                }
+    for (id, z, y, x) in voxels_in(roi, zs) {
+        let a = roi.gl[id] as usize;
+        if let Some(n) = step(roi, z, y, x, d) {
+            let b = roi.gl[n] as usize;
+            if b > 0 {
+                m[(a - 1) * ng + b - 1] += 1.0;
+                m[(b - 1) * ng + a - 1] += 1.0;
             }
         }
     }
@@ -254,7 +246,7 @@ fn mcc(m: &[f64], total: f64, px: &[f64]) -> f64 {
     if k < 2 {
         return 1.0;
     }
-    let mut sm = vec![vec![0.0; k]; k];
+    let mut sm = vec![0.0; k * k];
     for (a, &i) in idx.iter().enumerate() {
         for (b, &j) in idx.iter().enumerate().skip(a) {
             let mut s = 0.0;
@@ -263,11 +255,11 @@ fn mcc(m: &[f64], total: f64, px: &[f64]) -> f64 {
                 s += m[i * ng + c] / total * (m[j * ng + c] / total) / px[c];
             }
             let v = s / (px[i] * px[j]).sqrt();
-            sm[a][b] = v;
-            sm[b][a] = v;
+            sm[a * k + b] = v;
+            sm[b * k + a] = v;
         }
     }
-    let e = crate::util::sym_eigen(sm);
+    let e = crate::util::sym_eigen_tridiagonal(sm, k);
     e[k - 2].max(0.0).sqrt()
 }
 

@@ -2,7 +2,7 @@
 
 use super::texture::{
     DIRS_2D, DIRS_3D, Sparse, dims, emph, emphasis_features_with, pyradiomics_features,
-    pyradiomics_suffix, roi_slices,
+    pyradiomics_suffix, roi_slices, voxels_in,
 };
 use crate::roi::Roi;
 use crate::settings::{Naming, Settings};
@@ -55,38 +55,30 @@ pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
         (c[0] >= zr.0 && c[0] < zr.1 && c[1] >= 0 && c[1] < ny_i && c[2] >= 0 && c[2] < nx_i)
             .then(|| ((c[0] * ny_i + c[1]) * nx_i + c[2]) as usize)
     };
-    for z in zs.clone() {
-        for y in 0..ny {
-            for x in 0..nx {
-                let id = (z * ny + y) * nx + x;
-                let a = roi.gl[id];
-                if a == 0 {
-                    continue;
+    for (id, z, y, x) in voxels_in(roi, zs.clone()) {
+        let a = roi.gl[id];
+        m.nv += 1.0;
+        let c0 = [z as isize, y as isize, x as isize];
+        // Only start counting at the first voxel of a run.
+        if let Some(p) = at([c0[0] + back[0], c0[1] + back[1], c0[2] + back[2]])
+            && roi.gl[p] == a
+        {
+            continue;
+        }
+        let (mut len, mut c) = (1u32, c0);
+        loop {
+            let nc = [c[0] + d[0], c[1] + d[1], c[2] + d[2]];
+            match at(nc) {
+                Some(n) if roi.gl[n] == a => {
+                    len += 1;
+                    c = nc;
                 }
-                m.nv += 1.0;
-                let c0 = [z as isize, y as isize, x as isize];
-                // Only start counting at the first voxel of a run.
-                if let Some(p) = at([c0[0] + back[0], c0[1] + back[1], c0[2] + back[2]])
-                    && roi.gl[p] == a
-                {
-                    continue;
-                }
-                let (mut len, mut c) = (1u32, c0);
-                loop {
-                    let nc = [c[0] + d[0], c[1] + d[1], c[2] + d[2]];
-                    match at(nc) {
-                        Some(n) if roi.gl[n] == a => {
-                            len += 1;
-                            c = nc;
-                        }
-                        _ => break,
-                    }
-                }
-                match dense.get_mut(a as usize * maxlen + len as usize) {
-                    Some(c) if dense_ok => *c += 1,
-                    _ => m.add(a, len, 1.0),
-                }
+                _ => break,
             }
+        }
+        match dense.get_mut(a as usize * maxlen + len as usize) {
+            Some(c) if dense_ok => *c += 1,
+            _ => m.add(a, len, 1.0),
         }
     }
     for (k, &c) in dense.iter().enumerate() {

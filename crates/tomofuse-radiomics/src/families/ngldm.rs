@@ -3,7 +3,7 @@
 
 use super::texture::{
     Sparse, dims, emph, emphasis_features_with, pyradiomics_features, pyradiomics_suffix,
-    roi_slices, step,
+    roi_slices, step, voxels_in,
 };
 use crate::roi::Roi;
 use crate::settings::{Naming, Settings};
@@ -72,7 +72,6 @@ pub const PYRADIOMICS: [(&str, &str, usize); 14] = [
 ];
 
 pub fn dependence(roi: &Roi, zs: std::ops::Range<usize>, d3: bool, alpha: u32) -> Sparse {
-    let [_, ny, nx] = roi.dims;
     let mut nb = Vec::new();
     for dz in if d3 { -1..=1 } else { 0..=0 } {
         for dy in -1isize..=1 {
@@ -93,29 +92,22 @@ pub fn dependence(roi: &Roi, zs: std::ops::Range<usize>, d3: bool, alpha: u32) -
     } else {
         Vec::new()
     };
-    for z in zs {
-        for y in 0..ny {
-            for x in 0..nx {
-                let a = roi.gl[(z * ny + y) * nx + x];
-                if a == 0 {
-                    continue;
+    for (id, z, y, x) in voxels_in(roi, zs) {
+        let a = roi.gl[id];
+        let mut k = 1u32;
+        for &o in &nb {
+            if let Some(n) = step(roi, z, y, x, o) {
+                let g = roi.gl[n];
+                if g > 0 && g.abs_diff(a) <= alpha {
+                    k += 1;
                 }
-                let mut k = 1u32;
-                for &o in &nb {
-                    if let Some(n) = step(roi, z, y, x, o) {
-                        let g = roi.gl[n];
-                        if g > 0 && g.abs_diff(a) <= alpha {
-                            k += 1;
-                        }
-                    }
-                }
-                match dense.get_mut(a as usize * kmax + k as usize) {
-                    Some(c) if dense_ok => *c += 1,
-                    _ => m.add(a, k, 1.0),
-                }
-                m.nv += 1.0;
             }
         }
+        match dense.get_mut(a as usize * kmax + k as usize) {
+            Some(c) if dense_ok => *c += 1,
+            _ => m.add(a, k, 1.0),
+        }
+        m.nv += 1.0;
     }
     for (i, &c) in dense.iter().enumerate() {
         if c > 0 {

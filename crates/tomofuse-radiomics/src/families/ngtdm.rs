@@ -2,7 +2,7 @@
 //! Neighbours outside the intensity mask are ignored; voxels without any neighbour in the
 //! mask do not contribute.
 
-use super::texture::{dims, pyradiomics_features, pyradiomics_suffix, roi_slices, step};
+use super::texture::{dims, pyradiomics_features, pyradiomics_suffix, roi_slices, step, voxels_in};
 use crate::roi::Roi;
 use crate::settings::{Convention, Naming, Settings};
 use crate::{Feature, FeatureFamily};
@@ -26,7 +26,6 @@ pub struct Tone {
 }
 
 pub fn tones(roi: &Roi, zs: std::ops::Range<usize>, d3: bool) -> Tone {
-    let [_, ny, nx] = roi.dims;
     let mut nb = Vec::new();
     for dz in if d3 { -1..=1 } else { 0..=0 } {
         for dy in -1isize..=1 {
@@ -41,29 +40,22 @@ pub fn tones(roi: &Roi, zs: std::ops::Range<usize>, d3: bool) -> Tone {
         n: vec![0.0; roi.ng],
         s: vec![0.0; roi.ng],
     };
-    for z in zs {
-        for y in 0..ny {
-            for x in 0..nx {
-                let a = roi.gl[(z * ny + y) * nx + x];
-                if a == 0 {
-                    continue;
-                }
-                let (mut sum, mut c) = (0.0, 0usize);
-                for &o in &nb {
-                    if let Some(n) = step(roi, z, y, x, o) {
-                        let g = roi.gl[n];
-                        if g > 0 {
-                            sum += g as f64;
-                            c += 1;
-                        }
-                    }
-                }
-                if c > 0 {
-                    let i = a as usize - 1;
-                    t.n[i] += 1.0;
-                    t.s[i] += (a as f64 - sum / c as f64).abs();
+    for (id, z, y, x) in voxels_in(roi, zs) {
+        let a = roi.gl[id];
+        let (mut sum, mut c) = (0.0, 0usize);
+        for &o in &nb {
+            if let Some(n) = step(roi, z, y, x, o) {
+                let g = roi.gl[n];
+                if g > 0 {
+                    sum += g as f64;
+                    c += 1;
                 }
             }
+        }
+        if c > 0 {
+            let i = a as usize - 1;
+            t.n[i] += 1.0;
+            t.s[i] += (a as f64 - sum / c as f64).abs();
         }
     }
     t

@@ -25,6 +25,54 @@ pub const DIRS_3D: [[isize; 3]; 13] = [
     [1, 1, 1],
 ];
 
+/// The intensity-mask voxels of slices `zs` as (crop index, z, y, x), in scan order (the
+/// order of a z, y, x loop over the crop that skips grey level 0).
+pub fn voxels_in(roi: &Roi, zs: std::ops::Range<usize>) -> VoxelsIn<'_> {
+    let [_, ny, nx] = roi.dims;
+    let plane = ny * nx;
+    let voxels = roi.voxels();
+    let lo = voxels.partition_point(|&i| i < zs.start * plane);
+    let hi = voxels.partition_point(|&i| i < zs.end * plane);
+    VoxelsIn {
+        ids: voxels[lo..hi].iter(),
+        nx,
+        ny,
+        z: zs.start,
+        y: 0,
+        row: zs.start * plane,
+    }
+}
+
+/// Iterator of [`voxels_in`]: the coordinates follow the sorted indices row by row (no
+/// division per voxel).
+pub struct VoxelsIn<'a> {
+    ids: std::slice::Iter<'a, usize>,
+    nx: usize,
+    ny: usize,
+    z: usize,
+    y: usize,
+    /// Crop index of voxel (z, y, 0).
+    row: usize,
+}
+
+impl Iterator for VoxelsIn<'_> {
+    type Item = (usize, usize, usize, usize);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let id = *self.ids.next()?;
+        while id >= self.row + self.nx {
+            self.row += self.nx;
+            self.y += 1;
+            if self.y == self.ny {
+                self.y = 0;
+                self.z += 1;
+            }
+        }
+        Some((id, self.z, self.y, id - self.row))
+    }
+}
+
 /// Neighbour (z, y, x) + d inside the crop, as a flat index.
 #[inline]
 pub fn step(roi: &Roi, z: usize, y: usize, x: usize, d: [isize; 3]) -> Option<usize> {
@@ -200,4 +248,46 @@ pub mod emph {
     pub const GL_VAR: usize = 13;
     pub const SIZE_VAR: usize = 14;
     pub const ENTROPY: usize = 15;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `voxels_in` gives the voxels (and coordinates) of a z, y, x scan of the crop that
+    /// skips grey level 0, for every slice range, on a scattered ROI with empty rows and
+    /// slices.
+    #[test]
+    fn voxels_in_equals_the_scan_of_the_crop() {
+        let g = tomofuse_core::Geometry::with_spacing([1.0, 1.0, 2.0]).unwrap();
+        let n = [9usize, 7, 6];
+        let data: Vec<f32> = (0..n[0] * n[1] * n[2]).map(|i| (i % 13) as f32).collect();
+        let mask: Vec<u8> = (0..n[0] * n[1] * n[2])
+            .map(|i| u8::from((i * 7919) % 5 < 2 && i % 4 != 1))
+            .collect();
+        let image = tomofuse_core::Volume::from_vec_c(n, data, g).unwrap();
+        let mask = tomofuse_core::Volume::from_vec_c(n, mask, g).unwrap();
+        let s = crate::Settings::from_toml(
+            "discretisation = { method = \"fixed_bin_size\", bin_width = 2.0 }\n",
+            "test",
+        )
+        .unwrap();
+        let roi = Roi::build(&image, &mask, 1, &s).unwrap();
+        let [nz, ny, nx] = roi.dims;
+        for zs in [0..nz, 1..2, 2..nz, 0..0, 3..nz - 1] {
+            let mut want = Vec::new();
+            for z in zs.clone() {
+                for y in 0..ny {
+                    for x in 0..nx {
+                        let id = (z * ny + y) * nx + x;
+                        if roi.gl[id] > 0 {
+                            want.push((id, z, y, x));
+                        }
+                    }
+                }
+            }
+            let got: Vec<_> = voxels_in(&roi, zs.clone()).collect();
+            assert_eq!(got, want, "slices {zs:?}");
+        }
+    }
 }

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use tomofuse_radiomics::Extraction;
 
+pub mod csv;
 pub mod ibsi2;
+
+pub use csv::split_csv;
 
 /// One row of an IBSI reference table.
 #[derive(Debug, Clone)]
@@ -16,27 +19,6 @@ pub struct RefRow {
     pub tag: String,
     pub value: f64,
     pub tolerance: f64,
-}
-
-/// Minimal CSV line splitter with double-quote support (the IBSI files quote some families).
-pub fn split_csv(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut q = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if q && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => q = !q,
-            ',' if !q => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
 }
 
 /// Rows with a reference value (blank ones are dropped). Handles the BOM and quoted
