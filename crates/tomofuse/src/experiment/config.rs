@@ -424,6 +424,9 @@ pub struct ProfileOverride {
     /// Overrides `segmentation.validation_interval`.
     #[serde(default)]
     pub validation_interval: Option<usize>,
+    /// Overrides `radiomics.preset` (e.g. the unfiltered preset for a smoke-test profile).
+    #[serde(default)]
+    pub radiomics_preset: Option<String>,
 }
 
 impl ExperimentConfig {
@@ -493,6 +496,14 @@ impl ExperimentConfig {
             }
             if let (Some(v), Some(d)) = (o.finetune_epochs, self.deep_features.as_mut()) {
                 d.finetune_epochs = v;
+            }
+            if let Some(v) = o.radiomics_preset {
+                let r = self.radiomics.as_mut().with_context(|| {
+                    format!(
+                        "[profiles.{name}] radiomics_preset: the config has no [radiomics] section"
+                    )
+                })?;
+                r.preset = v;
             }
         }
         self.validate()?;
