@@ -139,3 +139,16 @@ def test_voxel_output_type_follows_simpleitk():
     m = out["original_firstorder_Mean"]
     assert isinstance(m, sitk.Image)
     assert "diagnostics_Mask-original_VoxelNum" in out
+
+
+def test_voxel_output_without_simpleitk_is_tomofuse_image(monkeypatch):
+    """Without SimpleITK the maps are `tomofuse.Image`s with the same voxels."""
+    ext = featureextractor.RadiomicsFeatureExtractor()
+    ext.disableAllFeatures()
+    ext.enableFeaturesByName(glcm=["Contrast"])
+    with_sitk = as_image(ext.execute(IMAGE, MASK, voxelBased=True)["original_glcm_Contrast"])
+    monkeypatch.setattr(featureextractor, "_sitk", lambda: None)
+    m = ext.execute(IMAGE, MASK, voxelBased=True)["original_glcm_Contrast"]
+    assert isinstance(m, tomofuse.Image)
+    assert np.array_equal(m.array, with_sitk.array, equal_nan=True)
+    assert np.allclose(m.origin, with_sitk.origin) and np.allclose(m.spacing, with_sitk.spacing)
