@@ -5,6 +5,9 @@
 # Reference data comes from TOMOFUSE_SHARED or ../shared; under CI=true a missing folder
 # fails the tests instead of skipping them. TOMOFUSE_CLI (default: a tomofuse binary in the
 # cargo target folder) enables the value-for-value comparison with `tomofuse radiomics`.
+# TOMOFUSE_PYRADIOMICS_PYTHON (an interpreter with PyRadiomics 3.0.1, e.g. /work/venv-rad/bin/python)
+# runs python/tests/pyradiomics_example.py on PyRadiomics itself; without it the example is
+# compared with PyRadiomics' stored output.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -32,7 +32,18 @@ def radiomics_settings(
     voxel_array_shift: Optional[float] = None,
 ) -> Tuple[str, Optional[int]]: ...
 def radiomics_presets() -> List[str]: ...
-def radiomics_files(image: str, mask: str, label: int, settings_toml: str) -> Tuple[List[_FeatureRow], str]: ...
+def pyradiomics_params(text: str, source: str) -> Tuple[str, Optional[int]]: ...
+def yaml_file_to_json(path: str) -> str: ...
+
+_Diagnostics = Dict[str, Any]
+_RadiomicsOut = Tuple[List[_FeatureRow], str, Optional[_Diagnostics]]
+# (maps [(name, float32 C-order bytes)], crop shape, crop geometry {spacing, origin,
+#  direction}, crop lower corner, ROI uint8 bytes on the crop, diagnostics)
+_VoxelOut = Tuple[List[Tuple[str, bytearray]], _Shape, Dict[str, Any], _Shape, bytearray, Optional[_Diagnostics]]
+
+def radiomics_files(
+    image: str, mask: str, label: int, settings_toml: str, diagnostics: bool = False
+) -> _RadiomicsOut: ...
 def radiomics_arrays(
     image: bytes,
     image_shape: Sequence[int],
@@ -42,7 +53,32 @@ def radiomics_arrays(
     mask_geom: _Geom,
     label: int,
     settings_toml: str,
-) -> Tuple[List[_FeatureRow], str]: ...
+    diagnostics: bool = False,
+) -> _RadiomicsOut: ...
+def voxel_files(
+    image: str,
+    mask: str,
+    label: int,
+    settings_toml: str,
+    kernel_radius: int,
+    masked_kernel: bool,
+    features: Sequence[str],
+    diagnostics: bool = False,
+) -> _VoxelOut: ...
+def voxel_arrays(
+    image: bytes,
+    image_shape: Sequence[int],
+    image_geom: _Geom,
+    mask: bytes,
+    mask_shape: Sequence[int],
+    mask_geom: _Geom,
+    label: int,
+    settings_toml: str,
+    kernel_radius: int,
+    masked_kernel: bool,
+    features: Sequence[str],
+    diagnostics: bool = False,
+) -> _VoxelOut: ...
 def roc_auc(
     y: Sequence[bool], score: Sequence[float], ci: str, n_boot: int, seed: int, level: float
 ) -> Tuple[float, float, float, float]: ...

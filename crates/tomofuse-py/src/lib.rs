@@ -236,8 +236,253 @@ fn radiomics_presets() -> Vec<&'static str> {
 /// One feature row: (column, value, family, name, ibsi_code, reason).
 type FeatureRow = (String, f64, String, String, String, Option<String>);
 
-fn rows(ex: Extraction) -> PyResult<(Vec<FeatureRow>, String)> {
+/// Validated settings TOML from PyRadiomics parameters given as text (YAML or JSON, the
+/// extractor's state serialised by Python), read by `settings::pyradiomics_params::from_yaml`
+/// exactly as `tomofuse radiomics --params` reads a file; `source` names it in errors. Also
+/// the `setting.label` the text gives, if any.
+#[pyfunction]
+fn pyradiomics_params(text: &str, source: &str) -> PyResult<(String, Option<u8>)> {
+    let p =
+        tomofuse_radiomics::settings::pyradiomics_params::from_yaml(text, source).map_err(err)?;
+    Ok((p.settings.to_toml(), p.label_given.then_some(p.label)))
+}
+
+/// A YAML (or JSON) parameter file as JSON text, so Python holds PyRadiomics' parameter
+/// dict without a YAML library. Errors name the file.
+#[pyfunction]
+fn yaml_file_to_json(path: PathBuf) -> PyResult<String> {
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::new_err(format!("cannot read {}: {e}", path.display())))?;
+    let v: serde_yaml::Value = serde_yaml::from_str(&text)
+        .map_err(|e| Error::new_err(format!("{}: {e}", path.display())))?;
+    serde_json::to_string(&v).map_err(|e| Error::new_err(format!("{}: {e}", path.display())))
+}
+
+/// Image and mask as the extractor receives them: files (read with the CLI's readers) or
+/// in-memory voxels (the mask as float32 whose values must be integer labels 0..=255).
+enum Inputs {
+    Files(PathBuf, PathBuf),
+    Arrays(Box<(Volume<f32>, Volume<f32>)>),
+}
+
+/// Loaded inputs: image, mask, a description for error messages and, when asked, the
+/// (image, mask) sha256 (of the files, as the CLI; of voxels and geometry otherwise).
+struct Loaded {
+    image: Volume<f32>,
+    mask: tomofuse_core::Mask,
+    what: String,
+    hashes: Option<(String, String)>,
+}
+
+fn load(inputs: Inputs, want_hashes: bool) -> Result<Loaded, String> {
+    match inputs {
+        Inputs::Files(image, mask) => {
+            let img = tomofuse_io::read_image(&image).map_err(|e| e.to_string())?;
+            let msk = tomofuse_io::read_mask(&mask).map_err(|e| e.to_string())?;
+            let hashes = if want_hashes {
+                // A DICOM folder has no single file hash: the voxels and geometry are hashed.
+                let hash = |p: &std::path::Path| -> Result<Option<String>, String> {
+                    if p.is_file() {
+                        tomofuse_radiomics::sha256_file(p)
+                            .map(Some)
+                            .map_err(|e| format!("cannot hash {}: {e}", p.display()))
+                    } else {
+                        Ok(None)
+                    }
+                };
+                Some((
+                    hash(&image)?.unwrap_or_else(|| tomofuse_radiomics::sha256_volume(&img)),
+                    hash(&mask)?.unwrap_or_else(|| tomofuse_radiomics::sha256_volume(&msk)),
+                ))
+            } else {
+                None
+            };
+            Ok(Loaded {
+                image: img,
+                mask: msk,
+                what: format!("image {} mask {}", image.display(), mask.display()),
+                hashes,
+            })
+        }
+        Inputs::Arrays(b) => {
+            let (img, m) = *b;
+            let msk = tomofuse_io::to_mask(std::path::Path::new("<mask array>"), &m)
+                .map_err(|e| e.to_string())?;
+            let hashes = want_hashes.then(|| {
+                (
+                    tomofuse_radiomics::sha256_volume(&img),
+                    tomofuse_radiomics::sha256_volume(&msk),
+                )
+            });
+            Ok(Loaded {
+                image: img,
+                mask: msk,
+                what: "image array mask array".into(),
+                hashes,
+            })
+        }
+    }
+}
+
+fn array_inputs(
+    image: &[u8],
+    image_shape: [usize; 3],
+    image_geom: GeomArgs,
+    mask: &[u8],
+    mask_shape: [usize; 3],
+    mask_geom: GeomArgs,
+) -> PyResult<Inputs> {
+    Ok(Inputs::Arrays(Box::new((
+        volume::<f32>(image, image_shape, &geometry(image_geom)?)?,
+        volume::<f32>(mask, mask_shape, &geometry(mask_geom)?)?,
+    ))))
+}
+
+/// PyRadiomics' cheap `diagnostics_*` facts of image and ROI (`generalinfo.py`), computed
+/// from the loaded voxels: image spacing, size, mean, minimum, maximum; mask spacing, size,
+/// bounding box (lower corner i, j, k then size), voxel count, number of 26-connected
+/// components, centre of mass (continuous index and LPS mm).
+#[derive(Default)]
+struct Diagnostics {
+    image_spacing: [f64; 3],
+    image_size: [usize; 3],
+    image_mean: f64,
+    image_min: f64,
+    image_max: f64,
+    mask_spacing: [f64; 3],
+    mask_size: [usize; 3],
+    bbox: [usize; 6],
+    voxel_num: usize,
+    volume_num: usize,
+    com_index: [f64; 3],
+    com: [f64; 3],
+}
+
+fn diagnostics(l: &Loaded, label: u8) -> Result<Diagnostics, String> {
+    let mut d = Diagnostics {
+        image_spacing: l.image.geometry.spacing,
+        image_size: l.image.shape(),
+        mask_spacing: l.mask.geometry.spacing,
+        mask_size: l.mask.shape(),
+        ..Default::default()
+    };
+    let (mut sum, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &v in l.image.data.iter() {
+        let v = v as f64;
+        sum += v;
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    d.image_mean = sum / l.image.data.len() as f64;
+    (d.image_min, d.image_max) = (lo, hi);
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    let mut c = [0.0f64; 3];
+    for ((i, j, k), &m) in l.mask.data.indexed_iter() {
+        if m == label {
+            d.voxel_num += 1;
+            for (a, x) in [i, j, k].into_iter().enumerate() {
+                lo[a] = lo[a].min(x);
+                hi[a] = hi[a].max(x);
+                c[a] += x as f64;
+            }
+        }
+    }
+    if d.voxel_num == 0 {
+        return Err(format!(
+            "{}: label {label} is not present in the mask",
+            l.what
+        ));
+    }
+    d.bbox = [
+        lo[0],
+        lo[1],
+        lo[2],
+        hi[0] - lo[0] + 1,
+        hi[1] - lo[1] + 1,
+        hi[2] - lo[2] + 1,
+    ];
+    d.com_index = c.map(|x| x / d.voxel_num as f64);
+    d.com = l.mask.geometry.index_to_world(d.com_index);
+    // Components on the ROI's bounding box only (the full grid would cost a u32 per voxel).
+    let sub = l
+        .mask
+        .data
+        .slice(ndarray::s![lo[0]..=hi[0], lo[1]..=hi[1], lo[2]..=hi[2]])
+        .mapv(|m| u8::from(m == label));
+    let roi = Volume::new(sub, l.mask.geometry).map_err(|e| e.to_string())?;
+    let (_, sizes) = tomofuse_preprocess::spatial::connected_components(
+        &roi,
+        tomofuse_preprocess::spatial::Connectivity::TwentySix,
+    );
+    d.volume_num = sizes.len();
+    Ok(d)
+}
+
+fn diagnostics_dict<'py>(
+    py: Python<'py>,
+    d: &Diagnostics,
+    hashes: &(String, String),
+) -> PyResult<Bound<'py, PyDict>> {
+    let o = PyDict::new(py);
+    o.set_item("image_hash", &hashes.0)?;
+    o.set_item("image_spacing", d.image_spacing)?;
+    o.set_item("image_size", d.image_size)?;
+    o.set_item("image_mean", d.image_mean)?;
+    o.set_item("image_minimum", d.image_min)?;
+    o.set_item("image_maximum", d.image_max)?;
+    o.set_item("mask_hash", &hashes.1)?;
+    o.set_item("mask_spacing", d.mask_spacing)?;
+    o.set_item("mask_size", d.mask_size)?;
+    o.set_item("mask_bounding_box", d.bbox)?;
+    o.set_item("mask_voxel_num", d.voxel_num)?;
+    o.set_item("mask_volume_num", d.volume_num)?;
+    o.set_item("mask_center_of_mass_index", d.com_index)?;
+    o.set_item("mask_center_of_mass", d.com)?;
+    Ok(o)
+}
+
+/// Feature rows, provenance JSON and (when asked) the diagnostics dict.
+type RadiomicsOut<'py> = (Vec<FeatureRow>, String, Option<Bound<'py, PyDict>>);
+
+fn radiomics_run<'py>(
+    py: Python<'py>,
+    inputs: Inputs,
+    label: u8,
+    settings_toml: &str,
+    want_diagnostics: bool,
+) -> PyResult<RadiomicsOut<'py>> {
+    let settings = Settings::from_toml(settings_toml, "extractor settings").map_err(err)?;
+    let (ex, diag) = py
+        .detach(|| -> Result<(Extraction, Option<Diagnostics>), String> {
+            // Arrays: the crate hashes voxels and geometry beside the extraction.
+            let files = matches!(inputs, Inputs::Files(..));
+            let l = load(inputs, files)?;
+            let hashes = l.hashes.clone();
+            let ex = tomofuse_radiomics::extract_with_hashes(
+                &l.image, &l.mask, label, &settings, hashes,
+            )
+            .map_err(|e| format!("{} label {label}: {e}", l.what))?;
+            let diag = if want_diagnostics {
+                Some(diagnostics(&l, label)?)
+            } else {
+                None
+            };
+            Ok((ex, diag))
+        })
+        .map_err(Error::new_err)?;
     let prov = serde_json::to_string(&ex.provenance).map_err(err)?;
+    let diag = match diag {
+        Some(d) => Some(diagnostics_dict(
+            py,
+            &d,
+            &(
+                ex.provenance.image_sha256.clone(),
+                ex.provenance.mask_sha256.clone(),
+            ),
+        )?),
+        None => None,
+    };
     let rows = ex
         .features
         .into_iter()
@@ -245,57 +490,38 @@ fn rows(ex: Extraction) -> PyResult<(Vec<FeatureRow>, String)> {
         // else the IBSI tag (prefixed by a filtered image type).
         .map(|f| (f.column(), f.value, f.family, f.name, f.ibsi_code, f.reason))
         .collect();
-    Ok((rows, prov))
+    Ok((rows, prov, diag))
 }
 
 /// Radiomics of image and mask files, with exactly the CLI's steps (`tomofuse radiomics`):
 /// read image, read mask (labels 0..=255), sha256 of the files for the provenance, extract.
+/// With `diagnostics`, also PyRadiomics' image and ROI facts (see `Diagnostics`).
 #[pyfunction]
-fn radiomics_files(
-    py: Python<'_>,
+#[pyo3(signature = (image, mask, label, settings_toml, diagnostics=false))]
+fn radiomics_files<'py>(
+    py: Python<'py>,
     image: PathBuf,
     mask: PathBuf,
     label: u8,
     settings_toml: &str,
-) -> PyResult<(Vec<FeatureRow>, String)> {
-    let settings = Settings::from_toml(settings_toml, "extractor settings").map_err(err)?;
-    let ex = py
-        .detach(|| -> Result<Extraction, String> {
-            let img = tomofuse_io::read_image(&image).map_err(|e| e.to_string())?;
-            let msk = tomofuse_io::read_mask(&mask).map_err(|e| e.to_string())?;
-            // A DICOM folder has no single file hash: the voxels and geometry are hashed.
-            let hash = |p: &std::path::Path| -> Result<Option<String>, String> {
-                if p.is_file() {
-                    tomofuse_radiomics::sha256_file(p)
-                        .map(Some)
-                        .map_err(|e| format!("cannot hash {}: {e}", p.display()))
-                } else {
-                    Ok(None)
-                }
-            };
-            let hashes = (
-                hash(&image)?.unwrap_or_else(|| tomofuse_radiomics::sha256_volume(&img)),
-                hash(&mask)?.unwrap_or_else(|| tomofuse_radiomics::sha256_volume(&msk)),
-            );
-            tomofuse_radiomics::extract_with_hashes(&img, &msk, label, &settings, Some(hashes))
-                .map_err(|e| {
-                    format!(
-                        "image {} mask {} label {label}: {e}",
-                        image.display(),
-                        mask.display()
-                    )
-                })
-        })
-        .map_err(Error::new_err)?;
-    rows(ex)
+    diagnostics: bool,
+) -> PyResult<RadiomicsOut<'py>> {
+    radiomics_run(
+        py,
+        Inputs::Files(image, mask),
+        label,
+        settings_toml,
+        diagnostics,
+    )
 }
 
 /// Radiomics of in-memory voxels: image float32 bytes, mask float32 bytes whose values must
 /// be integer labels in 0..=255 (checked, first bad voxel named).
 #[pyfunction]
+#[pyo3(signature = (image, image_shape, image_geom, mask, mask_shape, mask_geom, label, settings_toml, diagnostics=false))]
 #[allow(clippy::too_many_arguments)]
-fn radiomics_arrays(
-    py: Python<'_>,
+fn radiomics_arrays<'py>(
+    py: Python<'py>,
     image: &[u8],
     image_shape: [usize; 3],
     image_geom: GeomArgs,
@@ -304,18 +530,180 @@ fn radiomics_arrays(
     mask_geom: GeomArgs,
     label: u8,
     settings_toml: &str,
-) -> PyResult<(Vec<FeatureRow>, String)> {
-    let settings = Settings::from_toml(settings_toml, "extractor settings").map_err(err)?;
-    let img = volume::<f32>(image, image_shape, &geometry(image_geom)?)?;
-    let m = volume::<f32>(mask, mask_shape, &geometry(mask_geom)?)?;
-    let ex = py
-        .detach(|| -> Result<Extraction, String> {
-            let msk = tomofuse_io::to_mask(std::path::Path::new("<mask array>"), &m)
-                .map_err(|e| e.to_string())?;
-            tomofuse_radiomics::extract(&img, &msk, label, &settings).map_err(|e| e.to_string())
+    diagnostics: bool,
+) -> PyResult<RadiomicsOut<'py>> {
+    let inputs = array_inputs(image, image_shape, image_geom, mask, mask_shape, mask_geom)?;
+    radiomics_run(py, inputs, label, settings_toml, diagnostics)
+}
+
+/// Voxel maps (name, float32 C-order bytes) on the crop grid, that grid as (shape, geometry)
+/// plus the crop's lower corner in the input grid, the ROI on the crop (uint8 bytes, 1 inside)
+/// and the diagnostics dict when asked.
+type VoxelOut<'py> = (
+    Vec<(String, Bound<'py, PyByteArray>)>,
+    [usize; 3],
+    Bound<'py, PyDict>,
+    [usize; 3],
+    Bound<'py, PyByteArray>,
+    Option<Bound<'py, PyDict>>,
+);
+
+#[allow(clippy::too_many_arguments)]
+fn voxel_run<'py>(
+    py: Python<'py>,
+    inputs: Inputs,
+    label: u8,
+    settings_toml: &str,
+    kernel_radius: usize,
+    masked_kernel: bool,
+    features: Vec<String>,
+    want_diagnostics: bool,
+) -> PyResult<VoxelOut<'py>> {
+    let mut settings = Settings::from_toml(settings_toml, "extractor settings").map_err(err)?;
+    // PyRadiomics parameters name the unfiltered image explicitly (`imageType: Original`);
+    // voxel maps take the settings' empty list for it.
+    if settings.image_types.iter().all(|t| {
+        t.filter.is_none() && t.name.as_deref() == Some(tomofuse_radiomics::image_types::ORIGINAL)
+    }) {
+        settings.image_types.clear();
+    }
+    let params = tomofuse_radiomics::VoxelParams::from_settings(
+        &settings,
+        kernel_radius,
+        masked_kernel,
+        label,
+    )
+    .map_err(err)?;
+    type DiagHashes = (Diagnostics, (String, String));
+    type Crop = (
+        Vec<(String, Vec<f32>)>,
+        [usize; 3],
+        Geometry,
+        [usize; 3],
+        Vec<u8>,
+    );
+    let ((maps, shape, g, lo, roi), diag) = py
+        .detach(|| -> Result<(Crop, Option<DiagHashes>), String> {
+            let l = load(inputs, want_diagnostics)?;
+            let maps = tomofuse_radiomics::voxel_maps(&l.image, &l.mask, &params, &features)
+                .map_err(|e| format!("voxel maps of {} label {label}: {e}", l.what))?;
+            // PyRadiomics' grid: the ROI bounding box padded by the kernel radius, clipped
+            // to the image (`cropToTumorMask(..., padDistance=kernelRadius)`).
+            let [n0, n1, n2] = l.mask.shape();
+            let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+            for ((i, j, k), &m) in l.mask.data.indexed_iter() {
+                if m == label {
+                    for (a, x) in [i, j, k].into_iter().enumerate() {
+                        lo[a] = lo[a].min(x);
+                        hi[a] = hi[a].max(x);
+                    }
+                }
+            }
+            let n = [n0, n1, n2];
+            let lo: [usize; 3] = std::array::from_fn(|a| lo[a].saturating_sub(kernel_radius));
+            let hi: [usize; 3] = std::array::from_fn(|a| (hi[a] + kernel_radius).min(n[a] - 1));
+            let shape: [usize; 3] = std::array::from_fn(|a| hi[a] - lo[a] + 1);
+            let g = l.image.geometry;
+            let origin = g.index_to_world(lo.map(|x| x as f64));
+            let cg = Geometry { origin, ..g };
+            let crop = ndarray::s![lo[0]..=hi[0], lo[1]..=hi[1], lo[2]..=hi[2]];
+            let roi: Vec<u8> = l
+                .mask
+                .data
+                .slice(crop)
+                .iter()
+                .map(|&m| u8::from(m == label))
+                .collect();
+            let cropped = maps
+                .into_iter()
+                .map(|(name, m)| {
+                    let sub = m.data.slice(crop).iter().copied().collect::<Vec<f32>>();
+                    (name, sub)
+                })
+                .collect();
+            let diag = if want_diagnostics {
+                let d = diagnostics(&l, label)?;
+                Some((d, l.hashes.clone().unwrap_or_default()))
+            } else {
+                None
+            };
+            Ok(((cropped, shape, cg, lo, roi), diag))
         })
         .map_err(Error::new_err)?;
-    rows(ex)
+    let out = maps
+        .into_iter()
+        .map(|(name, v)| (name, PyByteArray::new(py, bytemuck::cast_slice(&v))))
+        .collect();
+    let gd = PyDict::new(py);
+    gd.set_item("spacing", g.spacing)?;
+    gd.set_item("origin", g.origin)?;
+    gd.set_item("direction", g.direction)?;
+    let diag = match diag {
+        Some((d, h)) => Some(diagnostics_dict(py, &d, &h)?),
+        None => None,
+    };
+    Ok((out, shape, gd, lo, PyByteArray::new(py, &roi), diag))
+}
+
+/// Voxel-wise feature maps (PyRadiomics `voxelBased=True`) of image and mask files, computed
+/// by `tomofuse_radiomics::voxel_maps` as `tomofuse radiomics --voxel-map` does, returned on
+/// PyRadiomics' grid (ROI bounding box padded by the kernel radius); NaN outside the ROI.
+#[pyfunction]
+#[pyo3(signature = (image, mask, label, settings_toml, kernel_radius, masked_kernel, features, diagnostics=false))]
+#[allow(clippy::too_many_arguments)]
+fn voxel_files<'py>(
+    py: Python<'py>,
+    image: PathBuf,
+    mask: PathBuf,
+    label: u8,
+    settings_toml: &str,
+    kernel_radius: usize,
+    masked_kernel: bool,
+    features: Vec<String>,
+    diagnostics: bool,
+) -> PyResult<VoxelOut<'py>> {
+    voxel_run(
+        py,
+        Inputs::Files(image, mask),
+        label,
+        settings_toml,
+        kernel_radius,
+        masked_kernel,
+        features,
+        diagnostics,
+    )
+}
+
+/// `voxel_files` on in-memory voxels.
+#[pyfunction]
+#[pyo3(signature = (image, image_shape, image_geom, mask, mask_shape, mask_geom, label, settings_toml, kernel_radius, masked_kernel, features, diagnostics=false))]
+#[allow(clippy::too_many_arguments)]
+fn voxel_arrays<'py>(
+    py: Python<'py>,
+    image: &[u8],
+    image_shape: [usize; 3],
+    image_geom: GeomArgs,
+    mask: &[u8],
+    mask_shape: [usize; 3],
+    mask_geom: GeomArgs,
+    label: u8,
+    settings_toml: &str,
+    kernel_radius: usize,
+    masked_kernel: bool,
+    features: Vec<String>,
+    diagnostics: bool,
+) -> PyResult<VoxelOut<'py>> {
+    let inputs = array_inputs(image, image_shape, image_geom, mask, mask_shape, mask_geom)?;
+    voxel_run(
+        py,
+        inputs,
+        label,
+        settings_toml,
+        kernel_radius,
+        masked_kernel,
+        features,
+        diagnostics,
+    )
 }
 
 /// AUC with a DeLong (`delong`, `delong-logit`) or stratified bootstrap (`bootstrap` =
@@ -444,6 +832,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(radiomics_presets, m)?)?;
     m.add_function(wrap_pyfunction!(radiomics_files, m)?)?;
     m.add_function(wrap_pyfunction!(radiomics_arrays, m)?)?;
+    m.add_function(wrap_pyfunction!(pyradiomics_params, m)?)?;
+    m.add_function(wrap_pyfunction!(yaml_file_to_json, m)?)?;
+    m.add_function(wrap_pyfunction!(voxel_files, m)?)?;
+    m.add_function(wrap_pyfunction!(voxel_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(roc_auc, m)?)?;
     m.add_function(wrap_pyfunction!(delong_test, m)?)?;
     m.add_function(wrap_pyfunction!(calibration, m)?)?;
