@@ -65,98 +65,157 @@ pub fn sym_eigen(mut a: Vec<Vec<f64>>) -> Vec<f64> {
     e
 }
 
-/// Eigenvalues of a symmetric `n x n` matrix (row-major, only the lower triangle is read),
-/// ascending: Householder reduction to tridiagonal form, then the implicit QL iteration with
-/// Wilkinson shifts. `O(n^3)` with a small constant (about `4/3 n^3` for the reduction), much
-/// cheaper than [`sym_eigen`]'s Jacobi sweeps for the GLCM's MCC at tens of grey levels.
+/// Eigenvalues of a symmetric `n x n` matrix (row-major, full storage), ascending:
+/// Householder reduction to tridiagonal form ([`tridiagonalize`]), then the implicit QL
+/// iteration ([`tql`]); [`sym_eigen`]'s Jacobi sweeps only if QL does not converge. `O(n^3)`
+/// with a small constant, much cheaper than Jacobi for the GLCM's MCC at tens of grey levels.
 pub fn sym_eigen_tridiagonal(mut a: Vec<f64>, n: usize) -> Vec<f64> {
     assert_eq!(a.len(), n * n, "an n x n matrix");
-    if n == 0 {
-        return Vec::new();
+    let full = a.clone();
+    let (mut d, mut e, mut u, mut p) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    tridiagonalize(&mut a, n, &mut d, &mut e, &mut u, &mut p);
+    if tql(&mut d, &mut e, &mut []).is_none() {
+        return sym_eigen(full.chunks(n.max(1)).map(|r| r.to_vec()).collect());
     }
-    let mut d = vec![0.0; n];
-    let mut e = vec![0.0; n];
-    // Householder: row i (i = n-1 .. 1) is reduced against its first i entries.
-    for i in (1..n).rev() {
-        let l = i - 1;
-        let (row_i, _) = a.split_at(i * n + n);
-        let scale: f64 = row_i[i * n..i * n + i].iter().map(|v| v.abs()).sum();
-        if l == 0 || scale == 0.0 {
-            e[i] = a[i * n + l];
-            d[i] = 0.0;
+    d.sort_by(|x, y| x.total_cmp(y));
+    d
+}
+
+/// Dot product with four independent accumulators (a sequential sum is latency-bound and
+/// does not vectorise).
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Householder reduction of the symmetric `n x n` matrix `a` (row-major, full storage on
+/// entry; only the upper triangle is read and updated, the lower becomes stale) to
+/// tridiagonal form: diagonal in `d`, off-diagonal in `e` (`e[i]` couples `i` and `i + 1`,
+/// `e[n - 1] = 0`). Row segments stay contiguous, so the symmetric matrix-vector product and
+/// the rank-2 update run over slices.
+pub(crate) fn tridiagonalize(
+    a: &mut [f64],
+    n: usize,
+    d: &mut Vec<f64>,
+    e: &mut Vec<f64>,
+    u: &mut Vec<f64>,
+    p: &mut Vec<f64>,
+) {
+    d.clear();
+    d.resize(n, 0.0);
+    e.clear();
+    e.resize(n, 0.0);
+    u.clear();
+    u.resize(n, 0.0);
+    p.clear();
+    p.resize(n, 0.0);
+    for i in 0..n.saturating_sub(2) {
+        let m = n - i - 1;
+        let x = &a[i * n + i + 1..i * n + n];
+        let sigma = dot(&x[1..], &x[1..]);
+        let x0 = x[0];
+        d[i] = a[i * n + i];
+        if sigma == 0.0 {
+            e[i] = x0;
             continue;
         }
-        let mut h = 0.0;
-        for k in 0..=l {
-            a[i * n + k] /= scale;
-            h += a[i * n + k] * a[i * n + k];
-        }
-        let f = a[i * n + l];
-        let g = if f >= 0.0 { -h.sqrt() } else { h.sqrt() };
-        e[i] = scale * g;
-        h -= f * g;
-        a[i * n + l] = f - g;
-        let mut f = 0.0;
-        for j in 0..=l {
-            // g = (A u)_j over the lower triangle of the leading (l+1) block.
-            let mut g = 0.0;
-            for k in 0..=j {
-                g += a[j * n + k] * a[i * n + k];
-            }
-            for k in j + 1..=l {
-                g += a[k * n + j] * a[i * n + k];
-            }
-            e[j] = g / h;
-            f += e[j] * a[i * n + j];
-        }
-        let hh = f / (h + h);
-        for j in 0..=l {
-            let f = a[i * n + j];
-            let g = e[j] - hh * f;
-            e[j] = g;
-            for k in 0..=j {
-                a[j * n + k] -= f * e[k] + g * a[i * n + k];
+        let mu = (x0 * x0 + sigma).sqrt();
+        let alpha = if x0 >= 0.0 { -mu } else { mu };
+        let (u, p) = (&mut u[..m], &mut p[..m]);
+        u.copy_from_slice(x);
+        u[0] = x0 - alpha;
+        let beta = 2.0 / (u[0] * u[0] + sigma);
+        // p = beta A22 u from the upper triangle (row r holds columns r..), contiguous.
+        p.iter_mut().for_each(|x| *x = 0.0);
+        for r in 0..m {
+            let g = i + 1 + r;
+            let row = &a[g * n + g..g * n + n];
+            let ur = u[r];
+            p[r] += dot(row, &u[r..]);
+            for (pc, &x) in p[r + 1..].iter_mut().zip(&row[1..]) {
+                *pc += ur * x;
             }
         }
-        d[i] = h;
+        p.iter_mut().for_each(|x| *x *= beta);
+        let kk = 0.5 * beta * dot(u, p);
+        for r in 0..m {
+            p[r] -= kk * u[r];
+        }
+        // A22 -= u w^T + w u^T, upper triangle only.
+        for r in 0..m {
+            let g = i + 1 + r;
+            let (ur, pr) = (u[r], p[r]);
+            let row = &mut a[g * n + g..g * n + n];
+            for ((x, &uc), &pc) in row.iter_mut().zip(&u[r..]).zip(&p[r..]) {
+                *x -= ur * pc + pr * uc;
+            }
+        }
+        e[i] = alpha;
     }
-    for (i, di) in d.iter_mut().enumerate() {
-        *di = a[i * n + i];
+    if n >= 2 {
+        d[n - 2] = a[(n - 2) * n + n - 2];
+        e[n - 2] = a[(n - 2) * n + n - 1];
     }
-    // Implicit QL on the tridiagonal (d diagonal, e[i] coupling i and i + 1).
-    for i in 1..n {
-        e[i - 1] = e[i];
+    if n >= 1 {
+        d[n - 1] = a[n * n - 1];
+        e[n - 1] = 0.0;
     }
-    e[n - 1] = 0.0;
+}
+
+/// Eigenvalues of the symmetric tridiagonal matrix with diagonal `d` and off-diagonal `e`
+/// (`e[i]` couples `i` and `i + 1`; `e[n - 1]` unused) by the QL iteration with implicit
+/// shifts (`tqli`), in place in `d`. A non-empty `z` holds on entry a row of the identity
+/// and on exit that row of the eigenvector matrix. None when an eigenvalue needs more than
+/// 60 iterations.
+pub(crate) fn tql(d: &mut [f64], e: &mut [f64], z: &mut [f64]) -> Option<()> {
+    let n = d.len();
     for l in 0..n {
         let mut iter = 0;
         loop {
             let mut m = l;
             while m + 1 < n {
                 let dd = d[m].abs() + d[m + 1].abs();
-                if e[m].abs() <= f64::EPSILON * dd {
+                if e[m].abs() + dd == dd {
                     break;
                 }
                 m += 1;
             }
-            if m == l || iter >= 60 {
+            if m == l {
                 break;
             }
             iter += 1;
+            if iter > 60 {
+                return None;
+            }
             let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
-            let mut r = g.hypot(1.0);
-            g = d[m] - d[l] + e[l] / (g + r.copysign(g));
+            let mut r = (g * g + 1.0).sqrt();
+            g = d[m] - d[l] + e[l] / (g + if g >= 0.0 { r } else { -r });
             let (mut s, mut c, mut p) = (1.0, 1.0, 0.0);
-            let mut deflated = false;
-            for i in (l..m).rev() {
+            let mut i = m;
+            let mut underflow = false;
+            while i > l {
+                i -= 1;
                 let f = s * e[i];
                 let b = c * e[i];
-                r = f.hypot(g);
+                r = (f * f + g * g).sqrt();
                 e[i + 1] = r;
                 if r == 0.0 {
                     d[i + 1] -= p;
                     e[m] = 0.0;
-                    deflated = true;
+                    underflow = true;
                     break;
                 }
                 s = f / r;
@@ -166,8 +225,13 @@ pub fn sym_eigen_tridiagonal(mut a: Vec<f64>, n: usize) -> Vec<f64> {
                 p = s * r;
                 d[i + 1] = g + p;
                 g = c * r - b;
+                if !z.is_empty() {
+                    let f = z[i + 1];
+                    z[i + 1] = s * z[i] + c * f;
+                    z[i] = c * z[i] - s * f;
+                }
             }
-            if deflated {
+            if underflow {
                 continue;
             }
             d[l] -= p;
@@ -175,8 +239,7 @@ pub fn sym_eigen_tridiagonal(mut a: Vec<f64>, n: usize) -> Vec<f64> {
             e[m] = 0.0;
         }
     }
-    d.sort_by(|x, y| x.total_cmp(y));
-    d
+    Some(())
 }
 
 #[cfg(test)]
