@@ -4,6 +4,9 @@
 //! requires the counts docs/ibsi.md states: lung 214/214, brain+breast 317/321 (the 4 misses
 //! are brain1 mesh values of the 2018 baseline that PyRadiomics 3.0.1 no longer produces).
 
+mod common;
+
+use common::split_csv;
 use std::collections::HashMap;
 use std::path::Path;
 use tomofuse_radiomics::{Settings, extract};
@@ -17,27 +20,6 @@ const CLASSES: [&str; 7] = [
     "gldm",
     "ngtdm",
 ];
-
-/// CSV line splitter with double-quote support (the settings row quotes a dict literal).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut q = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if q && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => q = !q,
-            ',' if !q => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
 
 /// `feature -> value` and the configuration string of one case column of one class CSV.
 fn read_column(path: &Path, case: &str) -> (Vec<(String, f64)>, String) {
