@@ -270,7 +270,7 @@ fn outer_folds(
             }
             g
         }
-        Evaluation::HeldOut => vec![Some("all".into()); ds.n_rows()],
+        Evaluation::HeldOut => bail!("internal: a held-out split has no outer folds"),
     })
 }
 
