@@ -34,8 +34,102 @@ pub struct Roi {
     pub values: Vec<f64>,
     /// Crop indices of the intensity-mask voxels, made on first use ([`Roi::voxels`]).
     voxels: std::sync::OnceLock<Vec<usize>>,
+    /// `gl` with a border of level 0, made on first use ([`Roi::padded`]).
+    padded: std::sync::OnceLock<Padded>,
     /// Position of the crop's first voxel in the (resampled) image, `[z, y, x]`.
     pub crop_lo: [usize; 3],
+}
+
+/// A crop's slices `zs` on a zero-padded grid: one voxel of padding in y and x, and in z for
+/// 3D, with the offsets of the 8 (2D) or 26 (3D) neighbours and of the 4 or 6 face
+/// neighbours in padded index space. Padding voxels stand for "outside the crop", so a
+/// neighbour at distance 1 is one fixed offset away, with no bounds test.
+#[derive(Debug, Clone)]
+pub struct PaddedGrid {
+    /// Padded dims (z, y, x).
+    pub dims: [usize; 3],
+    /// Padding in z (0 for one 2D slice, 1 for 3D).
+    pz: usize,
+    /// Offsets of the 8 or 26 neighbours (dz, dy, dx each over -1..=1, in that loop order).
+    pub all: Vec<isize>,
+    /// Offsets of the 4 or 6 face neighbours.
+    pub faces: Vec<isize>,
+}
+
+impl PaddedGrid {
+    /// The grid of `nzs` slices of `ny x nx`, padded in z when `d3`.
+    pub fn new(ny: usize, nx: usize, nzs: usize, d3: bool) -> Self {
+        let pz = usize::from(d3);
+        let dims = [nzs + 2 * pz, ny + 2, nx + 2];
+        let mut grid = Self {
+            dims,
+            pz,
+            all: Vec::new(),
+            faces: Vec::new(),
+        };
+        let zr = if d3 { -1..=1 } else { 0..=0 };
+        for dz in zr {
+            for dy in -1isize..=1 {
+                for dx in -1isize..=1 {
+                    if (dz, dy, dx) == (0, 0, 0) {
+                        continue;
+                    }
+                    let o = grid.offset([dz, dy, dx]);
+                    grid.all.push(o);
+                    if dz.abs() + dy.abs() + dx.abs() == 1 {
+                        grid.faces.push(o);
+                    }
+                }
+            }
+        }
+        grid
+    }
+
+    /// Flat offset of the step `d` (components -1, 0 or 1; `d[0] = 0` on a 2D grid).
+    #[inline]
+    pub fn offset(&self, d: [isize; 3]) -> isize {
+        (d[0] * self.dims[1] as isize + d[1]) * self.dims[2] as isize + d[2]
+    }
+
+    /// Padded index of crop voxel (z, y, x), z relative to the first slice of the range.
+    #[inline]
+    pub fn index(&self, z: usize, y: usize, x: usize) -> usize {
+        ((z + self.pz) * self.dims[1] + y + 1) * self.dims[2] + x + 1
+    }
+
+    /// Index `i` moved by offset `o` (stays on the grid for a voxel of the range and a step
+    /// of distance 1).
+    #[inline]
+    pub fn step(i: usize, o: isize) -> usize {
+        i.wrapping_add_signed(o)
+    }
+
+    /// Copies `src` (crop order) for slices `zs` into a padded array.
+    pub fn fill<T: Copy + Default>(
+        &self,
+        roi: &Roi,
+        zs: &std::ops::Range<usize>,
+        src: &[T],
+    ) -> Vec<T> {
+        let [_, ny, nx] = roi.dims;
+        let mut out = vec![T::default(); self.dims.iter().product()];
+        for (zi, z) in zs.clone().enumerate() {
+            for y in 0..ny {
+                let s = (z * ny + y) * nx;
+                let d = self.index(zi, y, 0);
+                out[d..d + nx].copy_from_slice(&src[s..s + nx]);
+            }
+        }
+        out
+    }
+}
+
+/// A [`Roi`]'s grey levels on the 3D [`PaddedGrid`] of all its slices ([`Roi::padded`]).
+#[derive(Debug, Clone)]
+pub struct Padded {
+    pub grid: PaddedGrid,
+    /// Grey level per voxel, 0 outside the intensity mask and on the border.
+    pub gl: Vec<u32>,
 }
 
 /// The discrete intensity levels used by the intensity-volume histogram.
@@ -424,7 +518,21 @@ impl Roi {
             ivh,
             values,
             voxels: std::sync::OnceLock::new(),
+            padded: std::sync::OnceLock::new(),
             crop_lo,
+        })
+    }
+
+    /// The grey levels on the crop grown by one voxel of level 0 on every side. The texture
+    /// families step to neighbours at distance 1 (GLCM, NGTDM, NGLDM) or along runs (GLRLM):
+    /// on this grid every such step is one fixed offset, with no bounds test, and a step
+    /// off the crop lands on level 0 (outside the ROI), as the bounds test would decide.
+    pub fn padded(&self) -> &Padded {
+        self.padded.get_or_init(|| {
+            let [nz, ny, nx] = self.dims;
+            let grid = PaddedGrid::new(ny, nx, nz, true);
+            let gl = grid.fill(self, &(0..nz), &self.gl);
+            Padded { grid, gl }
         })
     }
 

@@ -2,9 +2,9 @@
 //! with the six IBSI aggregations.
 
 use super::texture::{
-    DIRS_2D, DIRS_3D, dims, pyradiomics_features, pyradiomics_suffix, roi_slices, step, voxels_in,
+    DIRS_2D, DIRS_3D, dims, pyradiomics_features, pyradiomics_suffix, roi_slices, voxels_in,
 };
-use crate::roi::Roi;
+use crate::roi::{PaddedGrid, Roi};
 use crate::settings::{Convention, Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
@@ -45,15 +45,22 @@ pub const NAMES: [&str; 25] = [
 /// Symmetric co-occurrence counts (ng x ng, row-major) along `d` for voxels in slices `zs`.
 pub fn counts(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Vec<f64> {
     let ng = roi.ng;
+    // The neighbour on the padded grid (level 0 off the crop, as outside the ROI); a 2D
+    // direction stays in its slice, so `zs` needs no test. One integer increment per pair
+    // (row 0 and column 0 catch the pairs with no neighbour), symmetrised at the end.
+    let p = roi.padded();
+    let off = p.grid.offset(d);
+    let n1 = ng + 1;
+    let mut c = vec![0u32; n1 * n1];
+    for (_, z, y, x) in voxels_in(roi, zs) {
+        let q = p.grid.index(z, y, x);
+        let (a, b) = (p.gl[q] as usize, p.gl[PaddedGrid::step(q, off)] as usize);
+        c[a * n1 + b] += 1;
+    }
     let mut m = vec![0.0; ng * ng];
-    for (id, z, y, x) in voxels_in(roi, zs) {
-        let a = roi.gl[id] as usize;
-        if let Some(n) = step(roi, z, y, x, d) {
-            let b = roi.gl[n] as usize;
-            if b > 0 {
-                m[(a - 1) * ng + b - 1] += 1.0;
-                m[(b - 1) * ng + a - 1] += 1.0;
-            }
+    for i in 0..ng {
+        for j in 0..ng {
+            m[i * ng + j] = (c[(i + 1) * n1 + j + 1] + c[(j + 1) * n1 + i + 1]) as f64;
         }
     }
     m
@@ -236,9 +243,11 @@ pub fn features_with(m: &[f64], ng: usize, conv: &Convention) -> [f64; 26] {
     ]
 }
 
-/// Maximal correlation coefficient (PyRadiomics' MCC): the square root of the second-largest
-/// eigenvalue of `Q = D^-1 A` with `A = P diag(1/py) P^T`, `D = diag(px)`, computed as the
-/// similar symmetric matrix `D^-1/2 A D^-1/2` over the grey levels present. 1 for one level.
+/// Maximal correlation coefficient (PyRadiomics' MCC: the square root of the second-largest
+/// eigenvalue of `Q = D^-1 P D^-1 P`), over the grey levels present, by the shared
+/// [`MccSolver`](crate::util::MccSolver): the largest `|lambda|` of `A - v v^T` (`A` the
+/// normalised symmetric matrix), without forming `Q` (an `O(k^3)` product) or all of its
+/// eigenvalues. 1 for one level.
 fn mcc(m: &[f64], total: f64, px: &[f64]) -> f64 {
     let ng = px.len();
     let idx: Vec<usize> = (0..ng).filter(|&i| px[i] > 0.0).collect();
@@ -246,21 +255,11 @@ fn mcc(m: &[f64], total: f64, px: &[f64]) -> f64 {
     if k < 2 {
         return 1.0;
     }
-    let mut sm = vec![0.0; k * k];
-    for (a, &i) in idx.iter().enumerate() {
-        for (b, &j) in idx.iter().enumerate().skip(a) {
-            let mut s = 0.0;
-            for &c in &idx {
-                // Symmetric matrix: py = px.
-                s += m[i * ng + c] / total * (m[j * ng + c] / total) / px[c];
-            }
-            let v = s / (px[i] * px[j]).sqrt();
-            sm[a * k + b] = v;
-            sm[b * k + a] = v;
-        }
-    }
-    let e = crate::util::sym_eigen_tridiagonal(sm, k);
-    e[k - 2].max(0.0).sqrt()
+    let r: Vec<f64> = idx
+        .iter()
+        .map(|&i| m[i * ng..(i + 1) * ng].iter().sum())
+        .collect();
+    crate::util::MccSolver::default().mcc(k, total, &r, |x, y| m[idx[x] * ng + idx[y]])
 }
 
 /// Appends the features of one aggregation: every IBSI one, or under PyRadiomics naming
@@ -348,11 +347,13 @@ impl FeatureFamily for Glcm {
                     .map(|m| features(m, ng))
                     .collect();
                 push(&mut out, &mean_vec(&fs), "2_5D_avg");
-                let mut all = vec![0.0; ng * ng];
-                for m in &dir_sum {
-                    add(&mut all, m);
+                if matches!(conv.naming, Naming::Ibsi) {
+                    let mut all = vec![0.0; ng * ng];
+                    for m in &dir_sum {
+                        add(&mut all, m);
+                    }
+                    push(&mut out, &features(&all, ng), "2_5D_comb");
                 }
-                push(&mut out, &features(&all, ng), "2_5D_comb");
             }
         }
         if d3 {
@@ -364,11 +365,14 @@ impl FeatureFamily for Glcm {
                 .map(|m| features(m, ng))
                 .collect();
             push(&mut out, &mean_vec(&fs), "3D_avg");
-            let mut all = vec![0.0; ng * ng];
-            for m in &ms {
-                add(&mut all, m);
+            // PyRadiomics reports only the per-direction mean (`push` would drop the rest).
+            if matches!(conv.naming, Naming::Ibsi) {
+                let mut all = vec![0.0; ng * ng];
+                for m in &ms {
+                    add(&mut all, m);
+                }
+                push(&mut out, &features(&all, ng), "3D_comb");
             }
-            push(&mut out, &features(&all, ng), "3D_comb");
         }
         out
     }

@@ -4,7 +4,7 @@ use super::texture::{
     DIRS_2D, DIRS_3D, Sparse, dims, emph, emphasis_features_with, pyradiomics_features,
     pyradiomics_suffix, roi_slices, voxels_in,
 };
-use crate::roi::Roi;
+use crate::roi::{PaddedGrid, Roi};
 use crate::settings::{Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
@@ -35,8 +35,10 @@ pub const NAMES: [&str; 16] = [
 
 /// Run-length matrix along `d` for voxels in slices `zs`; `nv` = voxels in those slices.
 pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
-    let [_, ny, nx] = roi.dims;
-    let back = [-d[0], -d[1], -d[2]];
+    debug_assert!(
+        d[0] == 0 || zs == (0..roi.dims[0]),
+        "3D runs span the whole crop"
+    );
     let mut m = Sparse::default();
     // Dense (level, length) counts when small: one array increment per run instead of a
     // BTreeMap insertion; converted to the sparse matrix at the end (same integer counts).
@@ -47,40 +49,31 @@ pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
     } else {
         Vec::new()
     };
-    let [nzc, _, _] = roi.dims;
-    // Neighbour of (z, y, x) at offset k * dir (k = +-1 steps), when in the crop and in `zs`.
-    let zr = (zs.start as isize, zs.end.min(nzc) as isize);
-    let (ny_i, nx_i) = (ny as isize, nx as isize);
-    let at = |c: [isize; 3]| -> Option<usize> {
-        (c[0] >= zr.0 && c[0] < zr.1 && c[1] >= 0 && c[1] < ny_i && c[2] >= 0 && c[2] < nx_i)
-            .then(|| ((c[0] * ny_i + c[1]) * nx_i + c[2]) as usize)
-    };
-    for (id, z, y, x) in voxels_in(roi, zs.clone()) {
-        let a = roi.gl[id];
-        m.nv += 1.0;
-        let c0 = [z as isize, y as isize, x as isize];
-        // Only start counting at the first voxel of a run.
-        if let Some(p) = at([c0[0] + back[0], c0[1] + back[1], c0[2] + back[2]])
-            && roi.gl[p] == a
-        {
-            continue;
-        }
-        let (mut len, mut c) = (1u32, c0);
-        loop {
-            let nc = [c[0] + d[0], c[1] + d[1], c[2] + d[2]];
-            match at(nc) {
-                Some(n) if roi.gl[n] == a => {
-                    len += 1;
-                    c = nc;
-                }
-                _ => break,
-            }
-        }
-        match dense.get_mut(a as usize * maxlen + len as usize) {
-            Some(c) if dense_ok => *c += 1,
-            _ => m.add(a, len, 1.0),
+    // Steps on the padded grid: the border (level 0) ends every run. A run stays in its
+    // slice for the 2D directions (dz = 0), so `zs` needs no test. Every direction points
+    // forward in scan order (`off > 0`), so the voxel behind has been visited: its run
+    // length so far, plus one, is this voxel's, and a run is counted where it ends, by
+    // adding 0 or 1 (a run walk, or a test per voxel, mispredicts at every run's end).
+    let p = roi.padded();
+    let (gl, off) = (&p.gl, p.grid.offset(d));
+    debug_assert!(off > 0, "direction {d:?} points backward");
+    let mut len = vec![0u32; gl.len()];
+    let mut nv = 0usize;
+    for (_, z, y, x) in voxels_in(roi, zs) {
+        let q = p.grid.index(z, y, x);
+        let (back, ahead) = (PaddedGrid::step(q, -off), PaddedGrid::step(q, off));
+        let a = gl[q];
+        let l = u32::from(gl[back] == a) * len[back] + 1;
+        len[q] = l;
+        nv += 1;
+        let ends = gl[ahead] != a;
+        if dense_ok {
+            dense[a as usize * maxlen + l as usize] += u32::from(ends);
+        } else if ends {
+            m.add(a, l, 1.0);
         }
     }
+    m.nv = nv as f64;
     for (k, &c) in dense.iter().enumerate() {
         if c > 0 {
             m.add((k / maxlen) as u32, (k % maxlen) as u32, c as f64);
@@ -191,11 +184,13 @@ impl FeatureFamily for Glrlm {
                     .map(&emphasis_features)
                     .collect();
                 push(&mut out, &mean_vec(&fs), "2_5D_avg");
-                let mut all = Sparse::default();
-                for m in &dir_sum {
-                    all.merge(m);
+                if matches!(conv.naming, Naming::Ibsi) {
+                    let mut all = Sparse::default();
+                    for m in &dir_sum {
+                        all.merge(m);
+                    }
+                    push(&mut out, &emphasis_features(&all), "2_5D_comb");
                 }
-                push(&mut out, &emphasis_features(&all), "2_5D_comb");
             }
         }
         if d3 {
@@ -207,11 +202,14 @@ impl FeatureFamily for Glrlm {
                 .map(&emphasis_features)
                 .collect();
             push(&mut out, &mean_vec(&fs), "3D_avg");
-            let mut all = Sparse::default();
-            for m in &ms {
-                all.merge(m);
+            // PyRadiomics reports only the per-direction mean (`push` would drop the rest).
+            if matches!(conv.naming, Naming::Ibsi) {
+                let mut all = Sparse::default();
+                for m in &ms {
+                    all.merge(m);
+                }
+                push(&mut out, &emphasis_features(&all), "3D_comb");
             }
-            push(&mut out, &emphasis_features(&all), "3D_comb");
         }
         out
     }

@@ -3,9 +3,9 @@
 
 use super::texture::{
     Sparse, dims, emph, emphasis_features_with, pyradiomics_features, pyradiomics_suffix,
-    roi_slices, step, voxels_in,
+    roi_slices, voxels_in,
 };
-use crate::roi::Roi;
+use crate::roi::{PaddedGrid, Roi};
 use crate::settings::{Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
@@ -92,16 +92,17 @@ pub fn dependence(roi: &Roi, zs: std::ops::Range<usize>, d3: bool, alpha: u32) -
     } else {
         Vec::new()
     };
-    for (id, z, y, x) in voxels_in(roi, zs) {
-        let a = roi.gl[id];
+    // Neighbours on the padded grid (level 0 off the crop, as outside the ROI); a 2D
+    // neighbourhood stays in its slice, so `zs` needs no test.
+    let p = roi.padded();
+    let offs: Vec<isize> = nb.iter().map(|&o| p.grid.offset(o)).collect();
+    for (_, z, y, x) in voxels_in(roi, zs) {
+        let q = p.grid.index(z, y, x);
+        let a = p.gl[q];
         let mut k = 1u32;
-        for &o in &nb {
-            if let Some(n) = step(roi, z, y, x, o) {
-                let g = roi.gl[n];
-                if g > 0 && g.abs_diff(a) <= alpha {
-                    k += 1;
-                }
-            }
+        for &o in &offs {
+            let g = p.gl[PaddedGrid::step(q, o)];
+            k += u32::from(g > 0 && g.abs_diff(a) <= alpha);
         }
         match dense.get_mut(a as usize * kmax + k as usize) {
             Some(c) if dense_ok => *c += 1,

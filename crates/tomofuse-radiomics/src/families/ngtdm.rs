@@ -2,8 +2,8 @@
 //! Neighbours outside the intensity mask are ignored; voxels without any neighbour in the
 //! mask do not contribute.
 
-use super::texture::{dims, pyradiomics_features, pyradiomics_suffix, roi_slices, step, voxels_in};
-use crate::roi::Roi;
+use super::texture::{dims, pyradiomics_features, pyradiomics_suffix, roi_slices, voxels_in};
+use crate::roi::{PaddedGrid, Roi};
 use crate::settings::{Convention, Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
@@ -40,18 +40,20 @@ pub fn tones(roi: &Roi, zs: std::ops::Range<usize>, d3: bool) -> Tone {
         n: vec![0.0; roi.ng],
         s: vec![0.0; roi.ng],
     };
-    for (id, z, y, x) in voxels_in(roi, zs) {
-        let a = roi.gl[id];
-        let (mut sum, mut c) = (0.0, 0usize);
-        for &o in &nb {
-            if let Some(n) = step(roi, z, y, x, o) {
-                let g = roi.gl[n];
-                if g > 0 {
-                    sum += g as f64;
-                    c += 1;
-                }
-            }
+    // Neighbours on the padded grid (level 0 off the crop, as outside the ROI); a 2D
+    // neighbourhood stays in its slice, so `zs` needs no test.
+    let p = roi.padded();
+    let offs: Vec<isize> = nb.iter().map(|&o| p.grid.offset(o)).collect();
+    for (_, z, y, x) in voxels_in(roi, zs) {
+        let q = p.grid.index(z, y, x);
+        let a = p.gl[q];
+        let (mut sum, mut c) = (0u64, 0usize);
+        for &o in &offs {
+            let g = p.gl[PaddedGrid::step(q, o)];
+            sum += g as u64;
+            c += usize::from(g > 0);
         }
+        let sum = sum as f64;
         if c > 0 {
             let i = a as usize - 1;
             t.n[i] += 1.0;

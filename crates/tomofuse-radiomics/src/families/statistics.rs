@@ -3,7 +3,7 @@
 use super::histogram::grey_level_probabilities;
 use crate::roi::Roi;
 use crate::settings::{Convention, Naming, Settings};
-use crate::util::percentile_sorted;
+use crate::util::percentiles;
 use crate::{Feature, FeatureFamily};
 
 pub struct Statistics;
@@ -18,8 +18,6 @@ pub fn first_order(values: &[f64]) -> Vec<(&'static str, f64)> {
 /// ROI NaN (IBSI) or 0 (PyRadiomics) skewness and kurtosis.
 pub fn first_order_with(values: &[f64], conv: &Convention) -> Vec<(&'static str, f64)> {
     let n = values.len() as f64;
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable_by(|a, b| a.total_cmp(b));
     let mean = values.iter().sum::<f64>() / n;
     let m = |p: i32| values.iter().map(|v| (v - mean).powi(p)).sum::<f64>() / n;
     let (m2, m3, m4) = (m(2), m(3), m(4));
@@ -35,10 +33,12 @@ pub fn first_order_with(values: &[f64], conv: &Convention) -> Vec<(&'static str,
     } else {
         flat
     };
-    let p = |q: f64| percentile_sorted(&sorted, q);
-    let (p10, p25, median, p75, p90) = (p(10.0), p(25.0), p(50.0), p(75.0), p(90.0));
-    let min = sorted[0];
-    let max = sorted[sorted.len() - 1];
+    let [p10, p25, median, p75, p90]: [f64; 5] =
+        percentiles(values, &[10.0, 25.0, 50.0, 75.0, 90.0])
+            .try_into()
+            .expect("five percentiles");
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mad = values.iter().map(|v| (v - mean).abs()).sum::<f64>() / n;
     let inner: Vec<f64> = values
         .iter()

@@ -73,18 +73,6 @@ impl Iterator for VoxelsIn<'_> {
     }
 }
 
-/// Neighbour (z, y, x) + d inside the crop, as a flat index.
-#[inline]
-pub fn step(roi: &Roi, z: usize, y: usize, x: usize, d: [isize; 3]) -> Option<usize> {
-    let [nz, ny, nx] = roi.dims;
-    let (zz, yy, xx) = (z as isize + d[0], y as isize + d[1], x as isize + d[2]);
-    if zz < 0 || yy < 0 || xx < 0 || zz >= nz as isize || yy >= ny as isize || xx >= nx as isize {
-        None
-    } else {
-        Some((zz as usize * ny + yy as usize) * nx + xx as usize)
-    }
-}
-
 /// Slices (z) that contain at least one intensity-mask voxel.
 pub fn roi_slices(roi: &Roi) -> Vec<usize> {
     let [nz, ny, nx] = roi.dims;

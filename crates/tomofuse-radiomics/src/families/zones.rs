@@ -7,7 +7,7 @@ use super::texture::{
     Sparse, dims, emph, emphasis_features_with, pyradiomics_features, pyradiomics_suffix,
     roi_slices,
 };
-use crate::roi::Roi;
+use crate::roi::{PaddedGrid, Roi};
 use crate::settings::{Naming, Settings};
 use crate::{Feature, FeatureFamily};
 use rayon::prelude::*;
@@ -52,73 +52,10 @@ const DZM: [&str; 16] = [
     "zd_entr",
 ];
 
-/// The slices `zs` copied into a zero-padded grid (one voxel of padding in y and x, and in z
-/// for 3D), with the offsets of the 8 (2D) or 26 (3D) neighbours and of the 4 or 6 face
-/// neighbours in padded index space. Padding voxels stand for "outside the crop".
-struct Padded {
-    /// Padded dims (z, y, x).
-    dims: [usize; 3],
-    /// Padding in z (0 for one 2D slice, 1 for 3D).
-    pz: usize,
-    all: Vec<isize>,
-    faces: Vec<isize>,
-}
-
-impl Padded {
-    fn new(ny: usize, nx: usize, nzs: usize, d3: bool) -> Self {
-        let pz = usize::from(d3);
-        let dims = [nzs + 2 * pz, ny + 2, nx + 2];
-        let (sy, sz) = (dims[2] as isize, (dims[1] * dims[2]) as isize);
-        let zr = if d3 { -1..=1 } else { 0..=0 };
-        let mut all = Vec::new();
-        let mut faces = Vec::new();
-        for dz in zr {
-            for dy in -1isize..=1 {
-                for dx in -1isize..=1 {
-                    if (dz, dy, dx) == (0, 0, 0) {
-                        continue;
-                    }
-                    let o = dz * sz + dy * sy + dx;
-                    all.push(o);
-                    if dz.abs() + dy.abs() + dx.abs() == 1 {
-                        faces.push(o);
-                    }
-                }
-            }
-        }
-        Self {
-            dims,
-            pz,
-            all,
-            faces,
-        }
-    }
-
-    /// Padded index of crop voxel (z, y, x), z relative to the first slice of the range.
-    #[inline]
-    fn at(&self, z: usize, y: usize, x: usize) -> usize {
-        ((z + self.pz) * self.dims[1] + y + 1) * self.dims[2] + x + 1
-    }
-
-    /// Copies `src` (crop order) for slices `zs` into a padded array.
-    fn fill<T: Copy + Default>(&self, roi: &Roi, zs: &std::ops::Range<usize>, src: &[T]) -> Vec<T> {
-        let [_, ny, nx] = roi.dims;
-        let mut out = vec![T::default(); self.dims.iter().product()];
-        for (zi, z) in zs.clone().enumerate() {
-            for y in 0..ny {
-                let s = (z * ny + y) * nx;
-                let d = self.at(zi, y, 0);
-                out[d..d + nx].copy_from_slice(&src[s..s + nx]);
-            }
-        }
-        out
-    }
-}
-
 /// Distance to the ROI edge (IBSI 3.9) in padded index space: 1 for voxels with a face
 /// neighbour outside the morphological mask, growing by 1 per face step inward (city-block);
 /// 2D uses in-slice neighbours only. 0 outside the mask.
-fn edge_distance(roi: &Roi, zs: &std::ops::Range<usize>, pd: &Padded) -> Vec<u32> {
+fn edge_distance(roi: &Roi, zs: &std::ops::Range<usize>, pd: &PaddedGrid) -> Vec<u32> {
     let mask = pd.fill(roi, zs, &roi.morph);
     let mut dist = vec![0u32; mask.len()];
     let mut front = Vec::new();
@@ -155,7 +92,7 @@ pub fn zone_matrices(
     want_dist: bool,
 ) -> (Sparse, Sparse) {
     let [_, ny, nx] = roi.dims;
-    let pd = Padded::new(ny, nx, zs.len(), d3);
+    let pd = PaddedGrid::new(ny, nx, zs.len(), d3);
     let dist = if want_dist {
         edge_distance(roi, &zs, &pd)
     } else {
