@@ -32,8 +32,6 @@ pub struct Roi {
     pub ivh: IvhLevels,
     /// Intensities of the intensity-mask voxels (scan order).
     pub values: Vec<f64>,
-    /// Crop indices of the intensity-mask voxels, made on first use ([`Roi::voxels`]).
-    voxels: std::sync::OnceLock<Vec<usize>>,
     /// `gl` with a border of level 0, made on first use ([`Roi::padded`]).
     padded: std::sync::OnceLock<Padded>,
     /// Position of the crop's first voxel in the (resampled) image, `[z, y, x]`.
@@ -130,6 +128,21 @@ pub struct Padded {
     pub grid: PaddedGrid,
     /// Grey level per voxel, 0 outside the intensity mask and on the border.
     pub gl: Vec<u32>,
+    /// Padded index of every intensity-mask voxel, in scan order (z, y, x).
+    pub ids: Vec<usize>,
+}
+
+impl Padded {
+    /// [`Padded::ids`] of the voxels in slices `zs` (a contiguous part: ids grow with z).
+    pub fn ids_in(&self, zs: std::ops::Range<usize>) -> &[usize] {
+        let (lo, hi) = (
+            self.grid.index(zs.start, 0, 0),
+            self.grid.index(zs.end, 0, 0),
+        );
+        let a = self.ids.partition_point(|&i| i < lo);
+        let b = self.ids.partition_point(|&i| i < hi);
+        &self.ids[a..b]
+    }
 }
 
 /// The discrete intensity levels used by the intensity-volume histogram.
@@ -517,7 +530,6 @@ impl Roi {
             ng: ng as usize,
             ivh,
             values,
-            voxels: std::sync::OnceLock::new(),
             padded: std::sync::OnceLock::new(),
             crop_lo,
         })
@@ -532,18 +544,8 @@ impl Roi {
             let [nz, ny, nx] = self.dims;
             let grid = PaddedGrid::new(ny, nx, nz, true);
             let gl = grid.fill(self, &(0..nz), &self.gl);
-            Padded { grid, gl }
-        })
-    }
-
-    /// Crop indices of the intensity-mask voxels (scan order, the order of `values`): the
-    /// texture families visit these instead of scanning the whole crop. Made on first use
-    /// (8 bytes per ROI voxel), so runs without those families do not hold it.
-    pub fn voxels(&self) -> &[usize] {
-        self.voxels.get_or_init(|| {
-            (0..self.int_mask.len())
-                .filter(|&id| self.int_mask[id])
-                .collect()
+            let ids = (0..gl.len()).filter(|&i| gl[i] > 0).collect();
+            Padded { grid, gl, ids }
         })
     }
 

@@ -2,7 +2,7 @@
 //! with the six IBSI aggregations.
 
 use super::texture::{
-    DIRS_2D, DIRS_3D, dims, pyradiomics_features, pyradiomics_suffix, roi_slices, voxels_in,
+    DIRS_2D, DIRS_3D, dims, pyradiomics_features, pyradiomics_suffix, roi_slices,
 };
 use crate::roi::{PaddedGrid, Roi};
 use crate::settings::{Convention, Naming, Settings};
@@ -52,8 +52,7 @@ pub fn counts(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Vec<f64> 
     let off = p.grid.offset(d);
     let n1 = ng + 1;
     let mut c = vec![0u32; n1 * n1];
-    for (_, z, y, x) in voxels_in(roi, zs) {
-        let q = p.grid.index(z, y, x);
+    for &q in p.ids_in(zs) {
         let (a, b) = (p.gl[q] as usize, p.gl[PaddedGrid::step(q, off)] as usize);
         c[a * n1 + b] += 1;
     }

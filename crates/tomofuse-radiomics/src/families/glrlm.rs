@@ -2,7 +2,7 @@
 
 use super::texture::{
     DIRS_2D, DIRS_3D, Sparse, dims, emph, emphasis_features_with, pyradiomics_features,
-    pyradiomics_suffix, roi_slices, voxels_in,
+    pyradiomics_suffix, roi_slices,
 };
 use crate::roi::{PaddedGrid, Roi};
 use crate::settings::{Naming, Settings};
@@ -59,8 +59,7 @@ pub fn runs(roi: &Roi, zs: std::ops::Range<usize>, d: [isize; 3]) -> Sparse {
     debug_assert!(off > 0, "direction {d:?} points backward");
     let mut len = vec![0u32; gl.len()];
     let mut nv = 0usize;
-    for (_, z, y, x) in voxels_in(roi, zs) {
-        let q = p.grid.index(z, y, x);
+    for &q in p.ids_in(zs) {
         let (back, ahead) = (PaddedGrid::step(q, -off), PaddedGrid::step(q, off));
         let a = gl[q];
         let l = u32::from(gl[back] == a) * len[back] + 1;

@@ -3,7 +3,7 @@
 
 use super::texture::{
     Sparse, dims, emph, emphasis_features_with, pyradiomics_features, pyradiomics_suffix,
-    roi_slices, voxels_in,
+    roi_slices,
 };
 use crate::roi::{PaddedGrid, Roi};
 use crate::settings::{Naming, Settings};
@@ -96,8 +96,7 @@ pub fn dependence(roi: &Roi, zs: std::ops::Range<usize>, d3: bool, alpha: u32) -
     // neighbourhood stays in its slice, so `zs` needs no test.
     let p = roi.padded();
     let offs: Vec<isize> = nb.iter().map(|&o| p.grid.offset(o)).collect();
-    for (_, z, y, x) in voxels_in(roi, zs) {
-        let q = p.grid.index(z, y, x);
+    for &q in p.ids_in(zs) {
         let a = p.gl[q];
         let mut k = 1u32;
         for &o in &offs {

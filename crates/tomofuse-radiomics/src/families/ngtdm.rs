@@ -2,7 +2,7 @@
 //! Neighbours outside the intensity mask are ignored; voxels without any neighbour in the
 //! mask do not contribute.
 
-use super::texture::{dims, pyradiomics_features, pyradiomics_suffix, roi_slices, voxels_in};
+use super::texture::{dims, pyradiomics_features, pyradiomics_suffix, roi_slices};
 use crate::roi::{PaddedGrid, Roi};
 use crate::settings::{Convention, Naming, Settings};
 use crate::{Feature, FeatureFamily};
@@ -44,8 +44,7 @@ pub fn tones(roi: &Roi, zs: std::ops::Range<usize>, d3: bool) -> Tone {
     // neighbourhood stays in its slice, so `zs` needs no test.
     let p = roi.padded();
     let offs: Vec<isize> = nb.iter().map(|&o| p.grid.offset(o)).collect();
-    for (_, z, y, x) in voxels_in(roi, zs) {
-        let q = p.grid.index(z, y, x);
+    for &q in p.ids_in(zs) {
         let a = p.gl[q];
         let (mut sum, mut c) = (0u64, 0usize);
         for &o in &offs {

@@ -1,6 +1,8 @@
 //! Shared texture machinery: neighbour directions, the "emphasis" feature set common to
 //! GLRLM, GLSZM, GLDZM and NGLDM, and averaging of per-matrix feature vectors.
 
+#[cfg(test)]
+use crate::roi::PaddedGrid;
 use crate::roi::Roi;
 use crate::settings::{Convention, Naming};
 use std::collections::BTreeMap;
@@ -24,54 +26,6 @@ pub const DIRS_3D: [[isize; 3]; 13] = [
     [1, 1, 0],
     [1, 1, 1],
 ];
-
-/// The intensity-mask voxels of slices `zs` as (crop index, z, y, x), in scan order (the
-/// order of a z, y, x loop over the crop that skips grey level 0).
-pub fn voxels_in(roi: &Roi, zs: std::ops::Range<usize>) -> VoxelsIn<'_> {
-    let [_, ny, nx] = roi.dims;
-    let plane = ny * nx;
-    let voxels = roi.voxels();
-    let lo = voxels.partition_point(|&i| i < zs.start * plane);
-    let hi = voxels.partition_point(|&i| i < zs.end * plane);
-    VoxelsIn {
-        ids: voxels[lo..hi].iter(),
-        nx,
-        ny,
-        z: zs.start,
-        y: 0,
-        row: zs.start * plane,
-    }
-}
-
-/// Iterator of [`voxels_in`]: the coordinates follow the sorted indices row by row (no
-/// division per voxel).
-pub struct VoxelsIn<'a> {
-    ids: std::slice::Iter<'a, usize>,
-    nx: usize,
-    ny: usize,
-    z: usize,
-    y: usize,
-    /// Crop index of voxel (z, y, 0).
-    row: usize,
-}
-
-impl Iterator for VoxelsIn<'_> {
-    type Item = (usize, usize, usize, usize);
-
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        let id = *self.ids.next()?;
-        while id >= self.row + self.nx {
-            self.row += self.nx;
-            self.y += 1;
-            if self.y == self.ny {
-                self.y = 0;
-                self.z += 1;
-            }
-        }
-        Some((id, self.z, self.y, id - self.row))
-    }
-}
 
 /// Slices (z) that contain at least one intensity-mask voxel.
 pub fn roi_slices(roi: &Roi) -> Vec<usize> {
@@ -242,11 +196,12 @@ pub mod emph {
 mod tests {
     use super::*;
 
-    /// `voxels_in` gives the voxels (and coordinates) of a z, y, x scan of the crop that
-    /// skips grey level 0, for every slice range, on a scattered ROI with empty rows and
-    /// slices.
+    /// The padded grid's voxel ids for every slice range are those of a z, y, x scan of
+    /// the crop that skips grey level 0, and each holds its voxel's grey level with the
+    /// neighbours where a bounds-checked step finds them (level 0 off the crop), on a
+    /// scattered ROI with empty rows and slices.
     #[test]
-    fn voxels_in_equals_the_scan_of_the_crop() {
+    fn padded_ids_and_steps_equal_the_scan_of_the_crop() {
         let g = tomofuse_core::Geometry::with_spacing([1.0, 1.0, 2.0]).unwrap();
         let n = [9usize, 7, 6];
         let data: Vec<f32> = (0..n[0] * n[1] * n[2]).map(|i| (i % 13) as f32).collect();
@@ -261,21 +216,36 @@ mod tests {
         )
         .unwrap();
         let roi = Roi::build(&image, &mask, 1, &s).unwrap();
+        let p = roi.padded();
         let [nz, ny, nx] = roi.dims;
+        let level = |z: isize, y: isize, x: isize| -> u32 {
+            let inside = (0..nz as isize).contains(&z)
+                && (0..ny as isize).contains(&y)
+                && (0..nx as isize).contains(&x);
+            if inside {
+                roi.gl[(z as usize * ny + y as usize) * nx + x as usize]
+            } else {
+                0
+            }
+        };
         for zs in [0..nz, 1..2, 2..nz, 0..0, 3..nz - 1] {
             let mut want = Vec::new();
             for z in zs.clone() {
                 for y in 0..ny {
                     for x in 0..nx {
-                        let id = (z * ny + y) * nx + x;
-                        if roi.gl[id] > 0 {
-                            want.push((id, z, y, x));
+                        if roi.gl[(z * ny + y) * nx + x] > 0 {
+                            want.push(p.grid.index(z, y, x));
+                            for d in DIRS_3D.iter().flat_map(|&d| [d, d.map(|c| -c)]) {
+                                let q = PaddedGrid::step(p.grid.index(z, y, x), p.grid.offset(d));
+                                let (zz, yy, xx) =
+                                    (z as isize + d[0], y as isize + d[1], x as isize + d[2]);
+                                assert_eq!(p.gl[q], level(zz, yy, xx), "({z}, {y}, {x}) + {d:?}");
+                            }
                         }
                     }
                 }
             }
-            let got: Vec<_> = voxels_in(&roi, zs.clone()).collect();
-            assert_eq!(got, want, "slices {zs:?}");
+            assert_eq!(p.ids_in(zs.clone()), want, "slices {zs:?}");
         }
     }
 }
