@@ -70,3 +70,22 @@ def test_example_script_runs_on_tomofuse_with_the_import_line_changed(tmp_path, 
     assert set(ours) == set(theirs)
     assert len(shared) == 1502
     assert not bad, bad[:20]
+    # PyRadiomics' key order too (a script that writes rows or columns in dict order); the
+    # stored values come from the parameter file, whose class order differs from the
+    # script's, so their order is checked by the next test.
+    if py is not None:
+        assert [k for k in ours if k in theirs] == [k for k in theirs if k in ours]
+
+
+def test_keys_come_in_pyradiomics_order(lung):
+    """The stored PyRadiomics 3.0.1 output lists lung1's keys in PyRadiomics' own order for
+    the parameter file it was made with; the extractor on the same file gives that order."""
+    from tomofuse.radiomics import featureextractor
+
+    ext = featureextractor.RadiomicsFeatureExtractor(str(STORED.with_name("pyradiomics_params_filters.yaml")))
+    ext.settings["additionalInfo"] = False
+    ours = ext.execute(str(lung / "lung1_image.nrrd"), str(lung / "lung1_label.nrrd"))
+    with gzip.open(STORED, "rt") as f:
+        rows = [line.rstrip("\n").split(",") for line in f if not line.startswith("#")]
+    theirs = [k for case, k, _ in rows[1:] if case == "lung1"]
+    assert list(ours) == theirs

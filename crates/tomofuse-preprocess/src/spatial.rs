@@ -176,56 +176,53 @@ pub enum Connectivity {
 /// with labels 1.. in scan order (0 = background).
 pub fn connected_components(mask: &Mask, conn: Connectivity) -> (Array3<u32>, Vec<usize>) {
     let [n0, n1, n2] = mask.shape();
-    let mut labels = Array3::<u32>::zeros([n0, n1, n2]);
-    let mut sizes = Vec::new();
-    let offsets: Vec<[i64; 3]> = match conn {
-        Connectivity::Six => vec![
-            [1, 0, 0],
-            [-1, 0, 0],
-            [0, 1, 0],
-            [0, -1, 0],
-            [0, 0, 1],
-            [0, 0, -1],
-        ],
-        Connectivity::TwentySix => {
-            let mut v = Vec::with_capacity(26);
-            for a in -1..=1 {
-                for b in -1..=1 {
-                    for c in -1..=1 {
-                        if (a, b, c) != (0, 0, 0) {
-                            v.push([a, b, c]);
-                        }
-                    }
+    // Work on a grid padded by one voxel of background, flat: every neighbour is one fixed
+    // offset away, with no bounds test. `UNSEEN` marks foreground not yet labelled.
+    const UNSEEN: u32 = u32::MAX;
+    let (p1, p2) = (n1 + 2, n2 + 2);
+    let plane = p1 * p2;
+    let at = |i: usize, j: usize, k: usize| ((i + 1) * p1 + j + 1) * p2 + k + 1;
+    let mut lab = vec![0u32; (n0 + 2) * plane];
+    for ((i, j, k), &m) in mask.data.indexed_iter() {
+        if m != 0 {
+            lab[at(i, j, k)] = UNSEEN;
+        }
+    }
+    let mut offsets: Vec<isize> = Vec::with_capacity(26);
+    for a in -1isize..=1 {
+        for b in -1isize..=1 {
+            for c in -1isize..=1 {
+                let taxicab = a.abs() + b.abs() + c.abs();
+                let keep = match conn {
+                    Connectivity::Six => taxicab == 1,
+                    Connectivity::TwentySix => taxicab > 0,
+                };
+                if keep {
+                    offsets.push((a * p1 as isize + b) * p2 as isize + c);
                 }
             }
-            v
         }
-    };
-    let mut stack: Vec<[usize; 3]> = Vec::new();
+    }
+    let mut sizes = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
     for i in 0..n0 {
         for j in 0..n1 {
-            for k in 0..n2 {
-                if mask.data[[i, j, k]] == 0 || labels[[i, j, k]] != 0 {
+            let row = at(i, j, 0);
+            for q0 in row..row + n2 {
+                if lab[q0] != UNSEEN {
                     continue;
                 }
                 let label = sizes.len() as u32 + 1;
                 let mut size = 0usize;
-                labels[[i, j, k]] = label;
-                stack.push([i, j, k]);
-                while let Some(p) = stack.pop() {
+                lab[q0] = label;
+                stack.push(q0);
+                while let Some(q) = stack.pop() {
                     size += 1;
-                    for o in &offsets {
-                        let q = [p[0] as i64 + o[0], p[1] as i64 + o[1], p[2] as i64 + o[2]];
-                        if q[0] < 0 || q[1] < 0 || q[2] < 0 {
-                            continue;
-                        }
-                        let q = [q[0] as usize, q[1] as usize, q[2] as usize];
-                        if q[0] >= n0 || q[1] >= n1 || q[2] >= n2 {
-                            continue;
-                        }
-                        if mask.data[q] != 0 && labels[q] == 0 {
-                            labels[q] = label;
-                            stack.push(q);
+                    for &o in &offsets {
+                        let n = q.wrapping_add_signed(o);
+                        if lab[n] == UNSEEN {
+                            lab[n] = label;
+                            stack.push(n);
                         }
                     }
                 }
@@ -233,6 +230,7 @@ pub fn connected_components(mask: &Mask, conn: Connectivity) -> (Array3<u32>, Ve
             }
         }
     }
+    let labels = Array3::from_shape_fn([n0, n1, n2], |(i, j, k)| lab[at(i, j, k)]);
     (labels, sizes)
 }
 
@@ -457,6 +455,82 @@ mod tests {
         assert_eq!(sizes, vec![2, 2]);
         let (_, sizes) = connected_components(&m, Connectivity::Six);
         assert_eq!(sizes, vec![1, 1, 2]);
+    }
+
+    /// The padded flat labelling equals a bounds-checked flood fill over the 3D indices
+    /// (labels in scan order, sizes) on random masks touching every face, both connectivities.
+    #[test]
+    fn components_equal_a_bounds_checked_flood_fill() {
+        fn naive(m: &Mask, six: bool) -> (Array3<u32>, Vec<usize>) {
+            let [n0, n1, n2] = m.shape();
+            let mut labels = Array3::<u32>::zeros([n0, n1, n2]);
+            let mut sizes = Vec::new();
+            for start in m
+                .data
+                .indexed_iter()
+                .filter(|(_, v)| **v != 0)
+                .map(|(p, _)| p)
+            {
+                if labels[start] != 0 {
+                    continue;
+                }
+                let label = sizes.len() as u32 + 1;
+                labels[start] = label;
+                let mut stack = vec![start];
+                let mut size = 0;
+                while let Some((i, j, k)) = stack.pop() {
+                    size += 1;
+                    for a in -1i64..=1 {
+                        for b in -1i64..=1 {
+                            for c in -1i64..=1 {
+                                let t = a.abs() + b.abs() + c.abs();
+                                if t == 0 || (six && t > 1) {
+                                    continue;
+                                }
+                                let q = (i as i64 + a, j as i64 + b, k as i64 + c);
+                                if q.0 < 0 || q.1 < 0 || q.2 < 0 {
+                                    continue;
+                                }
+                                let q = (q.0 as usize, q.1 as usize, q.2 as usize);
+                                if q.0 < n0
+                                    && q.1 < n1
+                                    && q.2 < n2
+                                    && m.data[q] != 0
+                                    && labels[q] == 0
+                                {
+                                    labels[q] = label;
+                                    stack.push(q);
+                                }
+                            }
+                        }
+                    }
+                }
+                sizes.push(size);
+            }
+            (labels, sizes)
+        }
+        let mut st = 11u64;
+        for (shape, density) in [
+            ([7, 9, 5], 30u64),
+            ([12, 6, 10], 45),
+            ([1, 8, 8], 50),
+            ([5, 5, 5], 70),
+        ] {
+            let mut m = Volume::filled(shape, 0u8, Geometry::default()).unwrap();
+            for v in m.data.iter_mut() {
+                st = st
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                *v = u8::from((st >> 33) % 100 < density);
+            }
+            for (conn, six) in [(Connectivity::Six, true), (Connectivity::TwentySix, false)] {
+                assert_eq!(
+                    connected_components(&m, conn),
+                    naive(&m, six),
+                    "{shape:?} {conn:?}"
+                );
+            }
+        }
     }
 
     /// Crop, pad and reorient planned on the grid and applied once with nearest neighbour

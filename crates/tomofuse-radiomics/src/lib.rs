@@ -505,6 +505,10 @@ pub fn compute_image_types(
     for fs in per_type {
         out.extend(fs?);
     }
+    // PyRadiomics computes shape before every image type.
+    if settings.convention().naming == Naming::Pyradiomics {
+        out.sort_by_key(|f| f.family != "shape");
+    }
     Ok(out)
 }
 
@@ -518,7 +522,8 @@ pub fn compute_families(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
         .map(|f| f.compute(roi, settings))
         .collect();
     let wanted = &settings.pyradiomics.features;
-    out.into_iter()
+    let mut fs: Vec<Feature> = out
+        .into_iter()
         .flatten()
         .filter(|f| {
             settings.convention().naming == Naming::Ibsi
@@ -527,7 +532,47 @@ pub fn compute_families(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
                     .get(&f.family)
                     .is_some_and(|names| names.is_empty() || names.contains(&f.name))
         })
-        .collect()
+        .collect();
+    if settings.convention().naming == Naming::Pyradiomics {
+        pyradiomics_order(&mut fs, settings);
+    }
+    fs
+}
+
+/// PyRadiomics 3.0.1's order of one image type's features: the classes as `featureClass`
+/// lists them (else its default order, `getFeatureClasses()`: the modules alphabetically),
+/// and within a class the listed features or, for a whole class, the order of `dir()` on
+/// its `get<Name>FeatureValue` methods (so `MeanAbsoluteDeviation` before `Mean`).
+fn pyradiomics_order(fs: &mut [Feature], s: &Settings) {
+    const DEFAULT: [&str; 7] = [
+        "firstorder",
+        "glcm",
+        "gldm",
+        "glrlm",
+        "glszm",
+        "ngtdm",
+        "shape",
+    ];
+    let p = &s.pyradiomics;
+    let rank = |c: &str| {
+        if p.class_order.is_empty() {
+            DEFAULT.iter().position(|x| *x == c)
+        } else {
+            p.class_order.iter().position(|x| x == c)
+        }
+        .unwrap_or(usize::MAX)
+    };
+    fs.sort_by_cached_key(|f| {
+        let listed = p
+            .features
+            .get(&f.family)
+            .and_then(|names| names.iter().position(|x| x == &f.name));
+        (
+            rank(&f.family),
+            listed.unwrap_or(usize::MAX),
+            format!("get{}FeatureValue", f.name),
+        )
+    });
 }
 
 /// PyRadiomics' `minimumROIDimensions` and `minimumROISize` checks on the intensity mask.

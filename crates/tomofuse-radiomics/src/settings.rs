@@ -203,6 +203,10 @@ pub struct PyradiomicsOptions {
     /// class). Empty map: every feature of the default classes.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub features: std::collections::BTreeMap<String, Vec<String>>,
+    /// `featureClass`'s classes in the file's order: PyRadiomics reports them in this order
+    /// (empty: its default order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_order: Vec<String>,
     /// `minimumROIDimensions`: the ROI must span more than one voxel along at least this many
     /// axes (PyRadiomics' default 2 when read from a parameter file).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -368,6 +368,8 @@ class RadiomicsFeatureExtractor:
         out: "OrderedDict[str, Any]" = OrderedDict()
         if d is not None:
             out.update(self._diagnostics(d, lab))
+        # The crate orders the keys as PyRadiomics does (shape first, classes in
+        # `featureClass` order, features in PyRadiomics' `dir()` order).
         out.update((t, v) for (t, v, *_rest) in rows)
         return out
 

@@ -548,6 +548,7 @@ pub fn from_yaml(text: &str, source_name: &str) -> Result<ParamsFile> {
 
     // featureClass -> families and the kept features.
     let mut features: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut class_order = Vec::new();
     match get.get("featureClass").copied() {
         None | Some(Value::Null) => {}
         Some(Value::Mapping(m)) => {
@@ -595,6 +596,7 @@ pub fn from_yaml(text: &str, source_name: &str) -> Result<ParamsFile> {
                     }
                 }
                 features.insert(class.to_string(), names);
+                class_order.push(class.to_string());
             }
             if features.is_empty() {
                 return Err(cx.err("featureClass", "enables no feature class"));
@@ -623,6 +625,7 @@ pub fn from_yaml(text: &str, source_name: &str) -> Result<ParamsFile> {
         moran_geary: false,
     };
     s.pyradiomics.features = features;
+    s.pyradiomics.class_order = class_order;
 
     // imageType -> image types, in the file's order.
     let mut specs = Vec::new();
