@@ -548,6 +548,16 @@ fn extreme_abs_eigenvalue(d: &[f64], e: &[f64], bound: f64) -> Option<f64> {
 mod tests {
     use super::*;
 
+    /// The tests' seeded generator (Knuth's 64-bit LCG): the next state at each call.
+    fn lcg(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state
+        }
+    }
+
     /// The tridiagonal QL solver against Jacobi and against matrices of known spectrum
     /// (`Q diag(lambda) Q^T` with a Householder reflection Q), including repeated, zero and
     /// negative eigenvalues, sizes 1 to 40.
@@ -587,13 +597,8 @@ mod tests {
     fn mcc_equals_jacobi_on_the_dense_deflated_matrix() {
         // Random symmetric count matrices (sparse, some levels without pairs, some blocks
         // that never co-occur: eigenvalue 1 twice), compared with the full Jacobi solver.
-        let mut s = 4242u64;
-        let mut next = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 33) as u32
-        };
+        let mut lcg = lcg(4242);
+        let mut next = || (lcg() >> 33) as u32;
         let mut sc = MccSolver::default();
         for k in 2..=30 {
             for rep in 0..15 {
@@ -635,13 +640,8 @@ mod tests {
 
     #[test]
     fn laguerre_extremes_equal_ql_on_tridiagonals() {
-        let mut st = 99u64;
-        let mut next = || {
-            st = st
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (st >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut lcg = lcg(99);
+        let mut next = || (lcg() >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
         let mut failed_checks = 0;
         for n in 1..=40 {
             for rep in 0..25 {
@@ -694,13 +694,8 @@ mod tests {
     /// data with ties, at the ends and for n = 1 and 2.
     #[test]
     fn percentiles_by_selection_equal_the_sorted_rule() {
-        let mut st = 7u64;
-        let mut next = || {
-            st = st
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (st >> 40) as f64 / 1000.0
-        };
+        let mut lcg = lcg(7);
+        let mut next = || (lcg() >> 40) as f64 / 1000.0;
         let qs = [0.0, 10.0, 25.0, 33.3, 50.0, 75.0, 90.0, 100.0];
         for n in [1usize, 2, 3, 10, 101, 1000] {
             for ties in [false, true] {
