@@ -539,8 +539,8 @@ pub fn compute_families(roi: &roi::Roi, settings: &Settings) -> Vec<Feature> {
     fs
 }
 
-/// PyRadiomics 3.0.1's order of one image type's features: the classes as `featureClass`
-/// lists them (else its default order, `getFeatureClasses()`: the modules alphabetically),
+/// PyRadiomics 3.0.1's order of one image type's features: shape first, then the classes
+/// as `featureClass` lists them (else its default order, `getFeatureClasses()`: the modules alphabetically),
 /// and within a class the listed features or, for a whole class, the order of `dir()` on
 /// its `get<Name>FeatureValue` methods (so `MeanAbsoluteDeviation` before `Mean`).
 fn pyradiomics_order(fs: &mut [Feature], s: &Settings) {
@@ -554,13 +554,17 @@ fn pyradiomics_order(fs: &mut [Feature], s: &Settings) {
         "shape",
     ];
     let p = &s.pyradiomics;
+    // Shape first: PyRadiomics computes it before every image type's classes.
     let rank = |c: &str| {
+        if c == "shape" {
+            return 0;
+        }
         if p.class_order.is_empty() {
             DEFAULT.iter().position(|x| *x == c)
         } else {
             p.class_order.iter().position(|x| x == c)
         }
-        .unwrap_or(usize::MAX)
+        .map_or(usize::MAX, |r| r + 1)
     };
     fs.sort_by_cached_key(|f| {
         let listed = p
