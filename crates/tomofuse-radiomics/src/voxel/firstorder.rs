@@ -4,7 +4,7 @@
 //! sorted window and a grey-level histogram updated by the entering and leaving planes, with
 //! one `O(R^3)` pass over the window for the moments and deviations.
 
-use super::{Grid, LineKernel, plogp};
+use super::{Grid, LOG_SCALE, LineKernel, plogp};
 
 /// PyRadiomics' firstorder features, in its output order (the ROI-level list).
 pub const NAMES: [&str; 18] = crate::families::statistics::PYRADIOMICS_FIRSTORDER;
@@ -286,8 +286,6 @@ pub struct FirstOrderTree {
     rb: (usize, usize),
 }
 
-const LOG_SCALE: f64 = 4_294_967_296.0;
-
 impl FirstOrderTree {
     pub fn new(grid: &Grid, ranks: std::sync::Arc<Ranks>, shift: f64) -> Self {
         let w = 2 * grid.radius + 1;
@@ -300,16 +298,7 @@ impl FirstOrderTree {
             hist: vec![0; grid.levels.len()],
             h_log: 0,
             h_sq: 0,
-            clog: (0..=nmax)
-                .map(|c| {
-                    let c = c as f64;
-                    if c > 0.0 {
-                        (c * c.log2() * LOG_SCALE).round() as i64
-                    } else {
-                        0
-                    }
-                })
-                .collect(),
+            clog: super::clog_table(nmax + 1),
             shift,
             ra: (0, 0),
             rb: (0, 0),

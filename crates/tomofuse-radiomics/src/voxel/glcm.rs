@@ -4,7 +4,7 @@
 //! features then read the matrices on the grey levels present in the kernel only.
 
 use super::firstorder::span;
-use super::{Grid, LineKernel};
+use super::{Grid, LOG_SCALE, LineKernel};
 
 pub const NAMES: [&str; 24] = [
     "Autocorrelation",
@@ -52,11 +52,6 @@ pub(crate) fn half_dirs() -> Vec<[i64; 3]> {
     }
     v
 }
-
-/// Fixed-point scale of the `c log2 c` table: sums of table entries are exact integers, so a
-/// sliding sum equals the sum of its current state whatever the path (no drift), and an
-/// entropy of one non-zero entry is exactly 0 (PyRadiomics' flat-kernel cases).
-const LOG_SCALE: f64 = 4_294_967_296.0; // 2^32
 
 /// Running sums of one direction's symmetric co-occurrence counts `c(i, j)`, updated pair by
 /// pair. Every GLCM feature except MCC is a function of these sums (moments about the mean
@@ -132,16 +127,7 @@ impl Glcm {
         let w = 2 * grid.radius + 1;
         // At most one pair per voxel and direction: t <= 2 w^3.
         let nc = 2 * w * w * w + 3;
-        let clog = (0..nc)
-            .map(|c| {
-                let c = c as f64;
-                if c > 0.0 {
-                    (c * c.log2() * LOG_SCALE).round() as i64
-                } else {
-                    0
-                }
-            })
-            .collect();
+        let clog = super::clog_table(nc);
         let ngf = grid.ng_max;
         let wk = (0..=ng)
             .map(|k| {

@@ -523,6 +523,26 @@ pub fn voxel_maps(
     Ok(out)
 }
 
+/// Fixed-point scale of the `c log2 c` table: sums of table entries are exact integers, so a
+/// sliding sum equals the sum of its current state whatever the path (no drift), and an
+/// entropy of one non-zero entry is exactly 0 (PyRadiomics' flat-kernel cases).
+pub(crate) const LOG_SCALE: f64 = 4_294_967_296.0; // 2^32
+
+/// `round(c log2 c * LOG_SCALE)` for the counts `0..n` (0 at 0): the entropy tables of the
+/// first-order and GLCM kernels.
+pub(crate) fn clog_table(n: usize) -> Vec<i64> {
+    (0..n)
+        .map(|c| {
+            let c = c as f64;
+            if c > 0.0 {
+                (c * c.log2() * LOG_SCALE).round() as i64
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
 /// `-sum p log2(p + eps)` term with PyRadiomics' `eps = 2^-52`.
 #[inline]
 pub(crate) fn plogp(p: f64) -> f64 {
