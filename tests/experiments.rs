@@ -70,6 +70,26 @@ fn check_outputs(out: &Path) {
         html.contains("<img src=\"data:image/png;base64,iVBORw0KGgo"),
         "no inline PNG in the report"
     );
+    // The interactive view embeds the same predicted surface as the case's PLY file.
+    let at = html
+        .find("<canvas id=\"mesh3d-")
+        .expect("no interactive 3D view in the report");
+    let id = &html[at + "<canvas id=\"mesh3d-".len()..];
+    let id = &id[..id.find('"').unwrap()];
+    let data = &html[html[at..].find("\"label\":\"predicted\"").unwrap() + at..];
+    let t = &data[data.find("\"t\":\"").unwrap() + 5..];
+    let t = &t[..t.find('"').unwrap()];
+    let triangles = t.trim_end_matches('=').len() * 3 / 4 / 12;
+    let ply = std::fs::read(out.join(format!("meshes/{id}.ply"))).unwrap();
+    let header = String::from_utf8_lossy(&ply[..ply.len().min(400)]);
+    let faces: usize = header
+        .lines()
+        .find_map(|l| l.strip_prefix("element face "))
+        .expect("PLY face count")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(triangles, faces, "3D view of {id} vs meshes/{id}.ply");
 }
 
 #[test]

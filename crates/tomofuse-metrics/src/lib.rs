@@ -20,6 +20,8 @@ pub mod render;
 pub mod roc;
 pub mod seg;
 pub mod special;
+#[cfg(feature = "plots")]
+pub mod viewer;
 
 pub use binary::{
     BinaryAccumulator, BinaryReport, BinaryReportOptions, Candidate, ModelComparison, ModelRow,

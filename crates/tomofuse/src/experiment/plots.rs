@@ -320,3 +320,37 @@ pub fn mesh_views(
     }
     out
 }
+
+/// Side of the interactive 3D view (pixels).
+pub const MESH_VIEWER_PX: usize = 480;
+
+/// The same meshes as [`mesh_views`] in one interactive view (drag to rotate, wheel to zoom,
+/// a checkbox per mesh); `None`, with a warning, when they cannot be embedded.
+pub fn mesh_viewer(
+    id: &str,
+    organ: &str,
+    meshes: &[(&str, &tomofuse_radiomics::mesh::SurfaceMesh, [u8; 3])],
+) -> Option<Block> {
+    use tomofuse_metrics::viewer::{ViewerMesh, mesh_viewer_html};
+    let views: Vec<ViewerMesh> = meshes
+        .iter()
+        .map(|(label, m, colour)| ViewerMesh {
+            label,
+            vertices: &m.vertices,
+            triangles: &m.triangles,
+            colour: *colour,
+        })
+        .collect();
+    match mesh_viewer_html(id, &views, MESH_VIEWER_PX) {
+        Ok(html) => Some(Block::Html {
+            caption: format!(
+                "Interactive 3D view of the same {organ} surfaces (drag to rotate, wheel to zoom, tick boxes to show or hide a surface); it starts from the front, patient's left on the right. Self-contained: no network access needed"
+            ),
+            html,
+        }),
+        Err(e) => {
+            log::warn!("interactive 3D view {id} not drawn: {e}");
+            None
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! can be mailed or archived with the run and opened anywhere without the run directory.
 
 use std::fmt::Write;
+use tomofuse_metrics::viewer::base64;
 
 /// One piece of report content.
 #[derive(Debug, Clone)]
@@ -25,6 +26,12 @@ pub enum Block {
         png: Vec<u8>,
         width: u32,
         height: u32,
+    },
+    /// A trusted HTML fragment built by a renderer (the interactive 3D view), numbered as a
+    /// figure.
+    Html {
+        caption: String,
+        html: String,
     },
     /// Pre-formatted text (provenance, logs).
     Pre(String),
@@ -107,6 +114,14 @@ impl Report {
                         esc(caption)
                     );
                 }
+                Block::Html { caption, html } => {
+                    fig += 1;
+                    let _ = write!(
+                        h,
+                        "<figure>{html}<figcaption>Figure {fig}. {}</figcaption></figure>",
+                        esc(caption)
+                    );
+                }
                 Block::Image {
                     caption,
                     png,
@@ -135,45 +150,9 @@ th{background:#eee}caption{font-weight:bold;text-align:left;padding:4px 0}\
 figure{display:inline-block;margin:.5em;vertical-align:top}img{max-width:100%;height:auto}figcaption{font-size:90%;color:#444;max-width:880px}\
 pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:85%}";
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
 
     #[test]
     fn images_are_inline_png_at_their_size() {

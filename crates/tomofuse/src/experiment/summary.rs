@@ -751,5 +751,8 @@ pub fn reconstruction_report(
     for b in super::plots::mesh_views(&format!("mesh-{}", p.id), caption, &meshes) {
         report.push(b);
     }
+    if let Some(b) = super::plots::mesh_viewer(&format!("mesh3d-{}", p.id), organ, &meshes) {
+        report.push(b);
+    }
     files
 }
