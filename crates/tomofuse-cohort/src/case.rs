@@ -14,55 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tomofuse_core::{AxisMap, CoreError, GeometryTolerance, Mask, Space, Volume};
 
-/// One clinical variable: a number (booleans are 0/1), free text, or missing.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClinicalValue {
-    Num(f64),
-    Text(String),
-    Missing,
-}
-
-impl ClinicalValue {
-    /// Parses a CSV cell: empty / `NA` / `NaN` -> missing, a finite number -> number,
-    /// `true`/`false`/`yes`/`no` -> 1/0, anything else -> text.
-    pub fn parse(cell: &str) -> Self {
-        let t = cell.trim();
-        if t.is_empty() || t.eq_ignore_ascii_case("na") || t.eq_ignore_ascii_case("nan") {
-            return Self::Missing;
-        }
-        if let Ok(v) = t.parse::<f64>() {
-            return if v.is_finite() {
-                Self::Num(v)
-            } else {
-                Self::Missing
-            };
-        }
-        match t.to_ascii_lowercase().as_str() {
-            "true" | "yes" => Self::Num(1.0),
-            "false" | "no" => Self::Num(0.0),
-            _ => Self::Text(t.to_string()),
-        }
-    }
-
-    /// The number, if this is one.
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Self::Num(v) => Some(*v),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ClinicalValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // Shortest representation that parses back to the same f64.
-            Self::Num(v) => write!(f, "{v}"),
-            Self::Text(s) => f.write_str(s),
-            Self::Missing => Ok(()),
-        }
-    }
-}
+pub use tomofuse_core::ClinicalValue;
 
 /// Which set a case belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -218,6 +170,18 @@ pub fn fit_mask_to_image(image: &Volume<f32>, mask: Mask) -> (Mask, MaskGrid) {
 }
 
 impl Case {
+    /// The case's clinical row, for a [`tomofuse_core::ClinicalTable`] (split `train` when
+    /// the case has none yet).
+    pub fn clinical_record(&self) -> tomofuse_core::ClinicalRecord<'_> {
+        tomofuse_core::ClinicalRecord {
+            id: &self.id,
+            label: self.label,
+            split: Some(self.split.unwrap_or(Split::Train).as_str()),
+            centre: self.centre.as_deref(),
+            values: &self.clinical,
+        }
+    }
+
     /// Loads (or renders) the image and mask. File sources need `io`. A mask stored in another
     /// axis order on the same voxel centres is reoriented onto the image grid (see
     /// [`Case::load_with_grid`]).

@@ -38,6 +38,13 @@ pub enum CoreError {
     Empty { shape: [usize; 3] },
     #[error("invalid orientation code `{code}`: {reason}")]
     InvalidOrientation { code: String, reason: String },
+    #[error("{source_name}: case `{id}`, column `{column}`: {reason}")]
+    Clinical {
+        source_name: String,
+        id: String,
+        column: String,
+        reason: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;

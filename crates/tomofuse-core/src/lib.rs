@@ -5,6 +5,7 @@
 //! with `k` fastest in memory; world coordinates are LPS millimetres internally, RAS only at
 //! boundaries that ask for it by name.
 
+pub mod clinical;
 pub mod error;
 pub mod geometry;
 pub mod limits;
@@ -12,6 +13,7 @@ pub mod orient;
 pub mod shared;
 pub mod volume;
 
+pub use clinical::{ClinicalRecord, ClinicalTable, ClinicalValue};
 pub use error::{CoreError, Result};
 pub use geometry::{Geometry, GeometryTolerance, Space};
 pub use limits::{Limits, check_alloc};

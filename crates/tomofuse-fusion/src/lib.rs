@@ -26,5 +26,5 @@ pub use pipeline::{
     fit_xgb, leave_one_group_out, outer_cross_validation,
 };
 pub use select::{Embedded, Selection, SelectionConfig, select};
-pub use table::{ClinicalTable, FeatureTable, TableSpec, join};
+pub use table::{ClinicalTable, FeatureTable, TableSpec, join, read_clinical};
 pub use xgbm::{Matrix, XgbModel, XgbParams};

@@ -369,7 +369,7 @@ pub fn compute(
     let get = |name: &Option<String>| -> Result<Vec<Option<f64>>> {
         match name {
             None => Ok(vec![None; n]),
-            Some(name) => match table.variable(name) {
+            Some(name) => match crate::table::variable(table, name) {
                 Ok(v) => Ok(v.into_iter().map(|x| (!x.is_nan()).then_some(x)).collect()),
                 Err(e) if strict => Err(e),
                 Err(_) => Ok(vec![None; n]),

@@ -408,168 +408,155 @@ impl RawTable {
     }
 }
 
-/// A clinical table read by its spec. Categorical variables become one 0/1 column per level
-/// (`name=level`); everything else one column. Missing values are `NaN`.
-#[derive(Clone, Debug)]
-pub struct ClinicalTable {
-    pub path: String,
-    pub ids: Vec<String>,
-    pub outcome: Vec<u8>,
-    pub split: Option<Vec<Option<String>>>,
-    pub centre: Option<Vec<Option<String>>>,
-    pub date: Option<Vec<Option<String>>>,
-    pub names: Vec<String>,
-    pub units: Vec<Option<String>>,
-    /// Column-major: `columns[j][i]`.
-    pub columns: Vec<Vec<f32>>,
-}
+pub use tomofuse_core::ClinicalTable;
 
-impl ClinicalTable {
-    /// Reads `path` (.csv or .parquet) as described by `spec`. Columns the spec does not name are
-    /// errors unless listed in `ignore_columns`.
-    pub fn read(path: &Path, spec: &TableSpec) -> Result<Self> {
-        let mut raw = read_raw(path)?;
-        let p = raw.path.clone();
-        let mut known: HashSet<&str> = HashSet::new();
-        known.insert(&spec.id_column);
-        known.insert(&spec.outcome.column);
-        known.extend(spec.split_column.as_deref());
-        known.extend(spec.centre_column.as_deref());
-        known.extend(spec.date_column.as_deref());
-        known.extend(spec.variables.iter().map(|v| v.name.as_str()));
-        known.extend(spec.ignore_columns.iter().map(String::as_str));
-        if let Some(c) = raw.names.iter().find(|c| !known.contains(c.as_str())) {
-            return Err(FusionError::UnknownColumn {
-                path: p,
-                column: c.clone(),
-            });
-        }
-        let ids = raw.ids(&spec.id_column)?;
-        let outcome = read_outcome(&mut raw, &spec.outcome)?;
-        let split = spec
-            .split_column
-            .as_deref()
-            .map(|c| raw.text(c))
-            .transpose()?;
-        let centre = spec
-            .centre_column
-            .as_deref()
-            .map(|c| raw.text(c))
-            .transpose()?;
-        let date = spec
-            .date_column
-            .as_deref()
-            .map(|c| raw.text(c))
-            .transpose()?;
-        for c in &spec.ignore_columns {
-            raw.take(c)?;
-        }
-        let mut names = Vec::new();
-        let mut units = Vec::new();
-        let mut columns = Vec::new();
-        for v in &spec.variables {
-            let values = match v.kind {
-                VarType::Continuous => raw.numbers(&v.name, "a number")?,
-                VarType::Integer => {
-                    let vals = raw.numbers(&v.name, "an integer")?;
-                    if let Some((row, x)) = vals
-                        .iter()
-                        .enumerate()
-                        .find_map(|(r, x)| x.filter(|x| x.fract() != 0.0).map(|x| (r, x)))
-                    {
-                        return Err(FusionError::TypeMismatch {
-                            path: p,
-                            column: v.name.clone(),
-                            row: row + 1,
-                            expected: "an integer".into(),
-                            found: format!("{x}"),
-                        });
-                    }
-                    vals
-                }
-                VarType::Binary => raw.binary(&v.name)?,
-                VarType::Categorical => {
-                    let levels = v.levels.clone().unwrap_or_default();
-                    let text = raw.text(&v.name)?;
-                    let mut ind = vec![vec![f32::NAN; text.len()]; levels.len()];
-                    for (row, s) in text.iter().enumerate() {
-                        let Some(s) = s else { continue };
-                        let Some(k) = levels.iter().position(|l| l == s) else {
-                            return Err(FusionError::TypeMismatch {
-                                path: p,
-                                column: v.name.clone(),
-                                row: row + 1,
-                                expected: format!("one of {levels:?}"),
-                                found: s.clone(),
-                            });
-                        };
-                        for (l, col) in ind.iter_mut().enumerate() {
-                            col[row] = if l == k { 1.0 } else { 0.0 };
-                        }
-                    }
-                    for (l, col) in levels.iter().zip(ind) {
-                        names.push(format!("{}={}", v.name, l));
-                        units.push(None);
-                        columns.push(col);
-                    }
-                    continue;
-                }
-            };
-            for (row, x) in values.iter().enumerate() {
-                let Some(x) = *x else { continue };
-                let below = v.minimum.is_some_and(|lo| x < lo);
-                let above = v.maximum.is_some_and(|hi| x > hi);
-                if below || above || !x.is_finite() {
+/// Reads a clinical table from `path` (.csv or .parquet) as described by `spec`. Categorical
+/// variables become one 0/1 column per level (`name=level`); everything else one column;
+/// missing values are `NaN`. Columns the spec does not name are errors unless listed in
+/// `ignore_columns`.
+pub fn read_clinical(path: &Path, spec: &TableSpec) -> Result<ClinicalTable> {
+    let mut raw = read_raw(path)?;
+    let p = raw.path.clone();
+    let mut known: HashSet<&str> = HashSet::new();
+    known.insert(&spec.id_column);
+    known.insert(&spec.outcome.column);
+    known.extend(spec.split_column.as_deref());
+    known.extend(spec.centre_column.as_deref());
+    known.extend(spec.date_column.as_deref());
+    known.extend(spec.variables.iter().map(|v| v.name.as_str()));
+    known.extend(spec.ignore_columns.iter().map(String::as_str));
+    if let Some(c) = raw.names.iter().find(|c| !known.contains(c.as_str())) {
+        return Err(FusionError::UnknownColumn {
+            path: p,
+            column: c.clone(),
+        });
+    }
+    let ids = raw.ids(&spec.id_column)?;
+    let outcome = read_outcome(&mut raw, &spec.outcome)?;
+    let split = spec
+        .split_column
+        .as_deref()
+        .map(|c| raw.text(c))
+        .transpose()?;
+    let centre = spec
+        .centre_column
+        .as_deref()
+        .map(|c| raw.text(c))
+        .transpose()?;
+    let date = spec
+        .date_column
+        .as_deref()
+        .map(|c| raw.text(c))
+        .transpose()?;
+    for c in &spec.ignore_columns {
+        raw.take(c)?;
+    }
+    let mut names = Vec::new();
+    let mut units = Vec::new();
+    let mut columns = Vec::new();
+    for v in &spec.variables {
+        let values = match v.kind {
+            VarType::Continuous => raw.numbers(&v.name, "a number")?,
+            VarType::Integer => {
+                let vals = raw.numbers(&v.name, "an integer")?;
+                if let Some((row, x)) = vals
+                    .iter()
+                    .enumerate()
+                    .find_map(|(r, x)| x.filter(|x| x.fract() != 0.0).map(|x| (r, x)))
+                {
                     return Err(FusionError::TypeMismatch {
                         path: p,
                         column: v.name.clone(),
                         row: row + 1,
-                        expected: format!(
-                            "a finite value in [{}, {}]{}",
-                            v.minimum.map_or("-inf".into(), |x| x.to_string()),
-                            v.maximum.map_or("inf".into(), |x| x.to_string()),
-                            v.unit
-                                .as_deref()
-                                .map(|u| format!(" {u}"))
-                                .unwrap_or_default()
-                        ),
+                        expected: "an integer".into(),
                         found: format!("{x}"),
                     });
                 }
+                vals
             }
-            names.push(v.name.clone());
-            units.push(v.unit.clone());
-            columns.push(
-                values
-                    .into_iter()
-                    .map(|x| x.map_or(f32::NAN, |x| x as f32))
-                    .collect(),
-            );
+            VarType::Binary => raw.binary(&v.name)?,
+            VarType::Categorical => {
+                let levels = v.levels.clone().unwrap_or_default();
+                let text = raw.text(&v.name)?;
+                let mut ind = vec![vec![f32::NAN; text.len()]; levels.len()];
+                for (row, s) in text.iter().enumerate() {
+                    let Some(s) = s else { continue };
+                    let Some(k) = levels.iter().position(|l| l == s) else {
+                        return Err(FusionError::TypeMismatch {
+                            path: p,
+                            column: v.name.clone(),
+                            row: row + 1,
+                            expected: format!("one of {levels:?}"),
+                            found: s.clone(),
+                        });
+                    };
+                    for (l, col) in ind.iter_mut().enumerate() {
+                        col[row] = if l == k { 1.0 } else { 0.0 };
+                    }
+                }
+                for (l, col) in levels.iter().zip(ind) {
+                    names.push(format!("{}={}", v.name, l));
+                    units.push(None);
+                    columns.push(col);
+                }
+                continue;
+            }
+        };
+        for (row, x) in values.iter().enumerate() {
+            let Some(x) = *x else { continue };
+            let below = v.minimum.is_some_and(|lo| x < lo);
+            let above = v.maximum.is_some_and(|hi| x > hi);
+            if below || above || !x.is_finite() {
+                return Err(FusionError::TypeMismatch {
+                    path: p,
+                    column: v.name.clone(),
+                    row: row + 1,
+                    expected: format!(
+                        "a finite value in [{}, {}]{}",
+                        v.minimum.map_or("-inf".into(), |x| x.to_string()),
+                        v.maximum.map_or("inf".into(), |x| x.to_string()),
+                        v.unit
+                            .as_deref()
+                            .map(|u| format!(" {u}"))
+                            .unwrap_or_default()
+                    ),
+                    found: format!("{x}"),
+                });
+            }
         }
-        debug_assert_eq!(ids.len(), raw.height);
-        Ok(ClinicalTable {
-            path: p,
-            ids,
-            outcome,
-            split,
-            centre,
-            date,
-            names,
-            units,
-            columns,
-        })
+        names.push(v.name.clone());
+        units.push(v.unit.clone());
+        columns.push(
+            values
+                .into_iter()
+                .map(|x| x.map_or(f32::NAN, |x| x as f32))
+                .collect(),
+        );
     }
+    debug_assert_eq!(ids.len(), raw.height);
+    Ok(ClinicalTable {
+        path: p,
+        ids,
+        outcome,
+        split,
+        centre,
+        date,
+        names,
+        units,
+        columns,
+    })
+}
 
-    /// A clinical variable by name (as `f64`, `NaN` = missing).
-    pub fn variable(&self, name: &str) -> Result<Vec<f64>> {
-        let j = self.names.iter().position(|n| n == name).ok_or_else(|| {
-            FusionError::MissingColumn {
-                path: self.path.clone(),
-                column: name.to_string(),
-            }
+/// A clinical variable by name (as `f64`, `NaN` = missing); a column the table lacks is an
+/// error naming the table and the column.
+pub fn variable(table: &ClinicalTable, name: &str) -> Result<Vec<f64>> {
+    let col = table
+        .column(name)
+        .ok_or_else(|| FusionError::MissingColumn {
+            path: table.path.clone(),
+            column: name.to_string(),
         })?;
-        Ok(self.columns[j].iter().map(|&v| v as f64).collect())
-    }
+    Ok(col.iter().map(|&v| v as f64).collect())
 }
 
 fn read_outcome(raw: &mut RawTable, spec: &OutcomeSpec) -> Result<Vec<u8>> {

@@ -3,7 +3,7 @@
 //! Mortele et al. 2004). Each expected value is derived in the comment next to it.
 
 use tomofuse_fusion::scores::{Case, ScoreColumns, bisap, compute, mctsi, ranson_admission, sirs};
-use tomofuse_fusion::table::{ClinicalTable, TableSpec};
+use tomofuse_fusion::table::{TableSpec, read_clinical};
 
 fn base() -> Case {
     Case {
@@ -225,7 +225,7 @@ fn scores_from_a_table_file() {
         "inline",
     )
     .unwrap();
-    let t = ClinicalTable::read(&csv, &spec).unwrap();
+    let t = read_clinical(&csv, &spec).unwrap();
     let cols = ScoreColumns {
         bands: None,
         ..ScoreColumns::default()

@@ -5,7 +5,7 @@
 use polars::prelude::*;
 use std::path::Path;
 use tomofuse_fusion::synth::{SynthConfig, generate, write_tables};
-use tomofuse_fusion::table::{ClinicalTable, FeatureTable, TableSpec, join};
+use tomofuse_fusion::table::{FeatureTable, TableSpec, join, read_clinical};
 use tomofuse_fusion::{FusionError, Modality, XgbModel, XgbParams, check_two_classes};
 
 const SPEC: &str = r#"{
@@ -41,7 +41,7 @@ d,mild,test,B,,30,M,0,15\n";
 #[test]
 fn reads_csv_with_types_units_and_missing_values() {
     let dir = tempfile::tempdir().unwrap();
-    let t = ClinicalTable::read(&write(dir.path(), "c.csv", GOOD), &spec()).unwrap();
+    let t = read_clinical(&write(dir.path(), "c.csv", GOOD), &spec()).unwrap();
     assert_eq!(t.ids, ["a", "b", "c", "d"]);
     assert_eq!(t.outcome, [1, 0, 1, 0]);
     assert_eq!(t.names, ["age", "sex=F", "sex=M", "effusion", "gcs"]);
@@ -79,7 +79,7 @@ fn reads_parquet() {
     ParquetWriter::new(std::fs::File::create(&path).unwrap())
         .finish(&mut df)
         .unwrap();
-    let t = ClinicalTable::read(&path, &spec()).unwrap();
+    let t = read_clinical(&path, &spec()).unwrap();
     assert_eq!(t.outcome, [1, 0, 0]);
     assert_eq!(t.columns[0][0], 70.0);
     assert!(t.columns[0][1].is_nan());
@@ -100,7 +100,7 @@ fn synthetic_tables_round_trip_through_files_and_join() {
     let dir = tempfile::tempdir().unwrap();
     let paths = write_tables(&cohort.data, dir.path()).unwrap();
     let spec = TableSpec::from_path(&paths.spec).unwrap();
-    let clin = ClinicalTable::read(&paths.clinical, &spec).unwrap();
+    let clin = read_clinical(&paths.clinical, &spec).unwrap();
     let rad = FeatureTable::read(&paths.radiomics, "case_id", &[]).unwrap();
     let deep = FeatureTable::read(&paths.deep, "case_id", &[]).unwrap();
     let ds = join(
@@ -145,7 +145,7 @@ fn bad_inputs_give_errors_naming_file_and_column() {
         "dup.csv",
         &format!("{header}a,severe,train,A,,70,M,1,15\na,mild,train,A,,60,F,0,15\n"),
     );
-    let e = err_of(ClinicalTable::read(&dup, &s));
+    let e = err_of(read_clinical(&dup, &s));
     assert!(
         e.contains("dup.csv") && e.contains("`id`") && e.contains("`a`"),
         "{e}"
@@ -156,7 +156,7 @@ fn bad_inputs_give_errors_naming_file_and_column() {
         "unknown.csv",
         "id,sap,split,centre,admitted,age,sex,effusion,gcs,lipase\na,severe,train,A,,70,M,1,15,300\n",
     );
-    let e = err_of(ClinicalTable::read(&unknown, &s));
+    let e = err_of(read_clinical(&unknown, &s));
     assert!(e.contains("unknown.csv") && e.contains("lipase"), "{e}");
 
     let missing_col = write(
@@ -164,7 +164,7 @@ fn bad_inputs_give_errors_naming_file_and_column() {
         "nogcs.csv",
         "id,sap,split,centre,admitted,age,sex,effusion\na,severe,train,A,,70,M,1\n",
     );
-    let e = err_of(ClinicalTable::read(&missing_col, &s));
+    let e = err_of(read_clinical(&missing_col, &s));
     assert!(e.contains("nogcs.csv") && e.contains("gcs"), "{e}");
 
     let text_in_number = write(
@@ -172,7 +172,7 @@ fn bad_inputs_give_errors_naming_file_and_column() {
         "age.csv",
         &format!("{header}a,severe,train,A,,seventy,M,1,15\n"),
     );
-    let e = err_of(ClinicalTable::read(&text_in_number, &s));
+    let e = err_of(read_clinical(&text_in_number, &s));
     assert!(
         e.contains("age.csv")
             && e.contains("`age`")
@@ -186,7 +186,7 @@ fn bad_inputs_give_errors_naming_file_and_column() {
         "gcs.csv",
         &format!("{header}a,severe,train,A,,70,M,1,14.5\n"),
     );
-    let e = err_of(ClinicalTable::read(&frac_int, &s));
+    let e = err_of(read_clinical(&frac_int, &s));
     assert!(
         e.contains("gcs.csv") && e.contains("`gcs`") && e.contains("integer"),
         "{e}"
@@ -197,7 +197,7 @@ fn bad_inputs_give_errors_naming_file_and_column() {
         "eff.csv",
         &format!("{header}a,severe,train,A,,70,M,maybe,15\n"),
     );
-    let e = err_of(ClinicalTable::read(&bad_bin, &s));
+    let e = err_of(read_clinical(&bad_bin, &s));
     assert!(
         e.contains("eff.csv") && e.contains("`effusion`") && e.contains("maybe"),
         "{e}"
@@ -208,7 +208,7 @@ fn bad_inputs_give_errors_naming_file_and_column() {
         "sex.csv",
         &format!("{header}a,severe,train,A,,70,X,1,15\n"),
     );
-    let e = err_of(ClinicalTable::read(&bad_level, &s));
+    let e = err_of(read_clinical(&bad_level, &s));
     assert!(
         e.contains("sex.csv") && e.contains("`sex`") && e.contains("\"F\""),
         "{e}"
@@ -219,18 +219,18 @@ fn bad_inputs_give_errors_naming_file_and_column() {
         "range.csv",
         &format!("{header}a,severe,train,A,,700,M,1,15\n"),
     );
-    let e = err_of(ClinicalTable::read(&out_of_range, &s));
+    let e = err_of(read_clinical(&out_of_range, &s));
     assert!(
         e.contains("range.csv") && e.contains("`age`") && e.contains("700"),
         "{e}"
     );
 
     let no_outcome = write(d, "y.csv", &format!("{header}a,,train,A,,70,M,1,15\n"));
-    let e = err_of(ClinicalTable::read(&no_outcome, &s));
+    let e = err_of(read_clinical(&no_outcome, &s));
     assert!(e.contains("y.csv") && e.contains("`sap`"), "{e}");
 
     // Feature tables: a text cell, a duplicate id, ids missing relative to the clinical table.
-    let clin = ClinicalTable::read(&write(d, "ok.csv", GOOD), &s).unwrap();
+    let clin = read_clinical(&write(d, "ok.csv", GOOD), &s).unwrap();
     let rad_text = write(d, "rad_text.csv", "id,f1\na,1\nb,x\nc,3\nd,4\n");
     let e = err_of(FeatureTable::read(&rad_text, "id", &[]));
     assert!(
@@ -276,9 +276,9 @@ fn bad_inputs_give_errors_naming_file_and_column() {
         "s.json",
     ));
     assert!(e.contains("sex") && e.contains("levels"), "{e}");
-    let e = err_of(ClinicalTable::read(&d.join("absent.csv"), &s));
+    let e = err_of(read_clinical(&d.join("absent.csv"), &s));
     assert!(e.contains("absent.csv"), "{e}");
-    let e = err_of(ClinicalTable::read(&write(d, "t.txt", "x"), &s));
+    let e = err_of(read_clinical(&write(d, "t.txt", "x"), &s));
     assert!(e.contains("t.txt"), "{e}");
 }
 
@@ -287,7 +287,7 @@ fn single_class_outcome_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let all_mild = GOOD.replace("severe", "mild");
     let path = write(dir.path(), "mild.csv", &all_mild);
-    let t = ClinicalTable::read(&path, &spec()).unwrap();
+    let t = read_clinical(&path, &spec()).unwrap();
     let e = check_two_classes(&t.outcome, &t.path)
         .unwrap_err()
         .to_string();

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use tomofuse_fusion::cv::stratified_holdout;
 use tomofuse_fusion::explain::{ADDITIVITY_TOL, Shap, gain_ranking, permutation_importance};
 use tomofuse_fusion::scores::{ScoreColumns, compute};
-use tomofuse_fusion::table::{ClinicalTable, FeatureTable, TableSpec, join};
+use tomofuse_fusion::table::{FeatureTable, TableSpec, join, read_clinical};
 use tomofuse_fusion::{
     Embedded, Matrix, Modality, PipelineConfig, check_two_classes, compare_modalities,
 };
@@ -94,7 +94,7 @@ fn check_args(args: &Args) -> Result<()> {
 pub fn run(args: Args) -> Result<()> {
     check_args(&args)?;
     let spec = TableSpec::from_path(&args.spec)?;
-    let clinical = ClinicalTable::read(&args.clinical, &spec)?;
+    let clinical = read_clinical(&args.clinical, &spec)?;
     if clinical.outcome.is_empty() {
         bail!("{}: no data rows", clinical.path);
     }

@@ -274,6 +274,19 @@ pub struct CaseMeta {
     pub clinical: BTreeMap<String, ClinicalValue>,
 }
 
+impl CaseMeta {
+    /// The case's row of the clinical table the models are fitted on.
+    pub fn clinical_record(&self) -> tomofuse_core::ClinicalRecord<'_> {
+        tomofuse_core::ClinicalRecord {
+            id: &self.id,
+            label: self.label,
+            split: Some(self.split.as_str()),
+            centre: self.centre.as_deref(),
+            values: &self.clinical,
+        }
+    }
+}
+
 pub fn metas(cohort: &Cohort) -> Vec<CaseMeta> {
     cohort
         .cases

@@ -468,6 +468,7 @@ fn build_dataset(
     feats: &[CaseFeatures],
     fcfg: &FusionSection,
 ) -> Result<Dataset> {
+    use tomofuse_core::ClinicalRecord;
     use tomofuse_fusion::{ClinicalTable, FeatureTable};
     let by_id: BTreeMap<&str, &CaseFeatures> = feats.iter().map(|f| (f.id.as_str(), f)).collect();
     // Without per-case features (clinical columns only) every labelled case takes part.
@@ -489,46 +490,15 @@ fn build_dataset(
     if rows.is_empty() {
         bail!("no case has both an outcome and features");
     }
-    let numeric: Vec<String> = rows[0]
-        .0
-        .clinical
-        .iter()
-        .filter(|(_, v)| v.as_f64().is_some())
-        .map(|(k, _)| k.clone())
-        .collect();
+    let records: Vec<ClinicalRecord> = rows.iter().map(|(c, _)| c.clinical_record()).collect();
     let clin = tomofuse_fusion::table::select_columns(
-        &numeric,
+        &ClinicalTable::numeric_columns(&records),
         &fcfg.clinical_columns,
         &fcfg.clinical_exclude,
         "fusion.clinical_columns",
     )?;
-    let value = |c: &CaseMeta, k: &str| {
-        c.clinical
-            .get(k)
-            .and_then(|v| v.as_f64())
-            .map_or(f32::NAN, |v| v as f32)
-    };
-    let clinical = ClinicalTable {
-        path: "cohort clinical columns".into(),
-        ids: rows.iter().map(|(c, _)| c.id.clone()).collect(),
-        outcome: rows
-            .iter()
-            .map(|(c, _)| u8::from(c.label == Some(true)))
-            .collect(),
-        split: Some(
-            rows.iter()
-                .map(|(c, _)| Some(c.split.as_str().to_string()))
-                .collect(),
-        ),
-        centre: Some(rows.iter().map(|(c, _)| c.centre.clone()).collect()),
-        date: None,
-        names: clin.iter().map(|k| format!("clin_{k}")).collect(),
-        units: vec![None; clin.len()],
-        columns: clin
-            .iter()
-            .map(|k| rows.iter().map(|(c, _)| value(c, k)).collect())
-            .collect(),
-    };
+    let clinical =
+        ClinicalTable::from_records("cohort clinical columns", &records, &clin, "clin_")?;
     let rad_names: Vec<String> = rows[0].1.radiomics.keys().cloned().collect();
     let radiomics = FeatureTable::from_rows(
         "radiomics features",
