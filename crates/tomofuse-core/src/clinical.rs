@@ -120,9 +120,7 @@ impl ClinicalTable {
     ) -> Result<Self> {
         let err = |id: &str, column: &str, reason: String| CoreError::Clinical {
             source_name: source.to_string(),
-            id: id.to_string(),
-            column: column.to_string(),
-            reason,
+            detail: format!("case `{id}`, column `{column}`: {reason}"),
         };
         let mut outcome = Vec::with_capacity(records.len());
         for r in records {

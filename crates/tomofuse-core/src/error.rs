@@ -38,13 +38,9 @@ pub enum CoreError {
     Empty { shape: [usize; 3] },
     #[error("invalid orientation code `{code}`: {reason}")]
     InvalidOrientation { code: String, reason: String },
-    #[error("{source_name}: case `{id}`, column `{column}`: {reason}")]
-    Clinical {
-        source_name: String,
-        id: String,
-        column: String,
-        reason: String,
-    },
+    /// `detail` names the case and the column (two fields keep every `Result` small).
+    #[error("{source_name}: {detail}")]
+    Clinical { source_name: String, detail: String },
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
