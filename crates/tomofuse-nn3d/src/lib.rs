@@ -15,9 +15,11 @@ mod cam;
 mod conv;
 mod error;
 mod init;
+pub mod loss;
 mod norm;
 pub mod optim;
 mod pool;
+pub mod storage;
 
 pub use cam::grad_cam_at;
 pub use conv::{
@@ -27,6 +29,7 @@ pub use conv::{
 };
 pub use error::Nn3dError;
 pub use init::init_uniform_fan_in;
+pub use loss::{bce_with_logits, softplus};
 pub use norm::{
     BatchNorm3d, GroupNorm3d, InstanceNorm3d, batch_norm3d, group_norm3d, instance_norm_prelu,
     instance_norm3d,

@@ -1,11 +1,11 @@
 //! 3D pooling and upsampling as candle custom ops (forward and backward kernels, parallel over
 //! the N*C planes, so the backward scatters have no races).
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::error::Nn3dError;
+use crate::storage::f32_slice;
 
 fn dims5(what: &'static str, d: &[usize]) -> Result<[usize; 5]> {
     match d {
@@ -14,24 +14,6 @@ fn dims5(what: &'static str, d: &[usize]) -> Result<[usize; 5]> {
             what,
             expected: 5,
             got: d.to_vec(),
-        }
-        .into()),
-    }
-}
-
-fn f32_data<'a>(what: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match s {
-        CpuStorage::F32(v) => match l.contiguous_offsets() {
-            Some((a, b)) => Ok(&v[a..b]),
-            None => Err(Nn3dError::Config {
-                what,
-                msg: "internal: tensor not contiguous".into(),
-            }
-            .into()),
-        },
-        other => Err(Nn3dError::DType {
-            what,
-            got: other.dtype(),
         }
         .into()),
     }
@@ -194,8 +176,8 @@ impl CustomOp2 for AddReluOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let a = f32_data("add_relu", s1, l1)?;
-        let b = f32_data("add_relu", s2, l2)?;
+        let a = f32_slice("add_relu", s1, l1)?;
+        let b = f32_slice("add_relu", s2, l2)?;
         let mut y = vec![0f32; a.len()];
         y.par_chunks_mut(1 << 16)
             .zip(a.par_chunks(1 << 16).zip(b.par_chunks(1 << 16)))
@@ -227,7 +209,7 @@ impl CustomOp1 for MaxPoolOp {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let d = dims5("max_pool3d", l.dims())?;
         let o = self.0.out("max_pool3d", d)?;
-        let x = f32_data("max_pool3d", s, l)?;
+        let x = f32_slice("max_pool3d", s, l)?;
         let (si, so) = (d[2] * d[3] * d[4], o[2] * o[3] * o[4]);
         let mut y = vec![0f32; d[0] * d[1] * so];
         y.par_chunks_mut(so.max(1))
@@ -272,8 +254,8 @@ impl CustomOp2 for MaxPoolBwdOp {
     ) -> Result<(CpuStorage, Shape)> {
         let d = dims5("max_pool3d", l1.dims())?;
         let o = self.0.out("max_pool3d", d)?;
-        let x = f32_data("max_pool3d", s1, l1)?;
-        let gy = f32_data("max_pool3d grad", s2, l2)?;
+        let x = f32_slice("max_pool3d", s1, l1)?;
+        let gy = f32_slice("max_pool3d grad", s2, l2)?;
         let (si, so) = (d[2] * d[3] * d[4], o[2] * o[3] * o[4]);
         let mut gx = vec![0f32; x.len()];
         gx.par_chunks_mut(si.max(1))
@@ -332,7 +314,7 @@ impl CustomOp1 for SumPoolOp {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let d = dims5("avg_pool3d", l.dims())?;
-        let x = f32_data("avg_pool3d", s, l)?;
+        let x = f32_slice("avg_pool3d", s, l)?;
         let (y, o) = self.run("avg_pool3d", x, d)?;
         Ok((CpuStorage::F32(y), Shape::from(o.to_vec())))
     }
@@ -367,7 +349,7 @@ impl CustomOp1 for SpreadOp {
             }
             .into());
         }
-        let gy = f32_data("spread3d", s, l)?;
+        let gy = f32_slice("spread3d", s, l)?;
         let (si, so) = (d[2] * d[3] * d[4], o[2] * o[3] * o[4]);
         let mut gx = vec![0f32; d[0] * d[1] * si];
         gx.par_chunks_mut(si.max(1))
@@ -553,7 +535,7 @@ impl CustomOp1 for TrilinearOp {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let d = dims5("upsample_trilinear3d", l.dims())?;
-        let x = f32_data("upsample_trilinear3d", s, l)?;
+        let x = f32_slice("upsample_trilinear3d", s, l)?;
         let i = [d[2], d[3], d[4]];
         let c = tri_coeffs(i, self.out);
         let (si, so) = (i[0] * i[1] * i[2], self.out.iter().product::<usize>());
@@ -584,7 +566,7 @@ impl CustomOp1 for TrilinearBwdOp {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let d = self.in_dims;
         let od = dims5("upsample_trilinear3d grad", l.dims())?;
-        let gy = f32_data("upsample_trilinear3d grad", s, l)?;
+        let gy = f32_slice("upsample_trilinear3d grad", s, l)?;
         let i = [d[2], d[3], d[4]];
         let o = [od[2], od[3], od[4]];
         let c = tri_coeffs(i, o);

@@ -5,6 +5,7 @@ use crate::error::Result;
 use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
+use tomofuse_nn3d::storage::f32_slice;
 use tomofuse_nn3d::{
     BatchNorm3d, Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfig, InstanceNorm3d,
 };
@@ -116,20 +117,6 @@ impl Prelu {
     }
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("prelu: {what} is not contiguous")))?;
-    match s {
-        CpuStorage::F32(v) => v
-            .get(a..b)
-            .ok_or_else(|| candle_core::Error::Msg(format!("prelu: {what} out of range"))),
-        _ => Err(candle_core::Error::Msg(format!(
-            "prelu: {what} must be f32"
-        ))),
-    }
-}
-
 const CHUNK: usize = 1 << 14;
 
 struct PreluOp;
@@ -146,8 +133,8 @@ impl CustomOp2 for PreluOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1, "input")?;
-        let a = *f32_slice(s2, l2, "weight")?
+        let x = f32_slice("prelu input", s1, l1)?;
+        let a = *f32_slice("prelu weight", s2, l2)?
             .first()
             .ok_or_else(|| candle_core::Error::Msg("prelu: empty weight".into()))?;
         let mut y = vec![0f32; x.len()];
@@ -202,8 +189,8 @@ impl CustomOp2 for PreluDxOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = f32_slice(s1, l1, "gradient")?;
-        let x = f32_slice(s2, l2, "input")?;
+        let g = f32_slice("prelu gradient", s1, l1)?;
+        let x = f32_slice("prelu input", s2, l2)?;
         if g.len() != x.len() {
             return Err(candle_core::Error::Msg(
                 "prelu: gradient and input sizes differ".into(),

@@ -4,6 +4,7 @@
 use crate::error::Result;
 use candle_core::{D, DType, Tensor};
 use serde::{Deserialize, Serialize};
+use tomofuse_nn3d::softplus;
 
 /// Loss on the class head.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -20,12 +21,6 @@ impl Default for ClassLoss {
     fn default() -> Self {
         ClassLoss::Bce { pos_weight: None }
     }
-}
-
-/// `softplus(x) = log(1 + exp(x))`, computed without overflow.
-fn softplus(x: &Tensor) -> Result<Tensor> {
-    let t = (x.abs()?.neg()?.exp()? + 1.0)?.log()?;
-    Ok((x.relu()? + t)?)
 }
 
 /// Soft Dice (over the foreground channels, batch-wise as nnU-Net's "batch dice") plus mean
