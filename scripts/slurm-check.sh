@@ -167,15 +167,17 @@ arr=$(array "$D3" "0-$((N - 1))")
 # is predictions.csv's row order; shard 1 takes rows 1, 1+N, ...) and before it finishes.
 first=$(awk -F, -v n="$N" 'NR > 1 && (NR - 2) % n == 1 { print $1; exit }' "$REF")
 cancelled=""
-# Poll while task 1 is still queued or running (on a busy node it may wait for the other
-# tasks' CPUs first), with a 30-minute cap; only a task that finished uncaught is a failure.
+# Poll while the array job is still queued or running (on a busy node task 1 may wait for
+# the other tasks' CPUs first; a pending array shows as one `JOB_[...]` record, so the job is
+# asked for, not the task), with a 30-minute cap; only an array that ended with task 1 uncaught
+# is a failure.
 for _ in $(seq 36000); do
     if [[ -f "$D3/cases/predict/$first.json" && ! -f "$D3/shards/shard-001-of-00$N.json" ]]; then
         scancel "${arr}_1"
         cancelled=yes
         break
     fi
-    [[ -n "$(squeue -h -j "${arr}_1" 2>/dev/null)" ]] || break
+    [[ -n "$(squeue -h -j "$arr" 2>/dev/null)" ]] || break
     sleep 0.05
 done
 [[ -n "$cancelled" ]] || fail "scancel: task 1 could not be caught mid-run (it finished, or was not running after 30 min)"
