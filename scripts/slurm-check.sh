@@ -104,6 +104,10 @@ fi
 # Scenarios.
 # ---------------------------------------------------------------------------------------------
 LOGS="$WORK/logs"
+# A rerun in the same folder (CI's target/ is kept between runs on one clone) must start from
+# empty run directories: finished shards from a previous run are resumed, not run, and a
+# mid-run cancel would have nothing to catch.
+rm -rf "$LOGS" "$WORK/single" "$WORK/chain" "$WORK/subset" "$WORK/scancel"
 mkdir -p "$LOGS"
 # Every job runs the same binary from the workspace root with the same thread count as the
 # single-process reference, so results can be compared byte for byte.
