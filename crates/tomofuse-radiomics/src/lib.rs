@@ -469,38 +469,47 @@ pub fn compute_image_types(
             (None, None) => unreachable!("the original image has no job response"),
         }
     };
+    // The features of one image type from its response on the ROI crop.
+    let features_of = |i: usize, r: Crop| -> Result<Vec<Feature>> {
+        let t = &types[i];
+        let Some(crop) = r? else {
+            return Ok(compute_original(roi, settings));
+        };
+        let filtered = roi
+            .with_image(crop, &t.settings)
+            .map_err(|e| in_type(t, e))?;
+        let mut fs = compute_families(&filtered, &t.settings);
+        for f in &mut fs {
+            f.image_type.clone_from(&t.name);
+        }
+        Ok(fs)
+    };
     // IBSI-2 filters respond on the whole image: one at a time (their own passes are
-    // parallel), so one whole-image response is alive at a time; the others in parallel.
+    // parallel), so one whole-image response is alive at a time. Every other job filters and
+    // goes straight on to its features in the same parallel task: with no barrier between
+    // filtering and features, a thread that finishes a filter early takes feature work (the
+    // original image's shape and texture) instead of waiting for the slowest filter.
     let whole = |job: &&Vec<usize>| types[job[0]].filter.is_some();
-    let mut responses: Vec<Vec<(usize, Crop)>> = jobs.iter().filter(whole).map(run).collect();
-    responses.extend(
-        jobs.par_iter()
-            .filter(|job| !whole(job))
-            .map(run)
+    let ready: Vec<(usize, Crop)> = jobs.iter().filter(whole).flat_map(run).collect();
+    let rest: Vec<&Vec<usize>> = jobs.iter().filter(|j| !whole(j)).collect();
+    let mut done: Vec<(usize, Result<Vec<Feature>>)> = ready
+        .into_par_iter()
+        .map(|(i, r)| (i, features_of(i, r)))
+        .collect();
+    done.extend(
+        rest.par_iter()
+            .flat_map(|job| {
+                run(job)
+                    .into_par_iter()
+                    .map(|(i, r)| (i, features_of(i, r)))
+                    .collect::<Vec<_>>()
+            })
             .collect::<Vec<_>>(),
     );
     drop(image64);
-    let mut by_type: Vec<Option<Crop>> = (0..types.len()).map(|_| None).collect();
-    for (i, r) in responses.into_iter().flatten() {
-        by_type[i] = Some(r);
-    }
-    let per_type: Vec<Result<Vec<Feature>>> = types
-        .par_iter()
-        .zip(by_type)
-        .map(|(t, r)| {
-            let Some(crop) = r.expect("every image type has a response")? else {
-                return Ok(compute_original(roi, settings));
-            };
-            let filtered = roi
-                .with_image(crop, &t.settings)
-                .map_err(|e| in_type(t, e))?;
-            let mut fs = compute_families(&filtered, &t.settings);
-            for f in &mut fs {
-                f.image_type.clone_from(&t.name);
-            }
-            Ok(fs)
-        })
-        .collect();
+    // Output in the order of the image types, whatever order the tasks finished in.
+    done.sort_by_key(|(i, _)| *i);
+    let per_type = done.into_iter().map(|(_, r)| r);
     let mut out = Vec::new();
     for fs in per_type {
         out.extend(fs?);
