@@ -326,6 +326,17 @@ pub fn extract_with_hashes(
 ) -> Result<Extraction> {
     settings.validate()?;
     let types = settings.image_types()?;
+    let turned;
+    let (image, mask) = match &settings.orientation {
+        Some(codes) => {
+            turned = (
+                image.reorient(codes, tomofuse_core::Space::Lps)?,
+                mask.reorient(codes, tomofuse_core::Space::Lps)?,
+            );
+            (&turned.0, &turned.1)
+        }
+        None => (image, mask),
+    };
     // Input hashes run beside the extraction (they cost as much as several families).
     let (hashes, features) = rayon::join(
         || hashes.unwrap_or_else(|| (sha256_volume(image), sha256_volume(mask))),

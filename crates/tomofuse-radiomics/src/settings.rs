@@ -151,6 +151,13 @@ pub struct Settings {
     /// Free-text name recorded in the provenance.
     #[serde(default)]
     pub name: String,
+    /// Axis codes in LPS space (e.g. `"LPS"`, ITK's identity) the image and mask are turned
+    /// to before anything else: axes permuted and flipped, no interpolation. Direction-bound
+    /// features (wavelet sub-bands, 2D slices, per-direction matrices) then mean the same
+    /// anatomical direction in every case of a cohort stored in mixed orientations. None: the
+    /// stored grid, as PyRadiomics computes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orientation: Option<String>,
     #[serde(default)]
     pub interpolation: Option<Interpolation>,
     #[serde(default)]
@@ -427,6 +434,13 @@ impl Settings {
         };
         for (field, d) in [("discretisation", &self.discretisation), ("ivh", &self.ivh)] {
             check_discretisation(field, d)?;
+        }
+        if let Some(codes) = &self.orientation {
+            // A 1-voxel volume with the identity direction: only the codes can fail.
+            let probe = tomofuse_core::Volume::filled([1, 1, 1], 0u8, Default::default())?;
+            if let Err(e) = probe.reorient(codes, tomofuse_core::Space::Lps) {
+                return bad("orientation", format!("`{codes}`: {e}"));
+            }
         }
         if self.compat == Compat::Pyradiomics {
             if self.interpolation.is_some() {

@@ -550,6 +550,12 @@ fn config_cases(c: &mut Corpus) {
     );
     run(
         c,
+        "radiomics_orientation_bad_codes",
+        format!("{g}\n[radiomics]\npreset = \"ibsi-a\"\norientation = \"LPX\"\n"),
+        &["radiomics.orientation", "LPX"],
+    );
+    run(
+        c,
         "learning_rate_zero",
         edit(g, "segmentation", "learning_rate", "learning_rate = 0.0"),
         &["segmentation.learning_rate"],

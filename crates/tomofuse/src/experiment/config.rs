@@ -312,6 +312,13 @@ impl ExperimentConfig {
 pub struct RadiomicsSection {
     /// A shipped preset (`ibsi-a` .. `ibsi-e`) or a path to a settings TOML.
     pub preset: String,
+    /// Axis codes in LPS space (`"LPS"`: ITK's identity) every case's image and mask are
+    /// turned to before extraction (exact: axes permuted and flipped). A cohort stored in
+    /// mixed orientations then has its directional features (wavelet sub-bands) along the
+    /// same anatomical axes in every case. Overrides the preset's setting; unset: the preset's
+    /// (every shipped preset keeps the stored grid, as PyRadiomics does).
+    #[serde(default)]
+    pub orientation: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -521,6 +528,13 @@ impl ExperimentConfig {
         );
         if self.cohort.source == "manifest" && self.cohort.manifest.is_none() {
             bail!("cohort.source = \"manifest\" needs cohort.manifest = \"path.csv\"");
+        }
+        if let Some(o) = self.radiomics.as_ref().and_then(|r| r.orientation.as_ref()) {
+            // The same check extraction makes, before any stage runs.
+            let probe = tomofuse_core::Volume::filled([1, 1, 1], 0u8, Default::default())?;
+            probe
+                .reorient(o, tomofuse_core::Space::Lps)
+                .with_context(|| format!("radiomics.orientation = {o:?}"))?;
         }
         let s = &self.split;
         if let Some(d) = &s.external_after {
