@@ -25,7 +25,7 @@ fail() { echo "SLURM CHECK FAILED: $*" >&2; exit 1; }
 BIN="${TOMOFUSE_BIN:-}"
 if [[ -z "$BIN" ]]; then
     say "building tomofuse"
-    cargo build -q -p tomofuse
+    cargo build -q -p tomofuse-cli
     BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tomofuse"
 fi
 [[ -x "$BIN" ]] || fail "no tomofuse binary at $BIN"

@@ -3,7 +3,7 @@ data-schemas/experiment-config.schema.json with the reference `jsonschema` valid
 
 Usage: python check_config_schema.py SCHEMA CONFIG.toml [CONFIG.toml ...]
 Prints `path<TAB>ok` or `path<TAB>invalid<TAB>message` per file. Used by
-crates/tomofuse/tests/config_schema.rs as an independent check of the Rust config reader.
+crates/tomofuse-cli/tests/config_schema.rs as an independent check of the Rust config reader.
 """
 import json
 import sys

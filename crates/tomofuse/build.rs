@@ -1,6 +1,6 @@
-//! Records the git commit and compiler for run provenance, and gives the binary an rpath to
-//! libxgboost (exported by tomofuse-fusion's build script through `links`) so that
-//! `target/release/tomofuse` runs directly, not only under `cargo run`.
+//! Records the git commit and compiler for run provenance and stage keys, and gives this
+//! crate's tests an rpath to libxgboost (exported by tomofuse-fusion's build script through
+//! `links`). The binary (`tomofuse-cli`) gets the same rpath from its own build script.
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TOMOFUSE_XGBOOST_RPATH");
     if let Ok(dir) = std::env::var("DEP_TOMOFUSE_XGBOOST_RPATH") {

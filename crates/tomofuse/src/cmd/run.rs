@@ -1,7 +1,7 @@
 //! `tomofuse run CONFIG [--out DIR] [--profile NAME] [--until models --shards N | --shard I]` and
 //! `tomofuse merge RUN_DIR`.
 
-use crate::experiment::{RunOptions, common::ShardRequest};
+use crate::experiment::{RunOptions, common::ShardRequest, networks::Networks};
 use anyhow::{Result, bail};
 use clap::Parser;
 use std::io::Write;
@@ -52,7 +52,7 @@ pub struct MergeArgs {
     pub run_dir: PathBuf,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args, nets: &dyn Networks) -> Result<()> {
     if args.print_config {
         let mut cfg = crate::experiment::config::ExperimentConfig::load(&args.config)?;
         if let Some(m) = &args.manifest {
@@ -109,11 +109,12 @@ pub fn run(args: Args) -> Result<()> {
             manifest: args.manifest,
             retry_failed: args.retry_failed,
         },
+        nets,
     )?;
     Ok(())
 }
 
-pub fn merge(args: MergeArgs) -> Result<()> {
-    crate::experiment::merge(&args.run_dir)?;
+pub fn merge(args: MergeArgs, nets: &dyn Networks) -> Result<()> {
+    crate::experiment::merge(&args.run_dir, nets)?;
     Ok(())
 }

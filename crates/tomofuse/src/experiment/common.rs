@@ -3,6 +3,9 @@
 //! orchestrator only decides order, caching and what happens to a failing case.
 
 use super::config::{ExperimentConfig, SegmentationSource};
+use super::networks::{
+    ClassHeadSpec, History, Networks, NormKind, SegCase, SegTrainSpec, SegmentationModel, UnetSpec,
+};
 use super::rundir::{CaseOutcome, RunDir, sha256_hex};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
@@ -13,9 +16,6 @@ use std::sync::Mutex;
 use tomofuse_cohort::{ClinicalValue, Cohort, NiftiIo, Profile, Split};
 use tomofuse_core::{Mask, Volume};
 use tomofuse_preprocess::plan::{CaseFingerprint, Plan, PlannedGrid};
-use tomofuse_unet::{
-    ClassHeadConfig, History, NormKind, SlidingWindowConfig, TrainConfig, TrainedModel, UnetConfig,
-};
 
 /// The code behind cached stage results (see [`Ctx::key`]).
 const CODE_ID: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("TOMOFUSE_GIT_COMMIT"));
@@ -186,6 +186,8 @@ pub struct Ctx<'a> {
     pub retry_failed: bool,
     /// The cohort's plan, set once by [`plan_stage`] before any per-case stage.
     pub plan: std::sync::OnceLock<Plan>,
+    /// The networks the study trains, loads and runs.
+    pub nets: &'a dyn Networks,
 }
 
 impl Ctx<'_> {
@@ -216,7 +218,12 @@ impl Ctx<'_> {
     /// (version and git commit), so a rerun after an upgrade never reuses an older build's
     /// cached results. Uncommitted edits (`-dirty`) are not distinguished.
     pub fn key<T: Serialize>(&self, section: &T, upstream: &[&str]) -> String {
-        let mut s = serde_json::to_string(section).unwrap_or_default();
+        self.key_json(serde_json::to_string(section).unwrap_or_default(), upstream)
+    }
+
+    /// [`Ctx::key`] of a section already serialised as JSON.
+    pub fn key_json(&self, section: String, upstream: &[&str]) -> String {
+        let mut s = section;
         s.push_str(CODE_ID);
         // Every stage after planning sees planned volumes.
         if let Some(p) = self.plan.get() {
@@ -635,19 +642,19 @@ pub fn prepare(
     out.into_iter().flatten().collect()
 }
 
-/// The U-Net training configuration derived from the experiment config.
-pub fn train_config(cfg: &ExperimentConfig, rd: &RunDir) -> TrainConfig {
+/// The U-Net training settings derived from the experiment config.
+pub fn train_config(cfg: &ExperimentConfig, rd: &RunDir) -> SegTrainSpec {
     let s = &cfg.segmentation;
     let total = s.epochs * s.steps_per_epoch;
-    TrainConfig {
-        model: UnetConfig {
+    SegTrainSpec {
+        model: UnetSpec {
             in_channels: 1,
             out_channels: 2,
             channels: s.channels.clone(),
             strides: vec![2; s.channels.len() - 1],
             num_res_units: s.res_units,
             norm: NormKind::Instance,
-            class_head: s.class_head.then_some(ClassHeadConfig {
+            class_head: s.class_head.then_some(ClassHeadSpec {
                 hidden: s.class_hidden,
                 num_classes: 1,
             }),
@@ -664,16 +671,12 @@ pub fn train_config(cfg: &ExperimentConfig, rd: &RunDir) -> TrainConfig {
         } else {
             0.0
         },
-        sliding: SlidingWindowConfig {
-            roi: s.patch,
-            overlap: 0.25,
-            ..SlidingWindowConfig::default()
-        },
+        window_roi: s.patch,
+        window_overlap: 0.25,
         checkpoint_dir: Some(rd.path("models/unet")),
         class_balanced_batches: s.class_balanced_batches,
         selection_window: s.selection_window,
         validation_interval: s.validation_interval,
-        ..TrainConfig::default()
     }
 }
 
@@ -690,15 +693,18 @@ pub struct SegStage {
 /// Trains the U-Net on the training split (validation split picks the best epoch), or loads the
 /// checkpoint of an identical earlier run. Shards and the merge step never train: the model
 /// must come from an earlier `--until models` (or full) run into the same directory.
-pub fn segmentation_stage(ctx: &Ctx, cohort: &Cohort) -> Result<(TrainedModel, SegStage, String)> {
+pub fn segmentation_stage(
+    ctx: &Ctx,
+    cohort: &Cohort,
+) -> Result<(Box<dyn SegmentationModel>, SegStage, String)> {
     let tc = train_config(ctx.cfg, ctx.rd);
     // The key leaves out where checkpoints go, so a moved or copied run directory keeps its
     // trained model.
-    let key = ctx.key(
-        &TrainConfig {
+    let key = ctx.key_json(
+        ctx.nets.segmentation_key(&SegTrainSpec {
             checkpoint_dir: None,
             ..tc.clone()
-        },
+        })?,
         &[],
     );
     let (stage, cached) =
@@ -706,8 +712,8 @@ pub fn segmentation_stage(ctx: &Ctx, cohort: &Cohort) -> Result<(TrainedModel, S
             let cases = prepare(ctx, cohort, |m| {
                 matches!(m.split, Split::Train | Split::Validation)
             });
-            let to_case = |p: &Prepared| -> Option<tomofuse_unet::Case> {
-                p.target.as_ref().map(|t| tomofuse_unet::Case {
+            let to_case = |p: &Prepared| -> Option<SegCase> {
+                p.target.as_ref().map(|t| SegCase {
                     image: p.input.clone(),
                     mask: t.clone(),
                     label: p.label,
@@ -735,19 +741,23 @@ pub fn segmentation_stage(ctx: &Ctx, cohort: &Cohort) -> Result<(TrainedModel, S
                 tc.steps_per_epoch
             );
             let t0 = std::time::Instant::now();
+            let (n_train, n_val) = (train.len(), val.len());
             let (model, history) =
-                tomofuse_unet::train(&tc, &train, &val, ctx.cfg.experiment.seed)?;
+                ctx.nets
+                    .train_segmentation(&tc, train, val, ctx.cfg.experiment.seed)?;
             let ckpt = ctx.rd.path("models/unet.safetensors");
             model.save(&ckpt)?;
             Ok(SegStage {
                 checkpoint: "models/unet.safetensors".into(),
                 history,
-                n_train: train.len(),
-                n_val: val.len(),
+                n_train,
+                n_val,
                 seconds: t0.elapsed().as_secs_f64(),
             })
         })?;
-    let model = TrainedModel::load(&ctx.rd.path(&stage.checkpoint))
+    let model = ctx
+        .nets
+        .load_segmentation(&ctx.rd.path(&stage.checkpoint))
         .with_context(|| format!("cannot load checkpoint {}", stage.checkpoint))?;
     if cached {
         log::info!("U-Net loaded from {}", stage.checkpoint);
@@ -758,7 +768,7 @@ pub fn segmentation_stage(ctx: &Ctx, cohort: &Cohort) -> Result<(TrainedModel, S
 /// The segmentation a study runs on: a U-Net (trained here or loaded from a checkpoint), or
 /// the cases' own masks (`segmentation.source`).
 pub struct Segmentation {
-    pub model: Option<TrainedModel>,
+    pub model: Option<Box<dyn SegmentationModel>>,
     /// The training record, when the U-Net was trained in this run.
     pub stage: Option<SegStage>,
     /// Stage key the per-case stages downstream depend on.
@@ -795,7 +805,7 @@ pub fn segmentation_source(ctx: &Ctx, cohort: &Cohort) -> Result<Segmentation> {
                     path.display()
                 )
             })?;
-            let model = TrainedModel::load(&path).with_context(|| {
+            let model = ctx.nets.load_segmentation(&path).with_context(|| {
                 format!(
                     "segmentation.checkpoint = {rel:?}: {} is not a tomofuse U-Net checkpoint",
                     path.display()
@@ -820,7 +830,7 @@ pub fn segment_stage(
     seg: &Segmentation,
 ) -> Result<Vec<CasePrediction>> {
     if let Some(model) = &seg.model {
-        return predict_stage(ctx, cohort, metas, model, &seg.key);
+        return predict_stage(ctx, cohort, metas, model.as_ref(), &seg.key);
     }
     let key = ctx.key(&"reference-mask", &[&seg.key]);
     std::fs::create_dir_all(ctx.rd.path("masks"))?;
@@ -876,7 +886,7 @@ pub fn predict_stage(
     ctx: &Ctx,
     cohort: &Cohort,
     metas: &[CaseMeta],
-    model: &TrainedModel,
+    model: &dyn SegmentationModel,
     upstream: &str,
 ) -> Result<Vec<CasePrediction>> {
     let key = ctx.key(&"predict", &[upstream]);
@@ -895,7 +905,7 @@ pub fn predicted_mask(ctx: &Ctx, p: &CasePrediction) -> Result<Mask> {
 
 /// Predicts on the planned grid and writes the mask on the case's original grid (the
 /// foreground probability resampled back, then `> 0.5`), where the metrics are computed.
-fn predict_one(ctx: &Ctx, model: &TrainedModel, c: &Prepared) -> Result<CasePrediction> {
+fn predict_one(ctx: &Ctx, model: &dyn SegmentationModel, c: &Prepared) -> Result<CasePrediction> {
     let pred = model.predict(&c.input)?;
     let mask = if c.grid.identity {
         pred.mask

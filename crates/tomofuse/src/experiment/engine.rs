@@ -30,7 +30,7 @@ pub struct StudyResults {
     /// Surface meshes (PLY) of the predicted segmentation, held-out cases.
     pub meshes: Vec<String>,
     /// The U-Net's training record (none when it came from a checkpoint or the manifest).
-    pub seg_history: Option<tomofuse_unet::History>,
+    pub seg_history: Option<super::networks::History>,
     /// The `[fusion]` models, when the study has them.
     #[serde(flatten)]
     pub models: Option<ModelResults>,
@@ -99,7 +99,7 @@ pub fn run(ctx: &Ctx, cohort: &Cohort, report: &mut Report) -> Result<Option<Stu
             .as_ref()
             .context("segmentation.class_head needs a network")?;
         summary::class_report(report, &sets, outcome, val_threshold);
-        gradcam = summary::gradcam_report(ctx, cohort, model, &preds, report, target);
+        gradcam = summary::gradcam_report(ctx, cohort, model.as_ref(), &preds, report, target);
     }
     let meshes =
         summary::reconstruction_report(ctx, cohort, &preds, report, target, [222, 170, 140]);

@@ -4,12 +4,12 @@
 
 use super::common::{self, CaseMeta, CasePrediction, Ctx, Prepared};
 use super::config::DeepFeaturesSection;
+use super::networks::{DeepClassifier, DeepExtractor, DeepSample, FinetuneSpec};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tomofuse_cohort::{Cohort, Split};
 use tomofuse_core::{Mask, Volume};
-use tomofuse_resnet3d::train::Classifier;
 
 /// Features of one case: radiomics (IBSI tag -> value) and the deep vector.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,27 +88,25 @@ pub fn features_stage(
         .cloned()
         .collect();
     // Built on first use: a merge (everything cached) never needs them.
-    let mut net: Option<tomofuse_resnet3d::ResNet3d> = None;
-    let mut clfs: Option<Vec<Classifier>> = None;
+    let mut net: Option<Box<dyn DeepExtractor>> = None;
+    let mut clfs: Option<Box<dyn DeepClassifier>> = None;
     let feats = common::per_case(ctx, &with_pred, "features", &key, |m| {
         // With a fine-tuned classifier the random network's 512 features are left out: they
         // carry nothing learned and only crowd the feature selection with noise.
         if let (None, None, Some(d)) = (&net, deep, dcfg) {
             // No pretrained MedicalNet weights can be fetched here: a seeded random network.
-            net = Some(tomofuse_resnet3d::ResNet3d::seeded_extractor(
-                d.widen_factor,
-                ctx.cfg.experiment.seed,
-            )?);
+            net = Some(
+                ctx.nets
+                    .seeded_extractor(d.widen_factor, ctx.cfg.experiment.seed)?,
+            );
         }
         if let (Some(d), None) = (deep, &clfs) {
-            let mut v = Vec::new();
-            for f in &d.files {
-                v.push(
-                    Classifier::load(ctx.rd.path(f))
-                        .with_context(|| format!("cannot load the deep classifier {f}"))?,
-                );
-            }
-            clfs = Some(v);
+            let files: Vec<_> = d.files.iter().map(|f| ctx.rd.path(f)).collect();
+            clfs = Some(
+                ctx.nets
+                    .load_classifier(&files)
+                    .context("cannot load the deep classifier")?,
+            );
         }
         let c = common::load_one(ctx, cohort, m.pos)?;
         // On the original grid (radiomics), and on the planned grid for the deep crop.
@@ -117,12 +115,12 @@ pub fn features_stage(
             Some(d) => Some(deep_crop(&c.input, &c.grid.mask(&mask)?, d)?),
             None => None,
         };
-        let mut f = case_features(&c, &mask, settings.as_ref(), net.as_ref(), crop.as_ref())?;
+        let mut f = case_features(&c, &mask, settings.as_ref(), net.as_deref(), crop.as_ref())?;
         if let (Some(d), Some(clfs), Some(crop)) = (deep, &clfs, &crop) {
             // A training case is scored by the fold model that left it out, any other case
             // by the mean of the fold models.
             let fold = d.fold_of.get(&m.id).copied();
-            f.deep_score = Some(tomofuse_resnet3d::train::held_out_logit(clfs, fold, crop)?);
+            f.deep_score = Some(clfs.held_out_logit(fold, crop)?);
         }
         Ok(f)
     })?;
@@ -202,14 +200,10 @@ pub fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepSt
         }
         _ => dcfg.augment_noise_hu * norm.per_hu(),
     };
-    let ft = tomofuse_resnet3d::train::FinetuneConfig {
+    let ft = FinetuneSpec {
         epochs: dcfg.finetune_epochs,
         seed: ctx.cfg.experiment.seed,
-        augment: tomofuse_resnet3d::train::Augment {
-            noise_std,
-            ..Default::default()
-        },
-        ..Default::default()
+        noise_std,
     };
     let key = ctx.key(
         &(
@@ -217,7 +211,7 @@ pub fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepSt
             dcfg.crop,
             dcfg.crop_mm,
             dcfg.folds,
-            format!("{ft:?}"),
+            ctx.nets.finetune_key(&ft),
             ctx.cfg.segmentation.hu_window,
         ),
         &[],
@@ -237,7 +231,7 @@ pub fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepSt
                 let (Some(t), Some(label)) = (&c.target, c.label) else {
                     continue;
                 };
-                samples.push(tomofuse_resnet3d::train::Sample {
+                samples.push(DeepSample {
                     crop: deep_crop(&c.input, t, dcfg)?,
                     label,
                 });
@@ -251,22 +245,24 @@ pub fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepSt
                 dcfg.folds,
                 ctx.cfg.experiment.seed ^ 0xDEE9_F01D,
             );
-            let classifiers = tomofuse_resnet3d::train::cross_fit(
-                tomofuse_resnet3d::train::finetune_net_config(),
-                &samples,
-                &folds,
-                dcfg.folds,
-                &ft,
-            )
-            .context("fine-tuning the deep classifier")?;
+            let classifiers = ctx
+                .nets
+                .cross_fit(&ft, samples, &folds, dcfg.folds)
+                .context("fine-tuning the deep classifier")?;
             let fold_of: BTreeMap<String, usize> = ids.iter().cloned().zip(folds).collect();
             let _ = std::fs::create_dir_all(ctx.rd.path("models"));
             let mut files = Vec::new();
             let mut final_losses = Vec::new();
-            for (k, clf) in classifiers.iter().enumerate() {
+            for k in 0..classifiers.folds() {
                 let file = format!("models/resnet3d_fold{k}.safetensors");
-                clf.save(ctx.rd.path(&file))?;
-                final_losses.push(clf.train_losses().last().copied().unwrap_or(f64::NAN));
+                classifiers.save_fold(k, &ctx.rd.path(&file))?;
+                final_losses.push(
+                    classifiers
+                        .train_losses(k)
+                        .last()
+                        .copied()
+                        .unwrap_or(f64::NAN),
+                );
                 files.push(file);
             }
             Ok(DeepStage {
@@ -322,7 +318,7 @@ fn case_features(
     c: &Prepared,
     mask: &Mask,
     settings: Option<&tomofuse_radiomics::Settings>,
-    net: Option<&tomofuse_resnet3d::ResNet3d>,
+    net: Option<&dyn DeepExtractor>,
     crop: Option<&Volume<f32>>,
 ) -> Result<CaseFeatures> {
     let features = match settings {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod engine;
 pub mod features;
 pub mod models;
+pub mod networks;
 pub mod plots;
 pub mod report;
 pub mod rundir;
@@ -14,6 +15,7 @@ pub mod summary;
 use anyhow::{Context, Result, bail};
 use common::Mode;
 use config::ExperimentConfig;
+use networks::Networks;
 use report::{Block, Report};
 use rundir::{RunDir, hash_path, sha256_hex, write_json};
 use serde::{Deserialize, Serialize};
@@ -97,8 +99,8 @@ pub struct RunOptions {
 }
 
 /// Runs the experiment in `config` (with `profile` overrides) into `out` (default
-/// `runs/<name>-<profile>`). Returns the run directory.
-pub fn run(config: &Path, opts: &RunOptions) -> Result<PathBuf> {
+/// `runs/<name>-<profile>`), with `nets` for every network. Returns the run directory.
+pub fn run(config: &Path, opts: &RunOptions, nets: &dyn Networks) -> Result<PathBuf> {
     let mut cfg0 = ExperimentConfig::load(config)?;
     if let Some(m) = &opts.manifest {
         cfg0 = cfg0.with_manifest(m)?;
@@ -193,12 +195,12 @@ pub fn run(config: &Path, opts: &RunOptions) -> Result<PathBuf> {
             Mode::Full
         }
     };
-    execute(&rd, &spec, mode, opts.retry_failed)
+    execute(&rd, &spec, mode, opts.retry_failed, nets)
 }
 
 /// `tomofuse merge RUN_DIR`: checks that every shard finished with the same config, that no
 /// case is in two shards and none is missing, then runs the cohort-level stages.
-pub fn merge(root: &Path) -> Result<PathBuf> {
+pub fn merge(root: &Path, nets: &dyn Networks) -> Result<PathBuf> {
     let rd = RunDir::create(root)?;
     let spec_path = rd.path("run.json");
     let spec: RunSpec = serde_json::from_slice(
@@ -209,7 +211,7 @@ pub fn merge(root: &Path) -> Result<PathBuf> {
     let mut cohort = common::load_cohort(&spec.resolved_config, &spec.config_dir)?;
     common::assign_splits(&spec.resolved_config, &mut cohort)?;
     check_shards(&rd, &spec, &cohort)?;
-    execute(&rd, &spec, Mode::Merge, false)
+    execute(&rd, &spec, Mode::Merge, false, nets)
 }
 
 /// The shards whose marker is in `shards/` (finished), read from the file names.
@@ -355,7 +357,13 @@ fn check_shards(rd: &RunDir, spec: &RunSpec, cohort: &tomofuse_cohort::Cohort) -
 }
 
 /// Runs the stages `mode` asks for, in the run directory described by `spec`.
-fn execute(rd: &RunDir, spec: &RunSpec, mode: Mode, retry_failed: bool) -> Result<PathBuf> {
+fn execute(
+    rd: &RunDir,
+    spec: &RunSpec,
+    mode: Mode,
+    retry_failed: bool,
+    nets: &dyn Networks,
+) -> Result<PathBuf> {
     let t0 = std::time::Instant::now();
     let cfg = &spec.resolved_config;
     let root = rd.root.clone();
@@ -440,6 +448,7 @@ fn execute(rd: &RunDir, spec: &RunSpec, mode: Mode, retry_failed: bool) -> Resul
         mode,
         retry_failed,
         plan: std::sync::OnceLock::new(),
+        nets,
     };
     let plan = common::plan_stage(&ctx, &cohort)
         .with_context(|| format!("{}: [plan]", spec.config_file))?;

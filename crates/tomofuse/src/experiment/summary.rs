@@ -2,6 +2,7 @@
 //! tomofuse-metrics; this module only selects cases, calls it, and lays results out.
 
 use super::common::{CasePrediction, Ctx};
+use super::networks::SegmentationModel;
 use super::report::{Block, Report};
 use super::rundir::atomic_write;
 use anyhow::Result;
@@ -380,7 +381,7 @@ pub struct LayerHits {
 /// Grad-CAM over every external-set positive: the layer, where peaks fall, per-case maps.
 #[derive(Debug, Clone, Serialize)]
 pub struct GradCamResults {
-    /// The layer the maps are computed at ([`tomofuse_unet::gradcam::localising_layer`]).
+    /// The layer the maps are computed at ([`SegmentationModel::localising_layer`]).
     pub layer: String,
     /// What counts as "in the target".
     pub target_region: String,
@@ -435,21 +436,22 @@ fn dilated_fraction(mask: &tomofuse_core::Mask, r: usize) -> f64 {
 const CAM_CASES_SHOWN: usize = 4;
 
 /// Grad-CAM of the class logit for every external-set positive at the layer
-/// [`tomofuse_unet::gradcam::localising_layer`] picks (NIfTI on the input grid), the fraction
+/// [`SegmentationModel::localising_layer`] picks (NIfTI on the input grid), the fraction
 /// whose peak falls in the reference target (dilated by one voxel), the same at every other
 /// encoder layer, and three-plane overlays of the first few cases in the report.
 pub fn gradcam_report(
     ctx: &Ctx,
     cohort: &tomofuse_cohort::Cohort,
-    model: &tomofuse_unet::TrainedModel,
+    model: &dyn SegmentationModel,
     preds: &[CasePrediction],
     report: &mut Report,
     target_name: &str,
 ) -> Option<GradCamResults> {
-    let mcfg = &model.config().model;
-    mcfg.class_head.as_ref()?;
-    let layer = tomofuse_unet::gradcam::localising_layer(mcfg);
-    let layers = tomofuse_unet::gradcam::class_path_layers(mcfg);
+    if !model.has_class_head() {
+        return None;
+    }
+    let layer = model.localising_layer();
+    let layers = model.cam_layers();
     let picks: Vec<usize> = super::common::metas(cohort)
         .into_iter()
         .filter(|m| {
@@ -475,7 +477,7 @@ pub fn gradcam_report(
         let mut by_layer = std::collections::BTreeMap::new();
         let mut main = None;
         for l in &layers {
-            match tomofuse_unet::grad_cam(model.model(), &c.input, l, 0) {
+            match model.grad_cam(&c.input, l, 0) {
                 Ok(cam) => {
                     let pk = peak_of(&cam);
                     let hit = c
@@ -483,9 +485,9 @@ pub fn gradcam_report(
                         .as_ref()
                         .map(|t| pk.is_some_and(|p| in_dilated(t, p, 1)));
                     by_layer.insert(l.clone(), hit);
-                    grids.entry(l.clone()).or_insert_with(|| {
-                        tomofuse_unet::gradcam::layer_grid(mcfg, l, c.input.shape())
-                    });
+                    grids
+                        .entry(l.clone())
+                        .or_insert_with(|| model.layer_grid(l, c.input.shape()));
                     if *l == layer {
                         main = Some((cam, pk, hit));
                     }
@@ -606,7 +608,7 @@ pub fn gradcam_report(
     report.push(Block::Heading("Grad-CAM".into()));
     report.push(Block::Paragraph(format!(
         "Grad-CAM of the class logit at layer `{layer}`: {}. Over all {n} external-set positives with a reference mask, the map's peak lies in {region} in {hits} of {n} cases ({}); strictly inside the mask in {strict} of {n}. A peak placed at random would land there in {} of cases on average (the dilated mask's share of the volume). Maps are saved as NIfTI on the input geometry (gradcam/).",
-        tomofuse_unet::gradcam::LOCALISING_LAYER_WHY,
+        model.localising_layer_why(),
         prop.as_ref()
             .map(|p| format!(
                 "{:.1}%, 95% Wilson CI {:.1}-{:.1}%",

@@ -1,13 +1,13 @@
-//! `tomofuse`: the command line. Each subcommand lives in `cmd/<name>.rs` as a clap `Args`
-//! struct plus `run(args) -> anyhow::Result<()>`; this file only dispatches.
+//! `tomofuse`: the command line. Each subcommand lives in the orchestrator's `cmd/<name>.rs`
+//! (crate `tomofuse`) as a clap `Args` struct plus `run(args) -> anyhow::Result<()>`; this file
+//! only dispatches, and hands the commands that train or run networks the candle-backed
+//! [`networks::CandleNetworks`].
 
-mod cmd;
-mod experiment;
-mod logging;
-mod threads;
+mod networks;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use tomofuse::{cmd, logging, threads};
 
 #[derive(Parser)]
 #[command(
@@ -54,8 +54,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Convert(a) => cmd::convert::run(a),
-        Command::Run(a) => cmd::run::run(a),
-        Command::Merge(a) => cmd::run::merge(a),
+        Command::Run(a) => cmd::run::run(a, &networks::CandleNetworks),
+        Command::Merge(a) => cmd::run::merge(a, &networks::CandleNetworks),
         Command::ValidateData(a) => cmd::validate_data::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Resample(a) => cmd::resample::run(a),
