@@ -5,7 +5,12 @@
   forward on 1x1x64^3 (no autograd graph), against
   crates/tomofuse-resnet3d/examples/resnet_bench.rs (weights as plain tensors, as loaded from
   a checkpoint);
-- conv3d 1x16x64^3, 16->16, 3x3x3, padding 1: forward and backward (min of the runs).
+- conv3d 1x16x64^3, 16->16, 3x3x3, padding 1: forward and backward (min of the runs);
+- a ResNet50-3D fine-tuning step as `tomofuse_resnet3d::train::finetune` takes it: MONAI
+  resnet50(spatial_dims=3, n_input_channels=1, num_classes=1, widen_factor=0.25,
+  conv1_t_stride=2) in training mode on a 4x1x32^3 batch, forward + BCEWithLogitsLoss +
+  backward + AdamW(lr 1e-3, weight decay 1e-2) step, against
+  crates/tomofuse-resnet3d/examples/finetune_step.rs (`train::TrainStep`, the same code path).
 
 2 threads on both sides (torch.set_num_threads; RAYON_NUM_THREADS for ours). Each side runs in
 its own process: one warm-up, then the median of --reps runs; the peak RSS (ru_maxrss / VmHWM)
@@ -57,6 +62,28 @@ def child(task, a):
                 t.append(time.perf_counter() - s)
         print(json.dumps({"median": statistics.median(t), "min": min(t), "peak_mb": peak_mb(),
                           "torch": torch.__version__}))
+    elif task == "finetune":
+        from monai.networks.nets import resnet50
+
+        net = resnet50(spatial_dims=3, n_input_channels=1, num_classes=1, widen_factor=0.25,
+                       conv1_t_stride=2).train()
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(1.0))
+        x = torch.randn(a.batch, 1, 32, 32, 32)
+        y = torch.tensor([float(i % 2) for i in range(a.batch)])
+
+        def step():
+            s = time.perf_counter()
+            opt.zero_grad()
+            loss = loss_fn(net(x).flatten(), y)
+            loss.backward()
+            opt.step()
+            loss.item()
+            return time.perf_counter() - s
+
+        step()  # warm-up
+        t = [step() for _ in range(a.reps)]
+        print(json.dumps({"median": statistics.median(t), "min": min(t), "peak_mb": peak_mb()}))
     else:
         conv = torch.nn.Conv3d(16, 16, 3, padding=1)
         x = torch.randn(1, 16, 64, 64, 64, requires_grad=True)
@@ -81,7 +108,8 @@ def main():
                     help="CANDLE_NUM_THREADS for ours: candle's own elementwise ops (adds, cat, "
                          "loss) run on a spin-barrier pool that competes with rayon's threads "
                          "for the cores; 1 keeps them on the calling thread")
-    ap.add_argument("--child", choices=["resnet", "conv"])
+    ap.add_argument("--batch", type=int, default=4, help="fine-tuning step batch (1x32^3 crops)")
+    ap.add_argument("--child", choices=["resnet", "conv", "finetune"])
     ap.add_argument("--no-build", action="store_true", help="use the already built example")
     a = ap.parse_args()
     if a.child:
@@ -91,7 +119,8 @@ def main():
     if not a.no_build:
         # Both examples in one build: the same feature set, so neither build invalidates the other.
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "tomofuse-unet", "-p",
-                        "tomofuse-resnet3d", "--example", "unet_bench", "--example", "resnet_bench"],
+                        "tomofuse-resnet3d", "--example", "unet_bench", "--example", "resnet_bench",
+                        "--example", "finetune_step"],
                        cwd=ROOT, check=True)
     binary = os.path.join(target, "release", "examples", "resnet_bench")
     env = {**os.environ, "RAYON_NUM_THREADS": str(a.threads),
@@ -100,12 +129,13 @@ def main():
     def torch_side(task):
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", task,
                               "--reps", str(a.reps), "--threads", str(a.threads),
-                              "--size", str(a.size), "--widen", str(a.widen)],
+                              "--size", str(a.size), "--widen", str(a.widen),
+                              "--batch", str(a.batch)],
                              check=True, capture_output=True, text=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
-    def rust_side(args):
-        return subprocess.run([binary, *args], check=True, capture_output=True, text=True,
+    def rust_side(args, exe=binary):
+        return subprocess.run([exe, *args], check=True, capture_output=True, text=True,
                               env=env).stdout
 
     print(f"load average at start: {os.getloadavg()}")
@@ -116,20 +146,28 @@ def main():
     out_c = rust_side(["conv", str(a.reps)])
     m = re.search(r"forward ([0-9.]+) s wall.*backward ([0-9.]+) s wall", out_c)
     rf, rb = float(m.group(1)), float(m.group(2))
+    tft = torch_side("finetune")
+    out_f = rust_side([str(a.reps), str(a.batch)],
+                      os.path.join(target, "release", "examples", "finetune_step"))
+    rft = json.loads([l for l in out_f.splitlines() if l.startswith("{")][-1])
 
     print(f"torch {t['torch']}, {a.threads} threads each side (ours: RAYON_NUM_THREADS="
           f"{a.threads}, CANDLE_NUM_THREADS={a.candle_threads}); load average at end: "
           f"{os.getloadavg()}")
-    print(f"{'task':<36}{'torch s':>9}{'ours s':>9}{'ratio':>8}{'torch MB':>10}{'ours MB':>9}")
-    print(f"{f'resnet50-3d w{a.widen} fwd 1x1x{a.size}^3 (median)':<36}{t['median']:>9.3f}"
+    print(f"{'task':<48}{'torch s':>9}{'ours s':>9}{'ratio':>8}{'torch MB':>10}{'ours MB':>9}")
+    print(f"{f'resnet50-3d w{a.widen} fwd 1x1x{a.size}^3 (median)':<48}{t['median']:>9.3f}"
           f"{r['median']:>9.3f}{r['median'] / t['median']:>7.2f}x{t['peak_mb']:>10.0f}"
           f"{r['peak_mb']:>9.0f}")
-    print(f"{f'resnet50-3d w{a.widen} fwd 1x1x{a.size}^3 (min)':<36}{t['min']:>9.3f}"
+    print(f"{f'resnet50-3d w{a.widen} fwd 1x1x{a.size}^3 (min)':<48}{t['min']:>9.3f}"
           f"{r['min']:>9.3f}{r['min'] / t['min']:>7.2f}x")
-    print(f"{'conv3d 16->16 k3 64^3 forward (min)':<36}{tc['forward']:>9.3f}{rf:>9.3f}"
+    print(f"{'conv3d 16->16 k3 64^3 forward (min)':<48}{tc['forward']:>9.3f}{rf:>9.3f}"
           f"{rf / tc['forward']:>7.2f}x")
-    print(f"{'conv3d 16->16 k3 64^3 backward (min)':<36}{tc['backward']:>9.3f}{rb:>9.3f}"
+    print(f"{'conv3d 16->16 k3 64^3 backward (min)':<48}{tc['backward']:>9.3f}{rb:>9.3f}"
           f"{rb / tc['backward']:>7.2f}x")
+    for k in ("median", "min"):
+        print(f"{f'resnet50-3d w0.25 finetune step {a.batch}x1x32^3 ({k})':<48}{tft[k]:>9.3f}"
+              f"{rft[k]:>9.3f}{rft[k] / tft[k]:>7.2f}x"
+              + (f"{tft['peak_mb']:>10.0f}{rft['peak_mb']:>9.0f}" if k == "median" else ""))
 
 
 if __name__ == "__main__":

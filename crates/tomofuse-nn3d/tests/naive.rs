@@ -1,17 +1,21 @@
 //! conv3d (and its two gradients) against a naive f64 loop, for configurations the PyTorch
-//! files do not cover: groups, 1x1x1 (the no-im2col path), 1x1x1 with stride, and a volume large
-//! enough to be split into several depth tiles. Plus bad-input errors.
+//! files do not cover: groups, 1x1x1 (the no-im2col path), 1x1x1 with stride, a volume large
+//! enough to be split into several depth tiles, the fused stride-1 backward (both gradients
+//! from gy's column tiles) on odd shapes, and non-cubic kernels (the unfused paths). Plus
+//! bad-input errors.
 
 use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tomofuse_nn3d::{Conv3dConfig, conv3d_op};
 
+#[derive(Clone, Copy)]
 struct Case {
     n: usize,
     cin: usize,
     cout: usize,
-    k: usize,
+    /// kernel size per axis (D, H, W)
+    k: [usize; 3],
     i: [usize; 3],
     cfg: Conv3dConfig,
 }
@@ -43,9 +47,9 @@ fn naive(c: &Case, x: &[f32], w: &[f32], gy: &[f32], o: [usize; 3]) -> [Vec<f64>
                         let yi = (n * c.cout + co) * so + (od * o[1] + oh) * o[2] + ow;
                         for ci in 0..cin_g {
                             let cx = gr * cin_g + ci;
-                            for a in 0..k {
-                                for b in 0..k {
-                                    for e in 0..k {
+                            for a in 0..k[0] {
+                                for b in 0..k[1] {
+                                    for e in 0..k[2] {
                                         let id = od as isize * s - p + a as isize * dl;
                                         let ih = oh as isize * s - p + b as isize * dl;
                                         let iw = ow as isize * s - p + e as isize * dl;
@@ -61,7 +65,8 @@ fn naive(c: &Case, x: &[f32], w: &[f32], gy: &[f32], o: [usize; 3]) -> [Vec<f64>
                                         let xi = (n * c.cin + cx) * si
                                             + (id as usize * c.i[1] + ih as usize) * c.i[2]
                                             + iw as usize;
-                                        let wi = (((co * cin_g + ci) * k + a) * k + b) * k + e;
+                                        let wi =
+                                            (((co * cin_g + ci) * k[0] + a) * k[1] + b) * k[2] + e;
                                         y[yi] += x[xi] as f64 * w[wi] as f64;
                                         gx[xi] += w[wi] as f64 * gy[yi] as f64;
                                         gw[wi] += x[xi] as f64 * gy[yi] as f64;
@@ -95,7 +100,7 @@ fn run(c: Case, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let dev = Device::Cpu;
     let xs = [c.n, c.cin, c.i[0], c.i[1], c.i[2]];
-    let ws = [c.cout, c.cin / c.cfg.groups, c.k, c.k, c.k];
+    let ws = [c.cout, c.cin / c.cfg.groups, c.k[0], c.k[1], c.k[2]];
     let xv = rand_vec(&mut rng, xs.iter().product());
     let wv = rand_vec(&mut rng, ws.iter().product());
     let x = Var::from_vec(xv.clone(), &xs, &dev).unwrap();
@@ -125,7 +130,7 @@ fn grouped_strided_dilated() {
             n: 2,
             cin: 4,
             cout: 6,
-            k: 3,
+            k: [3; 3],
             i: [9, 8, 7],
             cfg,
         },
@@ -140,7 +145,7 @@ fn pointwise() {
             n: 2,
             cin: 5,
             cout: 3,
-            k: 1,
+            k: [1; 3],
             i: [4, 5, 6],
             cfg: Conv3dConfig::default(),
         },
@@ -160,7 +165,7 @@ fn pointwise_strided_grouped() {
             n: 1,
             cin: 6,
             cout: 9,
-            k: 1,
+            k: [1; 3],
             i: [5, 6, 7],
             cfg,
         },
@@ -181,7 +186,7 @@ fn several_depth_tiles() {
             n: 1,
             cin: 8,
             cout: 3,
-            k: 3,
+            k: [3; 3],
             i: [5, 64, 64],
             cfg,
         },
@@ -202,12 +207,116 @@ fn strided_several_tiles() {
             n: 1,
             cin: 8,
             cout: 3,
-            k: 3,
+            k: [3; 3],
             i: [6, 64, 64],
             cfg,
         },
         5,
     );
+}
+
+/// Stride 1, cubic kernel, both gradients: the fused backward (`kernel_bwd_fused`).
+#[test]
+fn fused_backward_odd_shapes() {
+    let cases = [
+        // groups, dilation (reach 4 > padding 1), batch 2
+        (2, 4, 6, [3; 3], [7, 6, 9], 1, 2, 2),
+        // no padding (the transposed form pads by the whole reach)
+        (2, 3, 5, [3; 3], [5, 7, 6], 0, 1, 1),
+        // even kernel: the output is one larger than the input
+        (2, 2, 3, [2; 3], [4, 5, 3], 1, 1, 1),
+        // dilation with padding equal to the reach
+        (1, 3, 2, [3; 3], [6, 5, 7], 2, 1, 1),
+        // 5x5x5, groups 3
+        (2, 6, 3, [5; 3], [6, 7, 8], 2, 1, 3),
+    ];
+    for (seed, (n, cin, cout, k, i, padding, dilation, groups)) in cases.into_iter().enumerate() {
+        let cfg = Conv3dConfig {
+            padding,
+            dilation,
+            groups,
+            stride: 1,
+        };
+        run(
+            Case {
+                n,
+                cin,
+                cout,
+                k,
+                i,
+                cfg,
+            },
+            10 + seed as u64,
+        );
+    }
+}
+
+/// Non-cubic kernels take the unfused paths (GEMM + col2im for the input gradient).
+#[test]
+fn non_cubic_kernels() {
+    let cases = [
+        (2, 3, 4, [3, 1, 3], [5, 6, 7], 1, 1, 1),
+        (1, 4, 2, [1, 3, 2], [6, 5, 4], 0, 2, 2),
+        (2, 2, 4, [2, 3, 1], [7, 6, 5], 1, 1, 2),
+    ];
+    for (seed, (n, cin, cout, k, i, padding, stride, groups)) in cases.into_iter().enumerate() {
+        let cfg = Conv3dConfig {
+            padding,
+            stride,
+            groups,
+            dilation: 1,
+        };
+        run(
+            Case {
+                n,
+                cin,
+                cout,
+                k,
+                i,
+                cfg,
+            },
+            20 + seed as u64,
+        );
+    }
+}
+
+/// The fused backward over many parallel tiles, batch 2, groups 2: matches the naive loop and
+/// is bit-identical from run to run (weight-gradient partials summed in a fixed order).
+#[test]
+fn fused_backward_parallel_tiles_deterministic() {
+    let c = Case {
+        n: 2,
+        cin: 6,
+        cout: 10,
+        k: [3; 3],
+        i: [4, 48, 40],
+        cfg: Conv3dConfig {
+            padding: 1,
+            groups: 2,
+            ..Default::default()
+        },
+    };
+    run(c, 30);
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let dev = Device::Cpu;
+    let xs = [c.n, c.cin, c.i[0], c.i[1], c.i[2]];
+    let ws = [c.cout, c.cin / c.cfg.groups, 3, 3, 3];
+    let x = Var::from_vec(rand_vec(&mut rng, xs.iter().product()), &xs, &dev).unwrap();
+    let w = Var::from_vec(rand_vec(&mut rng, ws.iter().product()), &ws, &dev).unwrap();
+    let grads = || {
+        let g = conv3d_op(x.as_tensor(), w.as_tensor(), c.cfg)
+            .unwrap()
+            .backward()
+            .unwrap();
+        let v = |t: &Tensor| -> Vec<f32> {
+            g.get(t).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+        };
+        (v(x.as_tensor()), v(w.as_tensor()))
+    };
+    let first = grads();
+    for _ in 0..3 {
+        assert!(grads() == first, "gradients differ between runs");
+    }
 }
 
 #[test]

@@ -343,6 +343,66 @@ pub fn finetune_net_config() -> ResNetConfig {
     c
 }
 
+/// One optimizer step of fine-tuning (forward in training mode, BCE with logits, backward,
+/// AdamW): the step [`finetune`] repeats, public so that benchmarks time exactly this code.
+pub struct TrainStep {
+    net: ResNet3d,
+    opt: AdamW,
+}
+
+impl TrainStep {
+    /// AdamW over every trainable variable of `varmap` (sorted by name; batch-norm running
+    /// statistics excluded), with `cfg`'s learning rate and weight decay.
+    pub fn new(net: ResNet3d, varmap: &VarMap, cfg: &FinetuneConfig) -> Result<Self> {
+        let trainable: Vec<Var> = {
+            let map = varmap
+                .data()
+                .lock()
+                .map_err(|_| cfg_err("varmap", "lock poisoned"))?;
+            let mut named: Vec<(&String, &Var)> = map
+                .iter()
+                .filter(|(k, _)| !k.contains("running_"))
+                .collect();
+            named.sort_by(|a, b| a.0.cmp(b.0));
+            named.into_iter().map(|(_, v)| v.clone()).collect()
+        };
+        let opt = AdamW::new_adamw(
+            trainable,
+            ParamsAdamW {
+                lr: cfg.learning_rate,
+                weight_decay: cfg.weight_decay,
+                ..Default::default()
+            },
+        )?;
+        Ok(Self { net, opt })
+    }
+
+    /// The seeded network of [`finetune`] (1-logit head, MONAI initialisation) and its step.
+    pub fn seeded(net_config: ResNetConfig, cfg: &FinetuneConfig) -> Result<(VarMap, Self)> {
+        let (varmap, net) = seeded_net(net_config, cfg.seed, cfg.zero_init_residual)?;
+        let step = Self::new(net, &varmap, cfg)?;
+        Ok((varmap, step))
+    }
+
+    /// One step on the batch `x` [B, 1, D, H, W] with labels `y` [B] (0/1) at learning rate
+    /// `lr`; returns the loss before the update (not checked for finiteness: the caller
+    /// decides).
+    pub fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, pos_weight: f64) -> Result<f32> {
+        self.opt.set_learning_rate(lr);
+        let z = self.net.forward_t(x, true)?.flatten_all()?;
+        let loss = tomofuse_nn3d::bce_with_logits(&z, y, pos_weight)?;
+        let l = loss.to_scalar::<f32>()?;
+        if l.is_finite() {
+            self.opt.step(&loss.backward()?)?;
+        }
+        Ok(l)
+    }
+
+    pub fn net(&self) -> &ResNet3d {
+        &self.net
+    }
+}
+
 /// Trains `net_config` (its `num_classes` is replaced by a 1-logit `fc`) on `samples` and
 /// returns the eval-mode classifier. All crops must share one shape, at least the network's
 /// stride per axis; both classes must be present.
@@ -354,8 +414,8 @@ pub fn finetune(
     cfg.validate()?;
     let first = samples.first().ok_or(ResNetError::EmptySet)?;
     let shape = first.crop.shape();
-    let (varmap, net) = seeded_net(net_config, cfg.seed, cfg.zero_init_residual)?;
-    let stride = net.config().total_stride();
+    let (varmap, mut trainer) = TrainStep::seeded(net_config, cfg)?;
+    let stride = trainer.net.config().total_stride();
     if shape.iter().any(|&d| d < stride) {
         return Err(ResNetError::BadSample {
             index: 0,
@@ -392,27 +452,6 @@ pub fn finetune(
         .pos_weight
         .unwrap_or(negatives as f64 / positives as f64);
 
-    let trainable: Vec<Var> = {
-        let map = varmap
-            .data()
-            .lock()
-            .map_err(|_| cfg_err("varmap", "lock poisoned"))?;
-        let mut named: Vec<(&String, &Var)> = map
-            .iter()
-            .filter(|(k, _)| !k.contains("running_"))
-            .collect();
-        named.sort_by(|a, b| a.0.cmp(b.0));
-        named.into_iter().map(|(_, v)| v.clone()).collect()
-    };
-    let mut opt = AdamW::new_adamw(
-        trainable,
-        ParamsAdamW {
-            lr: cfg.learning_rate,
-            weight_decay: cfg.weight_decay,
-            ..Default::default()
-        },
-    )?;
-
     let n = samples.len();
     let bs = cfg.batch_size.min(n);
     // A final batch of one sample would give batch norm one crop's statistics: dropped.
@@ -439,14 +478,10 @@ pub fn finetune(
             let dev = Device::Cpu;
             let x = Tensor::from_vec(x, (idx.len(), 1, shape[0], shape[1], shape[2]), &dev)?;
             let y = Tensor::from_vec(idx.iter().map(|&i| labels[i]).collect(), idx.len(), &dev)?;
-            opt.set_learning_rate(cfg.lr_at(step, total));
-            let z = net.forward_t(&x, true)?.flatten_all()?;
-            let loss = tomofuse_nn3d::bce_with_logits(&z, &y, pos_weight)?;
-            let l = loss.to_scalar::<f32>()?;
+            let l = trainer.step(&x, &y, cfg.lr_at(step, total), pos_weight)?;
             if !l.is_finite() {
                 return Err(ResNetError::Diverged { step });
             }
-            opt.step(&loss.backward()?)?;
             sum += f64::from(l) * idx.len() as f64;
             count += idx.len();
             step += 1;
@@ -459,7 +494,7 @@ pub fn finetune(
             sum / count as f64
         );
     }
-    let mut clf = Classifier::from_varmap(net.config().clone(), &varmap, shape)?;
+    let mut clf = Classifier::from_varmap(trainer.net.config().clone(), &varmap, shape)?;
     clf.train_losses = losses;
     Ok(clf)
 }

@@ -174,6 +174,10 @@ pub(super) fn im2col_row(g: &Geom, x_g: &[f32], row: &mut [f32], r: usize, r0: u
     let off_w = (e * dil) as isize - pad;
     let (wlo, whi) = valid_range(wo, win, s, off_w);
     let (hlo, hhi) = valid_range(ho, hin, s, (b * dil) as isize - pad);
+    if s == 1 && wo == win {
+        im2col_row_planes(g, xc, row, [a, b], [hlo, hhi], [wlo, whi], off_w, r0, r1);
+        return;
+    }
     for (orow, dst) in (r0..r1).zip(row.chunks_mut(wo)) {
         let (od, oh) = (orow / ho, orow % ho);
         let id = (od * s + a * dil) as isize - pad;
@@ -193,6 +197,58 @@ pub(super) fn im2col_row(g: &Geom, x_g: &[f32], row: &mut [f32], r: usize, r0: u
                 *d = xr[(ow as isize * s as isize + off_w) as usize];
             }
         }
+    }
+}
+
+/// `im2col_row` for stride 1 when output and input rows have the same width (e.g. "same"
+/// padding): the valid rows of one output plane then come from consecutive input rows, so
+/// they are one copy of the whole run (shifted by the tap's column offset) instead of one
+/// short copy per row; the columns the shift wraps across row ends are zeroed after.
+#[allow(clippy::too_many_arguments)]
+fn im2col_row_planes(
+    g: &Geom,
+    xc: &[f32],
+    row: &mut [f32],
+    [a, b]: [usize; 2],
+    [hlo, hhi]: [usize; 2],
+    [wlo, whi]: [usize; 2],
+    off_w: isize,
+    r0: usize,
+    r1: usize,
+) {
+    let [din, hin, w] = g.i;
+    let ho = g.o[1];
+    let (pad, dil) = (g.pad as isize, g.dil as isize);
+    let mut orow = r0;
+    let mut pos = 0;
+    while orow < r1 {
+        let (od, oh0) = (orow / ho, orow % ho);
+        let oh1 = ho.min(oh0 + (r1 - orow));
+        let dst = &mut row[pos..pos + (oh1 - oh0) * w];
+        let id = od as isize + a as isize * dil - pad;
+        let (v0, v1) = (oh0.max(hlo), oh1.min(hhi));
+        if id < 0 || id >= din as isize || v0 >= v1 || wlo >= whi {
+            dst.fill(0.0);
+        } else {
+            let (d0, d1) = ((v0 - oh0) * w, (v1 - oh0) * w);
+            dst[..d0 + wlo].fill(0.0);
+            dst[d1 - w + whi..].fill(0.0);
+            // dst[d0 + j] = x[(id, ih0, 0) + j + off_w] for j in wlo..(v1 - v0 - 1) * w + whi:
+            // output column ow of each row reads input column ow + off_w.
+            let ih0 = (v0 as isize + b as isize * dil - pad) as usize;
+            let src0 = (id as usize * hin + ih0) * w;
+            let len = d1 - w + whi - (d0 + wlo);
+            let st = (src0 as isize + wlo as isize + off_w) as usize;
+            dst[d0 + wlo..d0 + wlo + len].copy_from_slice(&xc[st..st + len]);
+            if wlo > 0 || whi < w {
+                for r in dst[d0..d1].chunks_mut(w) {
+                    r[..wlo].fill(0.0);
+                    r[whi..].fill(0.0);
+                }
+            }
+        }
+        pos += (oh1 - oh0) * w;
+        orow += oh1 - oh0;
     }
 }
 
@@ -436,12 +492,56 @@ pub(super) fn kernel_fwd(
     };
     if par {
         tl.par_iter()
-            .for_each_init(Vec::new, |col, t| run(col, t, false));
+            .for_each(|t| with_scratch(|col| run(col, t, false)));
     } else {
-        let mut col = Vec::new();
-        tl.iter().for_each(|t| run(&mut col, t, true));
+        with_scratch(|col| tl.iter().for_each(|t| run(col, t, true)));
     }
     y
+}
+
+impl Geom {
+    /// For stride 1 with a cubic kernel and `pad <= reach`, the geometry of gx = conv(gy, w')
+    /// with w' the flipped, transposed weights ([`flip_transpose`]): the input gradient as a
+    /// forward convolution (gather form, so tiles run in parallel without write conflicts).
+    /// `None` otherwise (a scalar padding cannot express `reach - pad` per axis).
+    pub(super) fn gather_transpose(&self) -> Option<Geom> {
+        let reach = self.dil * (self.k[0].max(1) - 1);
+        let cubic = self.k[0] == self.k[1] && self.k[1] == self.k[2];
+        if self.is_pointwise() || self.stride != 1 || !cubic || self.pad > reach {
+            return None;
+        }
+        Some(Geom {
+            n: self.n,
+            cin: self.cout,
+            cout: self.cin,
+            groups: self.groups,
+            i: self.o,
+            o: self.i,
+            k: self.k,
+            stride: 1,
+            pad: reach - self.pad,
+            dil: self.dil,
+        })
+    }
+}
+
+/// w'[gr*cin_g + ci, co, t'] = w[gr*cout_g + co, ci, kvol-1-t']: the weights of the input
+/// gradient's forward form ([`Geom::gather_transpose`]).
+fn flip_transpose(g: &Geom, w: &[f32]) -> Vec<f32> {
+    let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());
+    let mut wt = vec![0f32; w.len()];
+    for gr in 0..g.groups {
+        for co in 0..cout_g {
+            for ci in 0..cin_g {
+                let src = &w[((gr * cout_g + co) * cin_g + ci) * kvol..][..kvol];
+                let dst = &mut wt[((gr * cin_g + ci) * cout_g + co) * kvol..][..kvol];
+                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *s;
+                }
+            }
+        }
+    }
+    wt
 }
 
 /// gx = conv^T(gy, w): the gradient of conv(x, w) against x (`g` is the forward geometry).
@@ -451,36 +551,8 @@ pub(super) fn kernel_fwd(
 /// column tiles + col2im.
 pub(super) fn kernel_bwd_input(g: &Geom, gy: &[f32], w: &[f32]) -> Vec<f32> {
     let (cin_g, cout_g, kk) = (g.cin_g(), g.cout_g(), g.kk());
-    let kvol = g.kvol();
-    let reach = g.dil * (g.k[0].max(1) - 1);
-    if !g.is_pointwise() && g.stride == 1 && g.k[0] == g.k[1] && g.k[1] == g.k[2] && g.pad <= reach
-    {
-        // w'[gr*cin_g + ci, co, t'] = w[gr*cout_g + co, ci, kvol-1-t]
-        let mut wt = vec![0f32; w.len()];
-        for gr in 0..g.groups {
-            for co in 0..cout_g {
-                for ci in 0..cin_g {
-                    let src = &w[((gr * cout_g + co) * cin_g + ci) * kvol..][..kvol];
-                    let dst = &mut wt[((gr * cin_g + ci) * cout_g + co) * kvol..][..kvol];
-                    for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
-                        *d = *s;
-                    }
-                }
-            }
-        }
-        let gt = Geom {
-            n: g.n,
-            cin: g.cout,
-            cout: g.cin,
-            groups: g.groups,
-            i: g.o,
-            o: g.i,
-            k: g.k,
-            stride: 1,
-            pad: reach - g.pad,
-            dil: g.dil,
-        };
-        return kernel_fwd(&gt, gy, &wt, None, false);
+    if let Some(gt) = g.gather_transpose() {
+        return kernel_fwd(&gt, gy, &flip_transpose(g, w), None, false);
     }
     let (s_in, s_out) = (g.s_in(), g.s_out());
     let mut gx = vec![0f32; g.n * g.cin * s_in];
@@ -545,6 +617,122 @@ pub(super) fn kernel_bwd_input(g: &Geom, gy: &[f32], w: &[f32]) -> Vec<f32> {
         }
     }
     gx
+}
+
+/// Both gradients of a convolution that has a [`Geom::gather_transpose`] form, in one pass over
+/// tiles of gy's column matrix: each tile `col` (cout_g * kvol rows, taps flipped) gives the
+/// input gradient tile wt * col and, against the plain rows of x under it, the weight gradient
+/// col * x_tile^T. x needs no column matrix of its own, and gy's is built once, for both GEMMs
+/// while it is in cache. The weight gradient sums per fixed chunk of tiles, then the chunks in
+/// order, so it does not depend on thread scheduling. Returns (gx, gw).
+pub(super) fn kernel_bwd_fused(
+    g: &Geom,
+    gt: &Geom,
+    x: &[f32],
+    gy: &[f32],
+    w: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let (s_in, s_out) = (g.s_in(), g.s_out());
+    let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());
+    let kt = gt.kk();
+    let wt = flip_transpose(g, w);
+    let mut gx = vec![0f32; g.n * g.cin * s_in];
+    let (tl, par) = tiles(gt);
+    let win = g.i[2];
+    let gxp = SyncPtr(gx.as_mut_ptr());
+    // acc: per group, gw' = kt x cin_g (row (co, t'), column ci).
+    let run = |col: &mut Vec<f32>, acc: &mut [f32], t: &Tile, inner_par: bool| {
+        let p = (t.r1 - t.r0) * win;
+        col.resize(kt * p, 0.0);
+        let gy_g = &gy[(t.n * g.cout + t.gr * cout_g) * s_out..][..cout_g * s_out];
+        im2col(gt, gy_g, col, t.r0, t.r1, inner_par);
+        let xo = (t.n * g.cin + t.gr * cin_g) * s_in + t.r0 * win;
+        let acc_g = &mut acc[t.gr * kt * cin_g..][..kt * cin_g];
+        // SAFETY: the gx block (cin_g rows of p values at stride s_in, from xo) belongs to this
+        // tile alone and lies inside gx; the wt block is cin_g x kt; col is kt x p; the x block
+        // has the gx block's shape and position; acc_g is kt x cin_g.
+        unsafe {
+            sgemm(
+                cin_g,
+                p,
+                kt,
+                gxp.get().add(xo),
+                s_in,
+                1,
+                false,
+                wt[t.gr * cin_g * kt..].as_ptr(),
+                kt,
+                1,
+                col.as_ptr(),
+                p,
+                1,
+                inner_par,
+            );
+            sgemm(
+                kt,
+                cin_g,
+                p,
+                acc_g.as_mut_ptr(),
+                cin_g,
+                1,
+                true,
+                col.as_ptr(),
+                p,
+                1,
+                x[xo..].as_ptr(),
+                1,
+                s_in,
+                inner_par,
+            );
+        }
+    };
+    let mut acc = vec![0f32; g.cout * kvol * cin_g];
+    if par {
+        let per = tl.len().div_ceil(WEIGHT_GRAD_CHUNKS);
+        let partials: Vec<Vec<f32>> = tl
+            .par_chunks(per)
+            .map(|ch| {
+                let mut a = vec![0f32; acc.len()];
+                with_scratch(|col| ch.iter().for_each(|t| run(col, &mut a, t, false)));
+                a
+            })
+            .collect();
+        for p in &partials {
+            acc.iter_mut().zip(p).for_each(|(a, b)| *a += *b);
+        }
+    } else {
+        with_scratch(|col| tl.iter().for_each(|t| run(col, &mut acc, t, true)));
+    }
+    let mut gw = vec![0f32; acc.len()];
+    for gr in 0..g.groups {
+        for co in 0..cout_g {
+            for tp in 0..kvol {
+                let src = &acc[((gr * cout_g + co) * kvol + tp) * cin_g..][..cin_g];
+                for (ci, v) in src.iter().enumerate() {
+                    gw[((gr * cout_g + co) * cin_g + ci) * kvol + kvol - 1 - tp] = *v;
+                }
+            }
+        }
+    }
+    (gx, gw)
+}
+
+/// Chunks of tiles whose weight-gradient partials are summed in a fixed order.
+const WEIGHT_GRAD_CHUNKS: usize = 8;
+
+thread_local! {
+    /// Column tile reused across calls on this thread (a fresh 1 MiB buffer per call costs
+    /// page faults).
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's column scratch buffer, or a fresh one when it is already in use
+/// (a rayon thread can pick up another tile while waiting inside a parallel im2col or GEMM).
+pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut col) => f(&mut col),
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// gw = sum over batch and tiles of gy * im2col(x)^T. Tiles are summed in a fixed order
@@ -612,16 +800,12 @@ pub(super) fn kernel_bwd_weight(g: &Geom, x: &[f32], gy: &[f32]) -> Vec<f32> {
         };
     };
     if par {
-        const CHUNKS: usize = 8;
-        let per = tl.len().div_ceil(CHUNKS);
+        let per = tl.len().div_ceil(WEIGHT_GRAD_CHUNKS);
         let partials: Vec<Vec<f32>> = tl
             .par_chunks(per)
             .map(|ch| {
-                let mut col = Vec::new();
                 let mut acc = vec![0f32; g.cout * kk];
-                for t in ch {
-                    run(&mut col, &mut acc, t, false);
-                }
+                with_scratch(|col| ch.iter().for_each(|t| run(col, &mut acc, t, false)));
                 acc
             })
             .collect();
@@ -631,10 +815,7 @@ pub(super) fn kernel_bwd_weight(g: &Geom, x: &[f32], gy: &[f32]) -> Vec<f32> {
             }
         }
     } else {
-        let mut col = Vec::new();
-        for t in &tl {
-            run(&mut col, &mut gw, t, true);
-        }
+        with_scratch(|col| tl.iter().for_each(|t| run(col, &mut gw, t, true)));
     }
     gw
 }

@@ -4,6 +4,9 @@
 //! `fwd` (y = conv(x, w)), `bwd_input` (gx = conv^T(gy, w), also the forward of the transposed
 //! convolution) and `bwd_weight` (gw = gy * im2col(x)^T). Each works on one batch item and one
 //! group at a time, over tiles of output depth so that the column buffer stays a few MB.
+//! When both gradients are needed and the input gradient has a gather form (stride 1, cubic
+//! kernel), `bwd_fused` computes both from gy's column tiles in one pass: x then needs no
+//! column matrix at all.
 //!
 //! As candle separates them: `kernels.rs` (the three kernels on raw slices), `ops.rs` (the
 //! candle custom ops and their backward passes) and `layer.rs` (the `nn.Conv3d` /

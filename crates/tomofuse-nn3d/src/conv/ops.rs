@@ -2,7 +2,7 @@
 //! forms (`conv3d_op`, ...) the layers call.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::kernels::*;
@@ -75,6 +75,12 @@ impl CustomOp2 for Conv3dOp {
         gy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let gy = gy.contiguous()?;
+        if x.track_op() && w.track_op() && x.device().is_cpu() {
+            let g = self.0.geom("conv3d backward", x.dims(), w.dims())?;
+            if let Some(gt) = g.gather_transpose() {
+                return fused_bwd(&g, &gt, x, w, &gy).map(|(gx, gw)| (Some(gx), Some(gw)));
+            }
+        }
         let gx = if x.track_op() {
             Some(gy.apply_op2_no_bwd(
                 &w.contiguous()?,
@@ -99,6 +105,36 @@ impl CustomOp2 for Conv3dOp {
         };
         Ok((gx, gw))
     }
+}
+
+/// Both gradients from one pass ([`kernel_bwd_fused`]), as plain tensors: candle's custom ops
+/// return one tensor each, and the backward pass need not be differentiable itself.
+fn fused_bwd(g: &Geom, gt: &Geom, x: &Tensor, w: &Tensor, gy: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    let (gx, gw) = {
+        let (xs, xl) = x.storage_and_layout();
+        let (ws, wl) = w.storage_and_layout();
+        let (gs, gl) = gy.storage_and_layout();
+        let (Storage::Cpu(xs), Storage::Cpu(ws), Storage::Cpu(gs)) = (&*xs, &*ws, &*gs) else {
+            return Err(Nn3dError::Config {
+                what: "conv3d backward",
+                msg: "internal: fused backward on a non-CPU tensor".into(),
+            }
+            .into());
+        };
+        kernel_bwd_fused(
+            g,
+            gt,
+            f32_slice("conv3d input", xs, xl)?,
+            f32_slice("conv3d grad", gs, gl)?,
+            f32_slice("conv3d weight", ws, wl)?,
+        )
+    };
+    let dev = x.device();
+    Ok((
+        Tensor::from_vec(gx, x.dims(), dev)?,
+        Tensor::from_vec(gw, w.dims(), dev)?,
+    ))
 }
 
 /// y = conv3d(x, w) + b (then ReLU if `relu`), bias and activation applied inside the kernel.
