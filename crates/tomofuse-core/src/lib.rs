@@ -22,4 +22,4 @@ pub use shared::{
     PYTHON_ENV, SHARED_ENV, SKIP_LOG_ENV, python_with, report_skip, require_shared, shared_dir,
     shared_path,
 };
-pub use volume::{Mask, Volume};
+pub use volume::{Mask, Volume, check_axis_codes};

@@ -171,6 +171,12 @@ fn dims<T>(a: &Array3<T>) -> [usize; 3] {
     [s[0], s[1], s[2]]
 }
 
+/// Checks orientation codes ("RAS", "LPI", ...) as [`Volume::reorient`] reads them, so a
+/// setting can be rejected before any volume exists.
+pub fn check_axis_codes(codes: &str) -> Result<()> {
+    parse_codes(codes, Space::Lps).map(|_| ())
+}
+
 /// Parses "RAS"/"LPI"/... into (world row in LPS, sign in LPS) per index axis.
 fn parse_codes(codes: &str, space: Space) -> Result<[(usize, f64); 3]> {
     let chars: Vec<char> = codes.trim().to_ascii_uppercase().chars().collect();

@@ -435,12 +435,10 @@ impl Settings {
         for (field, d) in [("discretisation", &self.discretisation), ("ivh", &self.ivh)] {
             check_discretisation(field, d)?;
         }
-        if let Some(codes) = &self.orientation {
-            // A 1-voxel volume with the identity direction: only the codes can fail.
-            let probe = tomofuse_core::Volume::filled([1, 1, 1], 0u8, Default::default())?;
-            if let Err(e) = probe.reorient(codes, tomofuse_core::Space::Lps) {
-                return bad("orientation", format!("`{codes}`: {e}"));
-            }
+        if let Some(codes) = &self.orientation
+            && let Err(e) = tomofuse_core::check_axis_codes(codes)
+        {
+            return bad("orientation", format!("`{codes}`: {e}"));
         }
         if self.compat == Compat::Pyradiomics {
             if self.interpolation.is_some() {

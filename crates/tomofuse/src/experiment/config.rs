@@ -531,9 +531,7 @@ impl ExperimentConfig {
         }
         if let Some(o) = self.radiomics.as_ref().and_then(|r| r.orientation.as_ref()) {
             // The same check extraction makes, before any stage runs.
-            let probe = tomofuse_core::Volume::filled([1, 1, 1], 0u8, Default::default())?;
-            probe
-                .reorient(o, tomofuse_core::Space::Lps)
+            tomofuse_core::check_axis_codes(o)
                 .with_context(|| format!("radiomics.orientation = {o:?}"))?;
         }
         let s = &self.split;

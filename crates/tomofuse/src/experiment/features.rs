@@ -138,7 +138,7 @@ fn radiomics_settings(ctx: &Ctx) -> Result<Option<(tomofuse_radiomics::Settings,
     if !is_file {
         let s = tomofuse_radiomics::Settings::preset(p)
             .with_context(|| format!("radiomics.preset = {p:?}"))?;
-        return Ok(Some(orient(r, s, p.clone())?));
+        return Ok(Some(orient(r, s, p.clone())));
     }
     let path = ctx.config_dir.join(p);
     let what = || format!("radiomics.preset = {p:?} ({})", path.display());
@@ -156,28 +156,21 @@ fn radiomics_settings(ctx: &Ctx) -> Result<Option<(tomofuse_radiomics::Settings,
         f.settings
     };
     let bytes = std::fs::read(&path).with_context(what)?;
-    Ok(Some(orient(
-        r,
-        settings,
-        super::rundir::sha256_hex(&bytes),
-    )?))
+    Ok(Some(orient(r, settings, super::rundir::sha256_hex(&bytes))))
 }
 
-/// Applies `radiomics.orientation` (checked here, so a bad code names the config field) and
-/// makes it part of the settings' identity.
+/// Applies `radiomics.orientation` (its codes were checked with the config) and makes it part
+/// of the settings' identity.
 fn orient(
     r: &super::config::RadiomicsSection,
     mut settings: tomofuse_radiomics::Settings,
     id: String,
-) -> Result<(tomofuse_radiomics::Settings, String)> {
+) -> (tomofuse_radiomics::Settings, String) {
     let Some(o) = &r.orientation else {
-        return Ok((settings, id));
+        return (settings, id);
     };
     settings.orientation = Some(o.clone());
-    settings
-        .validate()
-        .with_context(|| format!("radiomics.orientation = {o:?}"))?;
-    Ok((settings, format!("{id}+orientation={o}")))
+    (settings, format!("{id}+orientation={o}"))
 }
 
 /// Fine-tunes the ResNet50-3D on the training centres' cases (crops around the reference
