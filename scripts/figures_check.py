@@ -51,9 +51,9 @@ def main():
         if doc_file not in docs:
             with open(doc_file) as f:
                 docs[doc_file] = f.read()
-        if want not in docs[doc_file]:
+        in_doc = want in docs[doc_file]
+        if not in_doc:
             print(f"NOT IN DOC {experiment} {fig['path']}: {want} does not appear in {doc_file}")
-            failed += 1
         decimals = len(want.split(".")[1]) if "." in want else 0
         try:
             got = float(lookup(metrics, fig["path"]))
@@ -61,9 +61,10 @@ def main():
             print(f"MISSING {experiment} {fig['path']}: {e} ({fig['doc']})")
             failed += 1
             continue
-        ok = f"{got:.{decimals}f}" == want
-        failed += not ok
-        print(f"{'ok     ' if ok else 'DIFFERS'} {experiment} {fig['path']} = {got:.6f}, "
+        agrees = f"{got:.{decimals}f}" == want
+        # A figure counts once, however many ways it fails.
+        failed += not (agrees and in_doc)
+        print(f"{'ok     ' if agrees else 'DIFFERS'} {experiment} {fig['path']} = {got:.6f}, "
               f"documented {want} ({fig['doc']})")
     print(f"{experiment}: {len(figures) - failed} of {len(figures)} documented figures hold")
     sys.exit(1 if failed else 0)
