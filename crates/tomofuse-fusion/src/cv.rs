@@ -80,6 +80,17 @@ pub fn cross_fitting_folds(labels: &[bool], k: usize, seed: u64) -> Vec<usize> {
     fold
 }
 
+/// The outer folds of a k-fold evaluation, named `fold 1` .. `fold K` for
+/// [`crate::outer_cross_validation`]: stratified as [`cross_fitting_folds`], from a stream
+/// derived from `seed` so that the outer folds differ from any cross-fitting drawn with the
+/// experiment's seed itself.
+pub fn outer_kfold_names(labels: &[bool], k: usize, seed: u64) -> Vec<Option<String>> {
+    cross_fitting_folds(labels, k, seed ^ 0x0F01_D5ED)
+        .into_iter()
+        .map(|f| Some(format!("fold {}", f + 1)))
+        .collect()
+}
+
 /// Out-of-fold probabilities over `rows` (k stratified folds) and the mean fold AUC.
 pub fn cross_validate(
     ds: &Dataset,
@@ -197,7 +208,7 @@ pub fn search(
 
 #[cfg(test)]
 mod cross_fitting_tests {
-    use super::cross_fitting_folds;
+    use super::{cross_fitting_folds, outer_kfold_names};
 
     /// Every fold gets floor or ceil of each class's share, the same seed gives the same folds,
     /// and another seed other ones.
@@ -217,5 +228,20 @@ mod cross_fitting_tests {
         }
         assert_eq!(f, cross_fitting_folds(&labels, 4, 7));
         assert_ne!(f, cross_fitting_folds(&labels, 4, 8));
+    }
+
+    /// Outer folds are named from 1 and are not the cross-fitting folds of the same seed.
+    #[test]
+    fn outer_folds_are_named_and_drawn_apart_from_cross_fitting() {
+        let labels: Vec<bool> = (0..47).map(|i| i % 3 == 0).collect();
+        let names = outer_kfold_names(&labels, 4, 7);
+        let names: Vec<String> = names.into_iter().map(Option::unwrap).collect();
+        let set: std::collections::BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(set, ["fold 1", "fold 2", "fold 3", "fold 4"].into());
+        let inner: Vec<String> = cross_fitting_folds(&labels, 4, 7)
+            .iter()
+            .map(|f| format!("fold {}", f + 1))
+            .collect();
+        assert_ne!(names, inner);
     }
 }

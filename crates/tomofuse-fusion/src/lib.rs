@@ -22,8 +22,8 @@ pub use dataset::{Dataset, Modality, check_two_classes};
 pub use error::{FusionError, Result};
 pub use explain::{Shap, Waterfall, gain_ranking, permutation_importance};
 pub use pipeline::{
-    FusedSelection, GroupFold, ModelReport, OuterCv, OuterFold, PipelineConfig, compare_modalities,
-    fit_xgb, leave_one_group_out, outer_cross_validation,
+    FusedSelection, GroupFold, ModelReport, OuterCv, OuterFold, PipelineConfig, PooledExplanation,
+    compare_modalities, fit_xgb, leave_one_group_out, outer_cross_validation,
 };
 pub use select::{Embedded, Selection, SelectionConfig, select};
 pub use table::{ClinicalTable, FeatureTable, TableSpec, join, read_clinical};

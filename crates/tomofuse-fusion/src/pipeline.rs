@@ -71,6 +71,16 @@ pub struct ModelReport {
     pub train_oof: Vec<f64>,
 }
 
+impl ModelReport {
+    /// Every row's score by row index: out-of-fold for the `train` rows (when the model has
+    /// them), held out for the `test` rows, the two sets it was evaluated with.
+    pub fn row_scores(&self, train: &[usize], test: &[usize]) -> Vec<(usize, f64)> {
+        let oof = train.iter().zip(&self.train_oof);
+        let held_out = test.iter().zip(&self.test_scores);
+        oof.chain(held_out).map(|(&i, &s)| (i, s)).collect()
+    }
+}
+
 /// A fitted XGBoost model with its selection and search.
 pub struct Fitted {
     pub model: XgbModel,
@@ -383,4 +393,80 @@ pub fn outer_cross_validation(
         pooled,
         mean_selected,
     })
+}
+
+/// SHAP of an outer cross-validation's fused models, pooled over the folds.
+#[derive(Clone, Debug, Serialize)]
+pub struct PooledExplanation {
+    /// Mean |SHAP| per feature over every scored row (each fold's model on its own held-out
+    /// rows; a feature a fold did not select contributes 0 there), largest first.
+    pub ranking: Vec<(String, f64)>,
+    /// Every feature any fold's fused model selected, with the number of folds that did,
+    /// most often first (ties by name).
+    pub selection_frequency: Vec<(String, usize)>,
+    /// Largest |sum of SHAP values + bias - margin| over all folds' rows.
+    pub max_additivity_error: f64,
+}
+
+impl OuterCv {
+    /// Each fold's test AUC of every model and of every extra score (`extra_scores(test_rows)`,
+    /// e.g. clinical scores); an extra score without an AUC on a fold (one class) is left out
+    /// of that fold, a model's is NaN.
+    pub fn fold_aucs<E>(
+        &self,
+        ds: &Dataset,
+        extra_scores: impl Fn(&[usize]) -> std::result::Result<Vec<(String, Vec<f64>)>, E>,
+    ) -> std::result::Result<Vec<GroupFold>, E> {
+        let mut out = Vec::with_capacity(self.folds.len());
+        for f in &self.folds {
+            let y = ds.labels_bool(&f.test);
+            let mut test_auc: std::collections::BTreeMap<String, f64> = f
+                .reports
+                .iter()
+                .map(|r| (r.name.clone(), r.test_auc))
+                .collect();
+            for (n, s) in extra_scores(&f.test)? {
+                if let Ok(a) = tomofuse_metrics::auc(&y, &s) {
+                    test_auc.insert(n, a);
+                }
+            }
+            out.push(GroupFold {
+                group: f.name.clone(),
+                n_test: f.test.len(),
+                n_positive: y.iter().filter(|&&v| v).count(),
+                test_auc,
+            });
+        }
+        Ok(out)
+    }
+
+    /// SHAP of each fold's fused model on its held-out rows, pooled (see [`PooledExplanation`]).
+    pub fn pooled_explanation(&self, ds: &Dataset) -> Result<PooledExplanation> {
+        let mut shap_sum: std::collections::BTreeMap<String, f64> = Default::default();
+        let mut freq: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut max_err: f64 = 0.0;
+        for f in &self.folds {
+            let x = ds.matrix(&f.test, &f.fused.cols);
+            let m = Matrix::new(&x, f.test.len(), f.fused.cols.len())?;
+            let shap = crate::Shap::compute(&f.fused.model, m, crate::explain::ADDITIVITY_TOL)?;
+            max_err = max_err.max(shap.max_additivity_error);
+            for (name, mean) in shap.global_ranking() {
+                *shap_sum.entry(name).or_default() += mean * f.test.len() as f64;
+            }
+            for &j in &f.fused.cols {
+                *freq.entry(ds.names[j].clone()).or_default() += 1;
+            }
+        }
+        let n = self.rows.len() as f64;
+        let mut ranking: Vec<(String, f64)> =
+            shap_sum.into_iter().map(|(k, v)| (k, v / n)).collect();
+        ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut selection_frequency: Vec<(String, usize)> = freq.into_iter().collect();
+        selection_frequency.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(PooledExplanation {
+            ranking,
+            selection_frequency,
+            max_additivity_error: max_err,
+        })
+    }
 }

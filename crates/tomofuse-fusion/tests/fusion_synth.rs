@@ -309,6 +309,48 @@ fn outer_cross_validation_pools_each_folds_held_out_scores() {
         a > 0.7 && a > o - 0.15,
         "pooled fused AUC {a:.3}, oracle {o:.3}"
     );
+    // Per-fold AUCs: each model's equals the naive AUC of its held-out scores; an extra
+    // score that is the oracle gets the oracle's AUC on that fold.
+    let per_fold = cv
+        .fold_aucs(ds, |test| {
+            let o: Vec<f64> = test.iter().map(|&i| cohort.true_logit[i]).collect();
+            Ok::<_, ()>(vec![("oracle".to_string(), o)])
+        })
+        .unwrap();
+    assert_eq!(per_fold.len(), 3);
+    for (g, f) in per_fold.iter().zip(&cv.folds) {
+        let y = ds.labels_bool(&f.test);
+        assert_eq!(g.group, f.name);
+        assert_eq!(g.n_positive, y.iter().filter(|&&v| v).count());
+        for r in &f.reports {
+            let want = naive_auc(&y, &r.test_scores);
+            assert!((g.test_auc[&r.name] - want).abs() < 1e-12, "{}", r.name);
+        }
+        let o: Vec<f64> = f.test.iter().map(|&i| cohort.true_logit[i]).collect();
+        assert!((g.test_auc["oracle"] - naive_auc(&y, &o)).abs() < 1e-12);
+    }
+    // Pooled SHAP: selection counts equal a direct count over the folds' fused columns, the
+    // ranking covers exactly the selected features, and additivity holds.
+    let pooled = cv.pooled_explanation(ds).unwrap();
+    let mut count = std::collections::BTreeMap::<String, usize>::new();
+    for f in &cv.folds {
+        for &j in &f.fused.cols {
+            *count.entry(ds.names[j].clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        pooled
+            .selection_frequency
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        count
+    );
+    let ranked: std::collections::BTreeSet<&String> =
+        pooled.ranking.iter().map(|(n, _)| n).collect();
+    assert_eq!(ranked, count.keys().collect());
+    assert!(pooled.ranking.windows(2).all(|w| w[0].1 >= w[1].1));
+    assert!(pooled.max_additivity_error < tomofuse_fusion::explain::ADDITIVITY_TOL);
     // Fewer than two folds is an error, not an empty result.
     let one: Vec<Option<String>> = vec![Some("only".into()); ds.n_rows()];
     let e = outer_cross_validation(ds, &one, &cfg).err().unwrap();

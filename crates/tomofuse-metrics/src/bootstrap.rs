@@ -360,6 +360,53 @@ where
         .collect())
 }
 
+/// Mean of `values` with the percentile interval of a bootstrap stratified by `labels`
+/// (positives and negatives resampled separately, as the AUC's CIs are, so every replicate
+/// keeps the set's class balance). Errors on fewer than two values or a single class.
+pub fn stratified_mean_ci(
+    values: &[f64],
+    labels: &[bool],
+    cfg: &BootstrapConfig,
+) -> Result<(f64, Interval)> {
+    if values.len() != labels.len() {
+        return Err(MetricsError::LengthMismatch {
+            left: "values",
+            left_len: values.len(),
+            right: "labels",
+            right_len: labels.len(),
+        });
+    }
+    if values.len() < 2 {
+        return Err(MetricsError::Empty {
+            what: "values (a bootstrap needs at least two)",
+        });
+    }
+    let mean = |idx: &[usize]| idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len() as f64;
+    let mut r = stratified_bootstrap(labels, cfg.n_resamples, cfg.seed, mean)?;
+    r.sort_by(f64::total_cmp);
+    let a = (1.0 - cfg.level) / 2.0;
+    let all: Vec<usize> = (0..values.len()).collect();
+    Ok((
+        mean(&all),
+        Interval {
+            lower: quantile_sorted(&r, a),
+            upper: quantile_sorted(&r, 1.0 - a),
+        },
+    ))
+}
+
+/// Mean and sample standard deviation (n - 1); None for the mean of nothing and for the SD
+/// of fewer than two values.
+pub fn mean_sd(v: &[f64]) -> (Option<f64>, Option<f64>) {
+    if v.is_empty() {
+        return (None, None);
+    }
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let sd = (v.len() > 1)
+        .then(|| (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt());
+    (Some(m), sd)
+}
+
 /// Percentile, BCa and standard error from replicates and the leave-one-out jackknife values
 /// of each stratum (one inner vector per resampled group; a single group for an unstratified
 /// bootstrap).

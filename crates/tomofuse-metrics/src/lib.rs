@@ -12,6 +12,7 @@ pub mod calibration;
 pub mod classification;
 pub mod delong;
 mod error;
+pub mod localisation;
 pub mod permutation;
 #[cfg(feature = "plots")]
 pub mod plots;
@@ -29,7 +30,8 @@ pub use binary::{
 };
 pub use bootstrap::{
     BootstrapCi, BootstrapConfig, DEFAULT_RESAMPLES, Interval, RocBand, bootstrap_auc,
-    bootstrap_auc_difference, bootstrap_auc_replicates, bootstrap_roc_band, stratified_bootstrap,
+    bootstrap_auc_difference, bootstrap_auc_replicates, bootstrap_roc_band, mean_sd,
+    stratified_bootstrap, stratified_mean_ci,
 };
 pub use calibration::{
     BinStrategy, CalibrationBin, CalibrationFit, DecisionPoint, HosmerLemeshow, brier,

@@ -139,3 +139,33 @@ fn resampling_is_uniform_within_class() {
         assert!(p > 1e-6, "class {class}: chi2 {chi2} p {p}");
     }
 }
+
+#[test]
+fn stratified_mean_ci_keeps_each_stratum_and_brackets_the_mean() {
+    use tomofuse_metrics::bootstrap::{mean_sd, stratified_mean_ci};
+    let cfg = BootstrapConfig {
+        n_resamples: 500,
+        seed: 3,
+        level: 0.95,
+    };
+    // Values equal to their stratum's label: a stratified replicate always draws 3 ones and
+    // 7 zeros, so its mean is exactly 0.3 and the interval collapses on it.
+    let labels: Vec<bool> = (0..10).map(|i| i < 3).collect();
+    let values: Vec<f64> = labels.iter().map(|&l| f64::from(u8::from(l))).collect();
+    let (m, ci) = stratified_mean_ci(&values, &labels, &cfg).unwrap();
+    assert!((m - 0.3).abs() < 1e-15);
+    assert!((ci.lower - 0.3).abs() < 1e-12 && (ci.upper - 0.3).abs() < 1e-12);
+    // Spread within strata: the interval brackets the sample mean and lies inside the range.
+    let values: Vec<f64> = (0..10).map(|i| 0.5 + 0.04 * i as f64).collect();
+    let (m, ci) = stratified_mean_ci(&values, &labels, &cfg).unwrap();
+    assert!((m - 0.68).abs() < 1e-12);
+    assert!(ci.lower < m && m < ci.upper && ci.lower >= 0.5 && ci.upper <= 0.86);
+    assert!(stratified_mean_ci(&values[..9], &labels, &cfg).is_err());
+    assert!(stratified_mean_ci(&values, &[true; 10], &cfg).is_err());
+    // Mean and sample SD by hand: 1, 2, 3, 4 -> 2.5 and sqrt(5 / 3).
+    let (m, sd) = mean_sd(&[1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(m, Some(2.5));
+    assert!((sd.unwrap() - (5.0f64 / 3.0).sqrt()).abs() < 1e-15);
+    assert_eq!(mean_sd(&[7.0]), (Some(7.0), None));
+    assert_eq!(mean_sd(&[]), (None, None));
+}

@@ -52,6 +52,17 @@ pub struct CentreFold {
     pub test_auc: BTreeMap<String, f64>,
 }
 
+impl From<tomofuse_fusion::GroupFold> for CentreFold {
+    fn from(f: tomofuse_fusion::GroupFold) -> Self {
+        CentreFold {
+            centre: f.group,
+            n_test: f.n_test,
+            n_positive: f.n_positive,
+            test_auc: f.test_auc,
+        }
+    }
+}
+
 /// Per case: each model's and score's value, by name (out-of-fold for training cases).
 pub type CaseScores = Vec<(String, BTreeMap<String, f64>)>;
 
@@ -173,11 +184,10 @@ fn held_out(
     let mut case_scores: CaseScores = reports
         .iter()
         .map(|r| {
-            let oof = train.iter().zip(&r.train_oof);
-            let held_out = test.iter().zip(&r.test_scores);
-            let by_id = oof
-                .chain(held_out)
-                .map(|(&i, &s)| (ds.ids[i].clone(), s))
+            let by_id = r
+                .row_scores(&train, &test)
+                .into_iter()
+                .map(|(i, s)| (ds.ids[i].clone(), s))
                 .collect();
             (r.name.clone(), by_id)
         })
@@ -233,18 +243,11 @@ fn outer_folds(
     by_id: &BTreeMap<&str, &CaseMeta>,
 ) -> Result<Vec<Option<String>>> {
     Ok(match evaluation {
-        Evaluation::KFold(k) => {
-            let labels = ds.labels_bool(&ds.all_rows());
-            let folds = tomofuse_fusion::cv::cross_fitting_folds(
-                &labels,
-                *k,
-                ctx.cfg.experiment.seed ^ 0x0F01_D5ED,
-            );
-            folds
-                .into_iter()
-                .map(|f| Some(format!("fold {}", f + 1)))
-                .collect()
-        }
+        Evaluation::KFold(k) => tomofuse_fusion::cv::outer_kfold_names(
+            &ds.labels_bool(&ds.all_rows()),
+            *k,
+            ctx.cfg.experiment.seed,
+        ),
         Evaluation::LeaveOneGroupOut(col) => {
             let group = |c: &CaseMeta| -> Option<String> {
                 if col == "centre" {
@@ -322,44 +325,17 @@ fn cross_validated(
         .collect();
     case_scores.extend(all_rows_scores(ds, comparators)?);
 
-    let mut folds = Vec::new();
-    let mut shap_sum: BTreeMap<String, f64> = BTreeMap::new();
-    let mut freq: BTreeMap<String, usize> = BTreeMap::new();
-    let mut max_err: f64 = 0.0;
-    for f in &cv.folds {
-        let y = ds.labels_bool(&f.test);
-        let mut test_auc: BTreeMap<String, f64> = f
-            .reports
-            .iter()
-            .map(|r| (r.name.clone(), r.test_auc))
-            .collect();
-        for (n, s) in comparators(&f.test)? {
-            if let Ok(a) = tomofuse_metrics::auc(&y, &s) {
-                test_auc.insert(n, a);
-            }
-        }
-        folds.push(CentreFold {
-            centre: f.name.clone(),
-            n_test: f.test.len(),
-            n_positive: y.iter().filter(|&&v| v).count(),
-            test_auc,
-        });
-        let x = ds.matrix(&f.test, &f.fused.cols);
-        let m = tomofuse_fusion::Matrix::new(&x, f.test.len(), f.fused.cols.len())?;
-        let shap = Shap::compute(&f.fused.model, m, tomofuse_fusion::explain::ADDITIVITY_TOL)?;
-        max_err = max_err.max(shap.max_additivity_error);
-        for (name, mean) in shap.global_ranking() {
-            *shap_sum.entry(name).or_default() += mean * f.test.len() as f64;
-        }
-        for &j in &f.fused.cols {
-            *freq.entry(ds.names[j].clone()).or_default() += 1;
-        }
-    }
-    let n = cv.rows.len() as f64;
-    let mut ranking: Vec<(String, f64)> = shap_sum.into_iter().map(|(k, v)| (k, v / n)).collect();
-    ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut frequency: Vec<(String, usize)> = freq.into_iter().collect();
-    frequency.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let folds: Vec<CentreFold> = cv
+        .fold_aucs(ds, comparators)?
+        .into_iter()
+        .map(CentreFold::from)
+        .collect();
+    let pooled = cv.pooled_explanation(ds)?;
+    let (ranking, frequency, max_err) = (
+        pooled.ranking,
+        pooled.selection_frequency,
+        pooled.max_additivity_error,
+    );
     models_report(
         report,
         outcome,
@@ -556,12 +532,7 @@ fn leave_one_centre_out(
         comparators(test).unwrap_or_default()
     })
     .into_iter()
-    .map(|f| CentreFold {
-        centre: f.group,
-        n_test: f.n_test,
-        n_positive: f.n_positive,
-        test_auc: f.test_auc,
-    })
+    .map(CentreFold::from)
     .collect()
 }
 

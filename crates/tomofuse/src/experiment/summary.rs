@@ -8,7 +8,7 @@ use super::rundir::atomic_write;
 use anyhow::Result;
 use serde::Serialize;
 use tomofuse_cohort::Split;
-use tomofuse_metrics::{BinaryReport, BinaryReportOptions};
+use tomofuse_metrics::{BinaryReport, BinaryReportOptions, localisation};
 
 /// Statistics of one set (train / validation / external or test).
 #[derive(Debug, Clone, Serialize)]
@@ -91,31 +91,15 @@ pub fn summarise_set(
     let sel: Vec<&CasePrediction> = preds.iter().filter(|p| p.split == split.as_str()).collect();
     let mut notes = Vec::new();
     let dice: Vec<f64> = sel.iter().filter_map(|p| p.dice).collect();
-    let (dice_mean, dice_sd) = mean_sd(&dice);
+    let (dice_mean, dice_sd) = tomofuse_metrics::mean_sd(&dice);
     let dice_labels: Vec<bool> = sel
         .iter()
         .filter(|p| p.dice.is_some())
         .map(|p| p.label.unwrap_or(false))
         .collect();
-    let dice_ci = if dice.len() >= 2 {
-        tomofuse_metrics::stratified_bootstrap(
-            &dice_labels,
-            opts.bootstrap.n_resamples,
-            opts.bootstrap.seed,
-            |idx| idx.iter().map(|&i| dice[i]).sum::<f64>() / idx.len() as f64,
-        )
+    let dice_ci = tomofuse_metrics::stratified_mean_ci(&dice, &dice_labels, &opts.bootstrap)
         .ok()
-        .map(|mut r| {
-            r.sort_by(f64::total_cmp);
-            let a = (1.0 - opts.bootstrap.level) / 2.0;
-            (
-                tomofuse_metrics::bootstrap::quantile_sorted(&r, a),
-                tomofuse_metrics::bootstrap::quantile_sorted(&r, 1.0 - a),
-            )
-        })
-    } else {
-        None
-    };
+        .map(|(_, ci)| (ci.lower, ci.upper));
     let mut hd: Vec<f64> = sel.iter().filter_map(|p| p.hd95_mm).collect();
     hd.sort_by(f64::total_cmp);
     let hd95_median_mm = (!hd.is_empty()).then(|| hd[hd.len() / 2]);
@@ -142,16 +126,6 @@ pub fn summarise_set(
         classification,
         notes,
     }
-}
-
-fn mean_sd(v: &[f64]) -> (Option<f64>, Option<f64>) {
-    if v.is_empty() {
-        return (None, None);
-    }
-    let m = v.iter().sum::<f64>() / v.len() as f64;
-    let sd = (v.len() > 1)
-        .then(|| (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt());
-    (Some(m), sd)
 }
 
 pub fn f3(v: Option<f64>) -> String {
@@ -398,40 +372,6 @@ pub struct GradCamResults {
     pub cases: Vec<CamSummary>,
 }
 
-/// Argmax of a map, or None when nothing is positive.
-fn peak_of(cam: &tomofuse_core::Volume<f32>) -> Option<[usize; 3]> {
-    let (at, v) =
-        cam.data.indexed_iter().fold(
-            ((0, 0, 0), 0.0f32),
-            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-        );
-    (v > 0.0).then_some([at.0, at.1, at.2])
-}
-
-/// Whether `p` is in the mask dilated by `r` voxels (chessboard distance, i.e. the
-/// 26-neighbourhood for r = 1).
-fn in_dilated(mask: &tomofuse_core::Mask, p: [usize; 3], r: usize) -> bool {
-    let s = mask.shape();
-    let lo: [usize; 3] = std::array::from_fn(|a| p[a].saturating_sub(r));
-    let hi: [usize; 3] = std::array::from_fn(|a| (p[a] + r).min(s[a] - 1));
-    (lo[0]..=hi[0])
-        .any(|i| (lo[1]..=hi[1]).any(|j| (lo[2]..=hi[2]).any(|k| mask.data[[i, j, k]] != 0)))
-}
-
-/// Share of voxels within chessboard distance `r` of the mask.
-fn dilated_fraction(mask: &tomofuse_core::Mask, r: usize) -> f64 {
-    let s = mask.shape();
-    let mut hit = 0usize;
-    for i in 0..s[0] {
-        for j in 0..s[1] {
-            for k in 0..s[2] {
-                hit += usize::from(in_dilated(mask, [i, j, k], r));
-            }
-        }
-    }
-    hit as f64 / (s[0] * s[1] * s[2]).max(1) as f64
-}
-
 /// How many shown cases get three-plane overlays in the report (the count covers all).
 const CAM_CASES_SHOWN: usize = 4;
 
@@ -479,11 +419,11 @@ pub fn gradcam_report(
         for l in &layers {
             match model.grad_cam(&c.input, l, 0) {
                 Ok(cam) => {
-                    let pk = peak_of(&cam);
+                    let pk = localisation::peak(&cam);
                     let hit = c
                         .target
                         .as_ref()
-                        .map(|t| pk.is_some_and(|p| in_dilated(t, p, 1)));
+                        .map(|t| pk.is_some_and(|p| localisation::within(t, p, 1)));
                     by_layer.insert(l.clone(), hit);
                     grids
                         .entry(l.clone())
@@ -526,7 +466,7 @@ pub fn gradcam_report(
         let strict = c
             .target
             .as_ref()
-            .map(|t| peak.is_some_and(|q| in_dilated(t, q, 0)));
+            .map(|t| peak.is_some_and(|q| localisation::within(t, q, 0)));
         if figures.len() < CAM_CASES_SHOWN
             && let Some(at) = peak
         {
@@ -559,7 +499,10 @@ pub fn gradcam_report(
             peak,
             peak_in_target: hit,
             peak_in_target_strict: strict,
-            dilated_target_fraction: c.target.as_ref().map(|t| dilated_fraction(t, 1)),
+            dilated_target_fraction: c
+                .target
+                .as_ref()
+                .map(|t| localisation::dilated_fraction(t, 1)),
             peak_in_target_by_layer: by_layer,
         });
     }
