@@ -459,10 +459,165 @@ pub fn write_panels_png(path: &Path, panels: &[(String, RgbImage)]) -> Result<(u
     Ok((w32, h32))
 }
 
+/// How a grid's index axes lie in LPS: for the anatomical axis x (left), y (posterior), z
+/// (superior), the index axis closest to it and whether the index grows along it. `None` when
+/// the grid is oblique enough that two anatomical axes pick the same index axis.
+pub fn anatomical_axes(g: &tomofuse_core::Geometry) -> Option<[(usize, bool); 3]> {
+    let axes: [(usize, bool); 3] = std::array::from_fn(|a| {
+        let row = g.direction[a];
+        let c = (0..3)
+            .max_by(|&p, &q| row[p].abs().total_cmp(&row[q].abs()))
+            .unwrap_or(a);
+        (c, row[c] > 0.0)
+    });
+    let distinct = axes[0].0 != axes[1].0 && axes[1].0 != axes[2].0 && axes[0].0 != axes[2].0;
+    distinct.then_some(axes)
+}
+
+/// An index axis and whether the picture runs against it.
+type AxisDir = (usize, bool);
+
+/// Axial, coronal and sagittal slices through voxel `at`, each titled, ready for
+/// [`write_panels_png`]: radiological convention (the patient's left on the image right,
+/// anterior up in the axial plane, superior up in the other two) whatever order the volume is
+/// stored in, so a case stored RAS or feet-first looks like one stored LPS. CT windowed to
+/// `window`, `heat` in [0, 1] blended in colour, `mask` outlined, `at` marked with a cross;
+/// the volume's largest physical extent spans `panel_px` pixels. On a grid whose axes are not
+/// close to LPS the panels are the index planes instead (named by the fixed index).
+pub fn orthogonal_panels(
+    hu: &tomofuse_core::Volume<f32>,
+    heat: Option<&tomofuse_core::Volume<f32>>,
+    mask: Option<&tomofuse_core::Mask>,
+    at: [usize; 3],
+    window: (f32, f32),
+    panel_px: f64,
+) -> Result<Vec<(String, RgbImage)>> {
+    use ndarray::Array2;
+    let sh = hu.shape();
+    if (0..3).any(|a| at[a] >= sh[a]) {
+        return Err(arg("at", format!("{at:?} is outside the volume {sh:?}")));
+    }
+    if heat.is_some_and(|h| h.shape() != sh) || mask.is_some_and(|m| m.shape() != sh) {
+        return Err(arg("heat/mask", format!("not on the CT's {sh:?} grid")));
+    }
+    let sp = hu.geometry.spacing;
+    // (fixed index axis, row axis and whether rows run against the index, same for columns).
+    let planes: Vec<(String, usize, AxisDir, AxisDir)> = match anatomical_axes(&hu.geometry) {
+        Some([x, y, z]) => {
+            // Rows: anterior (axial) or superior (others) at the top; columns: the
+            // patient's left to the right (axial, coronal), anterior to the left (sagittal).
+            let down_posterior = (y.0, !y.1);
+            let down_inferior = (z.0, z.1);
+            let right_left = (x.0, !x.1);
+            let right_posterior = (y.0, !y.1);
+            vec![
+                ("axial".into(), z.0, down_posterior, right_left),
+                ("coronal".into(), y.0, down_inferior, right_left),
+                ("sagittal".into(), x.0, down_inferior, right_posterior),
+            ]
+        }
+        None => (0..3)
+            .rev()
+            .map(|f| {
+                let (r, c) = match f {
+                    0 => (1, 2),
+                    1 => (0, 2),
+                    _ => (0, 1),
+                };
+                (format!("index axis {f}"), f, (r, false), (c, false))
+            })
+            .collect(),
+    };
+    let extent = (0..3).map(|a| sh[a] as f64 * sp[a]).fold(0.0, f64::max);
+    let px_per_mm = panel_px / extent.max(1e-6);
+    let mut panels = Vec::new();
+    for (label, fixed, (ra, rrev), (ca, crev)) in planes {
+        let (nr, nc) = (sh[ra], sh[ca]);
+        let idx = |r: usize, c: usize| -> [usize; 3] {
+            let mut p = [0usize; 3];
+            p[fixed] = at[fixed];
+            p[ra] = if rrev { nr - 1 - r } else { r };
+            p[ca] = if crev { nc - 1 - c } else { c };
+            p
+        };
+        let ct = Array2::from_shape_fn((nr, nc), |(r, c)| hu.data[idx(r, c)]);
+        let hm = heat.map(|h| Array2::from_shape_fn((nr, nc), |(r, c)| h.data[idx(r, c)]));
+        let mk = mask.map(|m| Array2::from_shape_fn((nr, nc), |(r, c)| m.data[idx(r, c)] != 0));
+        let pos = |a: usize, rev: bool, n: usize| if rev { n - 1 - at[a] } else { at[a] };
+        let layers = SliceLayers {
+            ct: ct.view(),
+            heat: hm.as_ref().map(|h| h.view()),
+            mask: mk.as_ref().map(|m| m.view()),
+            spacing_mm: [sp[ra], sp[ca]],
+            window,
+            marker: Some([pos(ra, rrev, nr), pos(ca, crev, nc)]),
+        };
+        let img = overlay_slice(&layers, px_per_mm)?;
+        panels.push((
+            format!("{label} ({} = {})", ["i", "j", "k"][fixed], at[fixed]),
+            img,
+        ));
+    }
+    Ok(panels)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::Array2;
+
+    /// The same anatomy stored in another axis order (permuted, flipped: RAS, feet-first, ...)
+    /// gives the same three pictures pixel for pixel, in the radiological convention.
+    #[test]
+    fn orthogonal_panels_do_not_depend_on_the_storage_order() {
+        use ndarray::Array3;
+        use tomofuse_core::{AxisMap, Geometry, Volume};
+        let sh = [9, 7, 5];
+        let ct = Array3::from_shape_fn(sh, |(i, j, k)| {
+            ((i * 37 + j * 11 + k * 5) % 23) as f32 * 20.0 - 200.0
+        });
+        let heat = Array3::from_shape_fn(sh, |(i, j, k)| ((i + 2 * j + 3 * k) % 10) as f32 / 9.0);
+        let mask = Array3::from_shape_fn(sh, |(i, j, k)| u8::from(i > 3 && j < 4 && k > 1));
+        let g = Geometry {
+            spacing: [1.0, 1.5, 2.5],
+            ..Geometry::default()
+        };
+        let hu = Volume::new(ct, g).unwrap();
+        let hm = Volume::new(heat, g).unwrap();
+        let mk = Volume::new(mask, g).unwrap();
+        let at = [5, 2, 3];
+        let want = orthogonal_panels(&hu, Some(&hm), Some(&mk), at, (-200.0, 240.0), 96.0).unwrap();
+        assert_eq!(want.len(), 3);
+        assert!(want[0].0.starts_with("axial"), "{}", want[0].0);
+        for map in [
+            AxisMap::new([0, 1, 2], [true, true, false]).unwrap(),
+            AxisMap::new([1, 2, 0], [true, false, true]).unwrap(),
+            AxisMap::new([2, 0, 1], [false, true, true]).unwrap(),
+        ] {
+            let (h2, m2, k2) = (
+                hu.permute_axes(&map).unwrap(),
+                hm.permute_axes(&map).unwrap(),
+                mk.permute_axes(&map).unwrap(),
+            );
+            // The voxel `at` in the new storage order: o[t] reads x[src[t]], reversed if flipped.
+            let o: [usize; 3] = std::array::from_fn(|t| {
+                let a = map.src[t];
+                if map.flip[t] {
+                    sh[a] - 1 - at[a]
+                } else {
+                    at[a]
+                }
+            });
+            let got =
+                orthogonal_panels(&h2, Some(&m2), Some(&k2), o, (-200.0, 240.0), 96.0).unwrap();
+            for ((nw, w), (ng, g)) in want.iter().zip(&got) {
+                assert_eq!(nw.split(' ').next(), ng.split(' ').next());
+                assert!(w == g, "{map:?}: panel {nw} differs");
+            }
+        }
+        let e = orthogonal_panels(&hu, None, None, [9, 0, 0], (-200.0, 240.0), 96.0).unwrap_err();
+        assert!(e.to_string().contains("at"), "{e}");
+    }
 
     #[test]
     fn bilinear_reproduces_a_linear_ramp_inside() {

@@ -168,34 +168,13 @@ fn draw_png(
     }
 }
 
-/// How a grid's index axes lie in LPS: for the anatomical axis x (left), y (posterior), z
-/// (superior), the index axis closest to it and whether the index grows along it. `None` when
-/// the grid is oblique enough that two anatomical axes pick the same index axis.
-fn anatomical_axes(g: &tomofuse_core::Geometry) -> Option<[(usize, bool); 3]> {
-    let axes: [(usize, bool); 3] = std::array::from_fn(|a| {
-        let row = g.direction[a];
-        let c = (0..3)
-            .max_by(|&p, &q| row[p].abs().total_cmp(&row[q].abs()))
-            .unwrap_or(a);
-        (c, row[c] > 0.0)
-    });
-    let distinct = axes[0].0 != axes[1].0 && axes[1].0 != axes[2].0 && axes[0].0 != axes[2].0;
-    distinct.then_some(axes)
-}
-
-/// An index axis and whether the picture runs against it.
-type AxisDir = (usize, bool);
-
 /// Pixel size the orthogonal-slice panels are drawn at: the volume's largest physical extent
 /// spans `SLICE_PANEL_PX` pixels (so a panel is at least that size along its longer side when
 /// the volume is roughly cubic).
 pub const SLICE_PANEL_PX: f64 = 288.0;
 
-/// Axial, coronal and sagittal slices through `at` side by side (radiological convention: the
-/// patient's left on the image right, anterior up in the axial plane, superior up in the other
-/// two), CT windowed to `window`, `heat` in [0, 1] blended in colour, `mask` outlined in green
-/// and `at` marked with a white cross. On a grid whose axes are not close to LPS the panels are
-/// the index planes instead (named by the fixed index).
+/// Axial, coronal and sagittal slices through `at` side by side
+/// ([`tomofuse_metrics::render::orthogonal_panels`]) as a report image.
 pub fn orthogonal_slices(
     name: &str,
     caption: String,
@@ -205,71 +184,14 @@ pub fn orthogonal_slices(
     at: [usize; 3],
     window: (f32, f32),
 ) -> Option<Block> {
-    use tomofuse_metrics::render::{SliceLayers, overlay_slice, write_panels_png};
-    let sh = hu.shape();
-    let sp = hu.geometry.spacing;
-    // (fixed index axis, row axis and whether rows run against the index, same for columns).
-    let planes: Vec<(String, usize, AxisDir, AxisDir)> = match anatomical_axes(&hu.geometry) {
-        Some([x, y, z]) => {
-            // Rows: anterior (axial) or superior (others) at the top; columns: the
-            // patient's left to the right (axial, coronal), anterior to the left (sagittal).
-            let down_posterior = (y.0, !y.1);
-            let down_inferior = (z.0, z.1);
-            let right_left = (x.0, !x.1);
-            let right_posterior = (y.0, !y.1);
-            vec![
-                ("axial".into(), z.0, down_posterior, right_left),
-                ("coronal".into(), y.0, down_inferior, right_left),
-                ("sagittal".into(), x.0, down_inferior, right_posterior),
-            ]
+    use tomofuse_metrics::render::{orthogonal_panels, write_panels_png};
+    let panels = match orthogonal_panels(hu, heat, mask, at, window, SLICE_PANEL_PX) {
+        Ok(p) => p,
+        Err(e) => {
+            log::warn!("figure {name} not drawn: {e}");
+            return None;
         }
-        None => (0..3)
-            .rev()
-            .map(|f| {
-                let (r, c) = match f {
-                    0 => (1, 2),
-                    1 => (0, 2),
-                    _ => (0, 1),
-                };
-                (format!("index axis {f}"), f, (r, false), (c, false))
-            })
-            .collect(),
     };
-    let extent = (0..3).map(|a| sh[a] as f64 * sp[a]).fold(0.0, f64::max);
-    let px_per_mm = SLICE_PANEL_PX / extent.max(1e-6);
-    let mut panels = Vec::new();
-    for (label, fixed, (ra, rrev), (ca, crev)) in planes {
-        let (nr, nc) = (sh[ra], sh[ca]);
-        let idx = |r: usize, c: usize| -> [usize; 3] {
-            let mut p = [0usize; 3];
-            p[fixed] = at[fixed];
-            p[ra] = if rrev { nr - 1 - r } else { r };
-            p[ca] = if crev { nc - 1 - c } else { c };
-            p
-        };
-        let ct = Array2::from_shape_fn((nr, nc), |(r, c)| hu.data[idx(r, c)]);
-        let hm = heat.map(|h| Array2::from_shape_fn((nr, nc), |(r, c)| h.data[idx(r, c)]));
-        let mk = mask.map(|m| Array2::from_shape_fn((nr, nc), |(r, c)| m.data[idx(r, c)] != 0));
-        let pos = |a: usize, rev: bool, n: usize| if rev { n - 1 - at[a] } else { at[a] };
-        let layers = SliceLayers {
-            ct: ct.view(),
-            heat: hm.as_ref().map(|h| h.view()),
-            mask: mk.as_ref().map(|m| m.view()),
-            spacing_mm: [sp[ra], sp[ca]],
-            window,
-            marker: Some([pos(ra, rrev, nr), pos(ca, crev, nc)]),
-        };
-        match overlay_slice(&layers, px_per_mm) {
-            Ok(img) => panels.push((
-                format!("{label} ({} = {})", ["i", "j", "k"][fixed], at[fixed]),
-                img,
-            )),
-            Err(e) => {
-                log::warn!("figure {name} not drawn: {e}");
-                return None;
-            }
-        }
-    }
     draw_png(name, caption, |p| write_panels_png(p, &panels))
 }
 
