@@ -143,6 +143,21 @@ impl Padded {
         let b = self.ids.partition_point(|&i| i < hi);
         &self.ids[a..b]
     }
+
+    /// [`Padded::ids_in`] split by grid row (same z and y): each part's voxels lie on one
+    /// row, between its first and last id.
+    pub fn rows_in(&self, zs: std::ops::Range<usize>) -> impl Iterator<Item = &[usize]> {
+        let w = self.grid.dims[2];
+        self.ids_in(zs).chunk_by(move |a, b| a / w == b / w)
+    }
+
+    /// Offsets (padded index space) of the rows of a voxel's 3 x 3 (2D) or 3 x 3 x 3 (3D)
+    /// neighbourhood: `(dz, dy)` over `-1..=1` (dz = 0 in 2D), x unchanged.
+    pub fn neighbour_rows(&self, d3: bool) -> Vec<isize> {
+        let zr = if d3 { -1..=1 } else { 0..=0 };
+        zr.flat_map(|dz| (-1isize..=1).map(move |dy| self.grid.offset([dz, dy, 0])))
+            .collect()
+    }
 }
 
 /// The discrete intensity levels used by the intensity-volume histogram.
