@@ -506,6 +506,11 @@ impl Roi {
         let conv = s.convention();
         let mut gl = vec![0u32; n];
         let mut ng = 0u32;
+        // The bin of the minimum, once (PyRadiomics' fixed bin size; unused otherwise).
+        let min_bin = match &s.discretisation {
+            Discretisation::FixedBinSize { bin_width: w } => (vmin / w).floor(),
+            _ => 0.0,
+        };
         for id in 0..n {
             if !int_mask[id] {
                 continue;
@@ -515,7 +520,7 @@ impl Roi {
                     discretise(&s.discretisation, img[id], vmin, vmax, range_lo)?
                 }
                 BinAnchor::Zero => {
-                    discretise_zero_anchored(&s.discretisation, img[id], vmin, vmax)?
+                    discretise_zero_anchored(&s.discretisation, img[id], vmin, vmax, min_bin)?
                 }
             };
             gl[id] = g;
@@ -602,11 +607,18 @@ fn discretise(
 
 /// Grey level (1-based) of intensity `x` as PyRadiomics bins it: fixed bin sizes on the
 /// multiples of the bin width (`floor(x / w) - floor(min / w) + 1`), a fixed bin number as
-/// `numpy.histogram` (the maximum in the last bin; a flat ROI in the last bin).
-fn discretise_zero_anchored(d: &Discretisation, x: f64, vmin: f64, vmax: f64) -> Result<u32> {
+/// `numpy.histogram` (the maximum in the last bin; a flat ROI in the last bin). `min_bin` is
+/// `floor(vmin / w)` for a fixed bin size `w`.
+fn discretise_zero_anchored(
+    d: &Discretisation,
+    x: f64,
+    vmin: f64,
+    vmax: f64,
+    min_bin: f64,
+) -> Result<u32> {
     Ok(match d {
         Discretisation::FixedBinSize { bin_width: w } => {
-            ((x / w).floor() - (vmin / w).floor() + 1.0).max(1.0) as u32
+            ((x / w).floor() - min_bin + 1.0).max(1.0) as u32
         }
         Discretisation::FixedBinNumber { n_bins } => {
             if x >= vmax || vmax == vmin {
