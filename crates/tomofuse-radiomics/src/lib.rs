@@ -502,16 +502,7 @@ pub fn compute_image_types(
     // original image's shape and texture) instead of waiting for the slowest filter.
     let whole = |job: &&Vec<usize>| types[job[0]].filter.is_some();
     let ready: Vec<(usize, Crop)> = jobs.iter().filter(whole).flat_map(run).collect();
-    // The longest chains first: a wavelet decomposition (then the features of its bands),
-    // the other filters, the original image last, so no thread starts a long filter while
-    // the other runs out of work.
-    let mut rest: Vec<&Vec<usize>> = jobs.iter().filter(|j| !whole(j)).collect();
-    let rank = |job: &&Vec<usize>| match &types[job[0]].pyradiomics {
-        Some(PyradImage::Wavelet { .. }) => 0,
-        Some(_) => 1,
-        None => 2,
-    };
-    rest.sort_by_key(rank);
+    let rest: Vec<&Vec<usize>> = jobs.iter().filter(|j| !whole(j)).collect();
     let mut done: Vec<(usize, Result<Vec<Feature>>)> = ready
         .into_par_iter()
         .map(|(i, r)| (i, features_of(i, r)))
