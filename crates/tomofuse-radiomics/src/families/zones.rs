@@ -98,23 +98,34 @@ pub fn zone_matrices(
     } else {
         Vec::new()
     };
-    // Grey levels, zeroed as voxels join a zone (0 = background or already in a zone). The
-    // 3D grid is the ROI's padded grid: a copy of its levels, and its ROI voxels as zone
-    // starts (the same starts, in the same order, as a scan of every grid voxel).
-    let whole = d3 && zs == (0..roi.dims[0]);
-    let (mut gl, starts) = if whole {
-        let p = roi.padded();
-        debug_assert_eq!(p.grid.dims, pd.dims);
-        (p.gl.clone(), Some(&p.ids))
-    } else {
-        (pd.fill(roi, &zs, &roi.gl), None)
-    };
-    let zones = match (pd.all.len(), starts) {
-        (26, Some(ids)) => label_zones::<26>(&mut gl, &pd.all, ids.iter().copied(), &dist),
-        (26, None) => label_zones::<26>(&mut gl, &pd.all, 0..pd.dims.iter().product(), &dist),
-        (8, _) => label_zones::<8>(&mut gl, &pd.all, 0..pd.dims.iter().product(), &dist),
-        (n, _) => unreachable!("{n} neighbours"),
-    };
+    // Grey levels, zeroed as voxels join a zone (0 = background or already in a zone).
+    let mut gl = pd.fill(roi, &zs, &roi.gl);
+    let mut zones: Vec<(u32, u32, u32)> = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..gl.len() {
+        let a = gl[start];
+        if a == 0 {
+            continue;
+        }
+        gl[start] = 0;
+        stack.push(start);
+        let mut size = 0u32;
+        let mut dmin = u32::MAX;
+        while let Some(c) = stack.pop() {
+            size += 1;
+            if want_dist {
+                dmin = dmin.min(dist[c]);
+            }
+            for &o in &pd.all {
+                let n = (c as isize + o) as usize;
+                if gl[n] == a {
+                    gl[n] = 0;
+                    stack.push(n);
+                }
+            }
+        }
+        zones.push((a, size, dmin.max(1)));
+    }
     let (mut szm, mut dzm) = (Sparse::default(), Sparse::default());
     let add_runs = |m: &mut Sparse, mut keys: Vec<(u32, u32)>| {
         keys.sort_unstable();
@@ -130,46 +141,6 @@ pub fn zone_matrices(
         dzm.nv = nv;
     }
     (szm, dzm)
-}
-
-/// The zones (level, size, smallest edge distance or 1 without `dist`) of the grey levels
-/// `gl` (zeroed as voxels join a zone), flood-filled over the `N` neighbour offsets `all`
-/// from each of `starts` still non-zero.
-fn label_zones<const N: usize>(
-    gl: &mut [u32],
-    all: &[isize],
-    starts: impl Iterator<Item = usize>,
-    dist: &[u32],
-) -> Vec<(u32, u32, u32)> {
-    let offs: [isize; N] = all.try_into().expect("N neighbour offsets");
-    let want_dist = !dist.is_empty();
-    let mut zones = Vec::new();
-    let mut stack = Vec::new();
-    for start in starts {
-        let a = gl[start];
-        if a == 0 {
-            continue;
-        }
-        gl[start] = 0;
-        stack.push(start);
-        let mut size = 0u32;
-        let mut dmin = u32::MAX;
-        while let Some(c) = stack.pop() {
-            size += 1;
-            if want_dist {
-                dmin = dmin.min(dist[c]);
-            }
-            for o in offs {
-                let n = PaddedGrid::step(c, o);
-                if gl[n] == a {
-                    gl[n] = 0;
-                    stack.push(n);
-                }
-            }
-        }
-        zones.push((a, size, dmin.max(1)));
-    }
-    zones
 }
 
 /// PyRadiomics' 16 GLSZM features: (name, IBSI base tag, index into the emphasis vector).
