@@ -143,6 +143,21 @@ impl Padded {
         let b = self.ids.partition_point(|&i| i < hi);
         &self.ids[a..b]
     }
+
+    /// [`Padded::ids_in`] split by grid row (same z and y): each part's voxels lie on one
+    /// row, between its first and last id.
+    pub fn rows_in(&self, zs: std::ops::Range<usize>) -> impl Iterator<Item = &[usize]> {
+        let w = self.grid.dims[2];
+        self.ids_in(zs).chunk_by(move |a, b| a / w == b / w)
+    }
+
+    /// Offsets (padded index space) of the rows of a voxel's 3 x 3 (2D) or 3 x 3 x 3 (3D)
+    /// neighbourhood: `(dz, dy)` over `-1..=1` (dz = 0 in 2D), x unchanged.
+    pub fn neighbour_rows(&self, d3: bool) -> Vec<isize> {
+        let zr = if d3 { -1..=1 } else { 0..=0 };
+        zr.flat_map(|dz| (-1isize..=1).map(move |dy| self.grid.offset([dz, dy, 0])))
+            .collect()
+    }
 }
 
 /// The discrete intensity levels used by the intensity-volume histogram.
@@ -491,6 +506,11 @@ impl Roi {
         let conv = s.convention();
         let mut gl = vec![0u32; n];
         let mut ng = 0u32;
+        // The bin of the minimum, once (PyRadiomics' fixed bin size; unused otherwise).
+        let min_bin = match &s.discretisation {
+            Discretisation::FixedBinSize { bin_width: w } => (vmin / w).floor(),
+            _ => 0.0,
+        };
         for id in 0..n {
             if !int_mask[id] {
                 continue;
@@ -500,7 +520,7 @@ impl Roi {
                     discretise(&s.discretisation, img[id], vmin, vmax, range_lo)?
                 }
                 BinAnchor::Zero => {
-                    discretise_zero_anchored(&s.discretisation, img[id], vmin, vmax)?
+                    discretise_zero_anchored(&s.discretisation, img[id], vmin, vmax, min_bin)?
                 }
             };
             gl[id] = g;
@@ -587,11 +607,18 @@ fn discretise(
 
 /// Grey level (1-based) of intensity `x` as PyRadiomics bins it: fixed bin sizes on the
 /// multiples of the bin width (`floor(x / w) - floor(min / w) + 1`), a fixed bin number as
-/// `numpy.histogram` (the maximum in the last bin; a flat ROI in the last bin).
-fn discretise_zero_anchored(d: &Discretisation, x: f64, vmin: f64, vmax: f64) -> Result<u32> {
+/// `numpy.histogram` (the maximum in the last bin; a flat ROI in the last bin). `min_bin` is
+/// `floor(vmin / w)` for a fixed bin size `w`.
+fn discretise_zero_anchored(
+    d: &Discretisation,
+    x: f64,
+    vmin: f64,
+    vmax: f64,
+    min_bin: f64,
+) -> Result<u32> {
     Ok(match d {
         Discretisation::FixedBinSize { bin_width: w } => {
-            ((x / w).floor() - (vmin / w).floor() + 1.0).max(1.0) as u32
+            ((x / w).floor() - min_bin + 1.0).max(1.0) as u32
         }
         Discretisation::FixedBinNumber { n_bins } => {
             if x >= vmax || vmax == vmin {

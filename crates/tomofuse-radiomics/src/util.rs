@@ -19,7 +19,8 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
 
 /// [`percentile_sorted`] of unsorted data for several `qs` at once: the order statistics
 /// they interpolate between are found by selection (`O(n)` each, on the part of the data
-/// above the previous one) instead of a sort, with the same values.
+/// above the previous one; a rank right after a selected one is the smallest value above
+/// it) instead of a sort, with the same values.
 pub fn percentiles(values: &[f64], qs: &[f64]) -> Vec<f64> {
     let n = values.len();
     if n == 0 {
@@ -40,10 +41,20 @@ pub fn percentiles(values: &[f64], qs: &[f64]) -> Vec<f64> {
     let mut v = values.to_vec();
     let mut stat = Vec::with_capacity(ranks.len());
     let mut start = 0;
-    for &r in &ranks {
+    for (i, &r) in ranks.iter().enumerate() {
         // v[..start] holds values <= v[start], so rank r lies in v[start..].
-        let (_, x, _) = v[start..].select_nth_unstable_by(r - start, |a, b| a.total_cmp(b));
-        stat.push((r, *x));
+        if i > 0 && r == start + 1 {
+            // The next rank after a selected one (the ceiling after the floor of a
+            // percentile): the smallest of what lies above it, moved to its place.
+            let k = (r..n)
+                .min_by(|&a, &b| v[a].total_cmp(&v[b]))
+                .expect("r < n");
+            v.swap(r, k);
+            stat.push((r, v[r]));
+        } else {
+            let (_, x, _) = v[start..].select_nth_unstable_by(r - start, |a, b| a.total_cmp(b));
+            stat.push((r, *x));
+        }
         start = r;
     }
     let at = |r: usize| stat[stat.partition_point(|&(k, _)| k < r)].1;

@@ -19,8 +19,29 @@ pub fn first_order(values: &[f64]) -> Vec<(&'static str, f64)> {
 pub fn first_order_with(values: &[f64], conv: &Convention) -> Vec<(&'static str, f64)> {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
-    let m = |p: i32| values.iter().map(|v| (v - mean).powi(p)).sum::<f64>() / n;
-    let (m2, m3, m4) = (m(2), m(3), m(4));
+    let [p10, p25, median, p75, p90]: [f64; 5] =
+        percentiles(values, &[10.0, 25.0, 50.0, 75.0, 90.0])
+            .try_into()
+            .expect("five percentiles");
+    // One pass for the sums that need only the mean and the median: each accumulator adds
+    // the same terms in the same order as a pass of its own (same values), but the
+    // independent additions overlap instead of waiting on one another.
+    // (-0.0: where `Iterator::sum` of floats starts.)
+    let (mut s2, mut s3, mut s4) = (-0.0f64, -0.0f64, -0.0f64);
+    let (mut sad, mut smed, mut energy) = (-0.0f64, -0.0f64, -0.0f64);
+    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &v in values {
+        let d = v - mean;
+        s2 += d.powi(2);
+        s3 += d.powi(3);
+        s4 += d.powi(4);
+        sad += d.abs();
+        smed += (v - median).abs();
+        energy += v * v;
+        min = f64::min(min, v);
+        max = f64::max(max, v);
+    }
+    let (m2, m3, m4) = (s2 / n, s3 / n, s4 / n);
     let flat = if conv.pyradiomics_degenerate {
         0.0
     } else {
@@ -33,13 +54,7 @@ pub fn first_order_with(values: &[f64], conv: &Convention) -> Vec<(&'static str,
     } else {
         flat
     };
-    let [p10, p25, median, p75, p90]: [f64; 5] =
-        percentiles(values, &[10.0, 25.0, 50.0, 75.0, 90.0])
-            .try_into()
-            .expect("five percentiles");
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mad = values.iter().map(|v| (v - mean).abs()).sum::<f64>() / n;
+    let mad = sad / n;
     let inner: Vec<f64> = values
         .iter()
         .cloned()
@@ -47,8 +62,7 @@ pub fn first_order_with(values: &[f64], conv: &Convention) -> Vec<(&'static str,
         .collect();
     let imean = inner.iter().sum::<f64>() / inner.len() as f64;
     let rmad = inner.iter().map(|v| (v - imean).abs()).sum::<f64>() / inner.len() as f64;
-    let medad = values.iter().map(|v| (v - median).abs()).sum::<f64>() / n;
-    let energy = values.iter().map(|v| v * v).sum::<f64>();
+    let medad = smed / n;
     vec![
         ("mean", mean),
         ("var", m2),
