@@ -315,10 +315,7 @@ mod tests {
         let mirror = history(h);
         // The same JSON but for the epoch's seconds, which the mirror leaves out.
         assert_eq!(
-            unet["epochs"][0]
-                .as_object_mut()
-                .unwrap()
-                .remove("seconds"),
+            unet["epochs"][0].as_object_mut().unwrap().remove("seconds"),
             Some(serde_json::json!(0.0))
         );
         assert_eq!(serde_json::to_value(&mirror).unwrap(), unet);

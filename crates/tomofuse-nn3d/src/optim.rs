@@ -248,8 +248,7 @@ impl AdamW {
             }
             match &slot.moments {
                 Moments::Fused(cur) => {
-                    *cur.lock()
-                        .map_err(|_| state_err("poisoned state".into()))? = mv.clone();
+                    *cur.lock().map_err(|_| state_err("poisoned state".into()))? = mv.clone();
                 }
                 Moments::Tensors(m, v) => {
                     let (a, b): (Vec<f32>, Vec<f32>) =

@@ -266,7 +266,8 @@ fn restore(varmap: &VarMap, snap: &[(String, Tensor)]) -> Result<(), Nn3dError> 
 
 /// Reads a safetensors file holding every variable of `varmap`.
 fn read_weights(varmap: &VarMap, path: &Path) -> Result<Vec<(String, Tensor)>, Nn3dError> {
-    let mut file = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| ck_err(path, e))?;
+    let mut file =
+        candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| ck_err(path, e))?;
     let data = lock(varmap)?;
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
@@ -281,11 +282,7 @@ fn read_weights(varmap: &VarMap, path: &Path) -> Result<Vec<(String, Tensor)>, N
         .collect()
 }
 
-fn write_optimiser(
-    path: &Path,
-    names: &[String],
-    opt: &AdamW,
-) -> Result<(), Nn3dError> {
+fn write_optimiser(path: &Path, names: &[String], opt: &AdamW) -> Result<(), Nn3dError> {
     let moments = opt.moments()?;
     let mut map = HashMap::with_capacity(names.len());
     for (name, mv) in names.iter().zip(moments) {
@@ -301,7 +298,8 @@ fn read_optimiser(
     opt: &mut AdamW,
     steps: usize,
 ) -> Result<(), Nn3dError> {
-    let mut file = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| ck_err(path, e))?;
+    let mut file =
+        candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| ck_err(path, e))?;
     let moments = names
         .iter()
         .map(|k| {
@@ -311,8 +309,7 @@ fn read_optimiser(
                 .map_err(|e| ck_err(path, e))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    opt.set_state(steps, &moments)
-        .map_err(|e| ck_err(path, e))
+    opt.set_state(steps, &moments).map_err(|e| ck_err(path, e))
 }
 
 /// Writes `bytes` via a temporary file, so an interrupted write leaves the old state.
@@ -350,7 +347,10 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
         .filter(|(_, v)| v.dtype().is_float())
         .collect();
     let names: Vec<String> = named.iter().map(|(k, _)| k.clone()).collect();
-    let mut opt = AdamW::new_adamw(named.into_iter().map(|(_, v)| v).collect(), cfg.adamw.clone())?;
+    let mut opt = AdamW::new_adamw(
+        named.into_iter().map(|(_, v)| v).collect(),
+        cfg.adamw.clone(),
+    )?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let total = cfg.epochs * cfg.steps_per_epoch;
     let mut step = 0usize;
@@ -368,8 +368,7 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
     {
         let path = dir.join(TRAINER_STATE);
         let text = std::fs::read_to_string(&path).map_err(|e| ck_err(&path, e))?;
-        let state: State<T::Metrics> =
-            serde_json::from_str(&text).map_err(|e| ck_err(&path, e))?;
+        let state: State<T::Metrics> = serde_json::from_str(&text).map_err(|e| ck_err(&path, e))?;
         if (state.epochs, state.steps_per_epoch) != (cfg.epochs, cfg.steps_per_epoch) {
             return Err(ck_err(
                 &path,
@@ -382,7 +381,12 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
         }
         let weights = read_weights(task.varmap(), &dir.join(LAST_WEIGHTS))?;
         restore(task.varmap(), &weights)?;
-        read_optimiser(&dir.join(OPTIMISER_STATE), &names, &mut opt, state.optimiser_steps)?;
+        read_optimiser(
+            &dir.join(OPTIMISER_STATE),
+            &names,
+            &mut opt,
+            state.optimiser_steps,
+        )?;
         rng = state
             .rng
             .restore()
@@ -744,7 +748,11 @@ mod tests {
         };
         let mut toy = Toy::new(Some(scores.clone()));
         let h = train(&mut toy, &cfg).unwrap();
-        let sel: Vec<f64> = h.epochs.iter().map(|e| e.selection_score.unwrap()).collect();
+        let sel: Vec<f64> = h
+            .epochs
+            .iter()
+            .map(|e| e.selection_score.unwrap())
+            .collect();
         let want = [0.5, 0.7, 0.65, 0.6, 0.825];
         for (s, w) in sel.iter().zip(want) {
             assert!((s - w).abs() < 1e-12, "{sel:?}");

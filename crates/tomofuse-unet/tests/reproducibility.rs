@@ -262,7 +262,11 @@ fn resume_after_an_interruption_gives_the_uninterrupted_weights() {
     )
     .unwrap();
     assert_eq!(h_part.epochs.len(), 2);
-    assert_ne!(weights(&part), weights(&full), "stopped after 2 of 4 epochs");
+    assert_ne!(
+        weights(&part),
+        weights(&full),
+        "stopped after 2 of 4 epochs"
+    );
     let (resumed, h_resumed) = train(
         &TrainConfig {
             resume: true,
@@ -275,7 +279,11 @@ fn resume_after_an_interruption_gives_the_uninterrupted_weights() {
     .unwrap();
     assert_eq!(untimed(h_resumed), untimed(h_full));
     assert_eq!(weights(&resumed), weights(&full));
-    for f in ["last.safetensors", "best.safetensors", "trainer-adamw.safetensors"] {
+    for f in [
+        "last.safetensors",
+        "best.safetensors",
+        "trainer-adamw.safetensors",
+    ] {
         let a = std::fs::read(dir.path().join("full").join(f)).unwrap();
         let b = std::fs::read(dir.path().join("part").join(f)).unwrap();
         assert!(a == b, "{f} differs");
@@ -297,7 +305,9 @@ fn a_non_finite_loss_stops_training() {
         warmup_steps: 1,
         ..short_config()
     };
-    let e = train(&cfg, &cases, &[], 1).err().expect("training diverges");
+    let e = train(&cfg, &cases, &[], 1)
+        .err()
+        .expect("training diverges");
     let msg = e.to_string();
     let tomofuse_unet::UnetError::Diverged { epoch, step, loss } = e else {
         panic!("expected the divergence error, got {msg}")
