@@ -305,9 +305,7 @@ fn a_non_finite_loss_stops_training() {
         warmup_steps: 1,
         ..short_config()
     };
-    let e = train(&cfg, &cases, &[], 1)
-        .err()
-        .expect("training diverges");
+    let e = train(&cfg, &cases, &[], 1).expect_err("training diverges");
     let msg = e.to_string();
     let tomofuse_unet::UnetError::Diverged { epoch, step, loss } = e else {
         panic!("expected the divergence error, got {msg}")
