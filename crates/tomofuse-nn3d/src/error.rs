@@ -31,10 +31,26 @@ pub enum Nn3dError {
     Config { what: &'static str, msg: String },
     #[error("{what}: {count} non-finite values (NaN or infinity)")]
     NonFinite { what: &'static str, count: usize },
+    /// A training step's loss was NaN or infinite; training stopped before applying it.
+    #[error("training diverged at epoch {epoch}, step {step}: loss is {loss}")]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f32,
+    },
+    /// Writing or reading the trainer's checkpoint failed.
+    #[error("training checkpoint {path}: {reason}")]
+    Checkpoint { path: String, reason: String },
+    /// A tensor operation of the trainer failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
 }
 
 impl From<Nn3dError> for candle_core::Error {
     fn from(e: Nn3dError) -> Self {
-        candle_core::Error::wrap(e)
+        match e {
+            Nn3dError::Candle(c) => c,
+            e => candle_core::Error::wrap(e),
+        }
     }
 }

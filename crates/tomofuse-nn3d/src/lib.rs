@@ -20,6 +20,7 @@ mod norm;
 pub mod optim;
 mod pool;
 pub mod storage;
+pub mod trainer;
 
 pub use cam::grad_cam_at;
 pub use conv::{

@@ -203,6 +203,74 @@ impl AdamW {
     pub fn params(&self) -> &ParamsAdamW {
         &self.params
     }
+
+    /// Steps taken so far (the bias correction's `t`).
+    pub fn step_count(&self) -> usize {
+        self.step_t
+    }
+
+    /// Each parameter's moments, interleaved (m, v) per element, in the order of the variables
+    /// given at construction: with [`AdamW::step_count`] all a resumed run needs.
+    pub fn moments(&self) -> Result<Vec<Vec<f32>>> {
+        self.slots
+            .iter()
+            .map(|slot| match &slot.moments {
+                Moments::Fused(mv) => Ok(mv
+                    .lock()
+                    .map_err(|_| state_err("poisoned state".into()))?
+                    .clone()),
+                Moments::Tensors(m, v) => {
+                    let m = m.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                    let v = v.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                    Ok(m.iter().zip(&v).flat_map(|(&a, &b)| [a, b]).collect())
+                }
+            })
+            .collect()
+    }
+
+    /// Restores what [`AdamW::moments`] and [`AdamW::step_count`] returned (same variables,
+    /// same order).
+    pub fn set_state(&mut self, step_count: usize, moments: &[Vec<f32>]) -> Result<()> {
+        if moments.len() != self.slots.len() {
+            return Err(state_err(format!(
+                "{} moment buffers for {} parameters",
+                moments.len(),
+                self.slots.len()
+            )));
+        }
+        for (slot, mv) in self.slots.iter().zip(moments) {
+            let n = slot.var.elem_count();
+            if mv.len() != 2 * n {
+                return Err(state_err(format!(
+                    "{} moment values for a parameter of {n} elements",
+                    mv.len()
+                )));
+            }
+            match &slot.moments {
+                Moments::Fused(cur) => {
+                    *cur.lock().map_err(|_| state_err("poisoned state".into()))? = mv.clone();
+                }
+                Moments::Tensors(m, v) => {
+                    let (a, b): (Vec<f32>, Vec<f32>) =
+                        mv.chunks_exact(2).map(|p| (p[0], p[1])).unzip();
+                    let dev = slot.var.device();
+                    let shape = slot.var.shape();
+                    m.set(&candle_core::Tensor::from_vec(a, shape, dev)?.to_dtype(m.dtype())?)?;
+                    v.set(&candle_core::Tensor::from_vec(b, shape, dev)?.to_dtype(v.dtype())?)?;
+                }
+            }
+        }
+        self.step_t = step_count;
+        Ok(())
+    }
+}
+
+fn state_err(msg: String) -> candle_core::Error {
+    Nn3dError::Config {
+        what: "adamw state",
+        msg,
+    }
+    .into()
 }
 
 #[cfg(test)]

@@ -97,12 +97,32 @@ pub enum ResNetError {
     OneClass { positives: usize, negatives: usize },
     #[error("resnet3d sample {index}: {reason}")]
     BadSample { index: usize, reason: String },
-    #[error("finetune: non-finite loss at step {step} (lower the learning rate)")]
-    Diverged { step: usize },
+    #[error(
+        "finetune: non-finite loss {loss} at epoch {epoch}, step {step} (lower the learning rate)"
+    )]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f32,
+    },
     #[error("resnet3d checkpoint {path}: {msg}")]
     Checkpoint { path: String, msg: String },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+}
+
+/// The shared trainer's errors as the crate's own (divergence and checkpoint keep their
+/// variants).
+impl From<tomofuse_nn3d::Nn3dError> for ResNetError {
+    fn from(e: tomofuse_nn3d::Nn3dError) -> Self {
+        use tomofuse_nn3d::Nn3dError as E;
+        match e {
+            E::Diverged { epoch, step, loss } => Self::Diverged { epoch, step, loss },
+            E::Checkpoint { path, reason } => Self::Checkpoint { path, msg: reason },
+            E::Candle(c) => Self::Candle(c),
+            e => Self::Candle(e.into()),
+        }
+    }
 }
 
 impl From<ResNetError> for candle_core::Error {

@@ -9,7 +9,7 @@
 //! and thread count.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use tomofuse_core::Volume;
+use tomofuse_nn3d::trainer::{self, Steps, Task, TrainerConfig};
 use tomofuse_nn3d::{AdamW, ParamsAdamW};
 
 use crate::{ResNet3d, ResNetConfig, ResNetError};
@@ -125,6 +126,13 @@ pub struct FinetuneConfig {
     /// 16-block network trained from scratch on ~100 cases converges faster and more stably.
     pub zero_init_residual: bool,
     pub seed: u64,
+    /// Where the trainer writes its per-epoch checkpoint (weights, AdamW state, RNG, history),
+    /// if anywhere; [`cross_fit`] uses a `fold{k}` folder below it per fold.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from the checkpoint in `checkpoint_dir` (same config and samples).
+    pub resume: bool,
+    /// Stop after this many epochs of the schedule (checkpointed; `resume` continues).
+    pub stop_after: Option<usize>,
 }
 
 impl Default for FinetuneConfig {
@@ -142,6 +150,9 @@ impl Default for FinetuneConfig {
             augment: Augment::default(),
             zero_init_residual: true,
             seed: 0,
+            checkpoint_dir: None,
+            resume: false,
+            stop_after: None,
         }
     }
 }
@@ -343,8 +354,38 @@ pub fn finetune_net_config() -> ResNetConfig {
     c
 }
 
+/// The training loss of fine-tuning: forward in training mode, BCE with logits.
+fn finetune_loss(net: &ResNet3d, x: &Tensor, y: &Tensor, pos_weight: f64) -> Result<Tensor> {
+    let z = net.forward_t(x, true)?.flatten_all()?;
+    Ok(tomofuse_nn3d::bce_with_logits(&z, y, pos_weight)?)
+}
+
+/// What AdamW updates: every variable but the batch-norm running statistics, sorted by name.
+fn trainable(varmap: &VarMap) -> Result<Vec<(String, Var)>> {
+    let map = varmap
+        .data()
+        .lock()
+        .map_err(|_| cfg_err("varmap", "lock poisoned"))?;
+    let mut named: Vec<(String, Var)> = map
+        .iter()
+        .filter(|(k, _)| !k.contains("running_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(named)
+}
+
+fn adamw_params(cfg: &FinetuneConfig) -> ParamsAdamW {
+    ParamsAdamW {
+        lr: cfg.learning_rate,
+        weight_decay: cfg.weight_decay,
+        ..Default::default()
+    }
+}
+
 /// One optimizer step of fine-tuning (forward in training mode, BCE with logits, backward,
-/// AdamW): the step [`finetune`] repeats, public so that benchmarks time exactly this code.
+/// AdamW): the loss and update [`finetune`] repeats through the shared trainer, public so that
+/// benchmarks time this code.
 pub struct TrainStep {
     net: ResNet3d,
     opt: AdamW,
@@ -354,26 +395,8 @@ impl TrainStep {
     /// AdamW over every trainable variable of `varmap` (sorted by name; batch-norm running
     /// statistics excluded), with `cfg`'s learning rate and weight decay.
     pub fn new(net: ResNet3d, varmap: &VarMap, cfg: &FinetuneConfig) -> Result<Self> {
-        let trainable: Vec<Var> = {
-            let map = varmap
-                .data()
-                .lock()
-                .map_err(|_| cfg_err("varmap", "lock poisoned"))?;
-            let mut named: Vec<(&String, &Var)> = map
-                .iter()
-                .filter(|(k, _)| !k.contains("running_"))
-                .collect();
-            named.sort_by(|a, b| a.0.cmp(b.0));
-            named.into_iter().map(|(_, v)| v.clone()).collect()
-        };
-        let opt = AdamW::new_adamw(
-            trainable,
-            ParamsAdamW {
-                lr: cfg.learning_rate,
-                weight_decay: cfg.weight_decay,
-                ..Default::default()
-            },
-        )?;
+        let vars = trainable(varmap)?.into_iter().map(|(_, v)| v).collect();
+        let opt = AdamW::new_adamw(vars, adamw_params(cfg))?;
         Ok(Self { net, opt })
     }
 
@@ -389,8 +412,7 @@ impl TrainStep {
     /// decides).
     pub fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, pos_weight: f64) -> Result<f32> {
         self.opt.set_learning_rate(lr);
-        let z = self.net.forward_t(x, true)?.flatten_all()?;
-        let loss = tomofuse_nn3d::bce_with_logits(&z, y, pos_weight)?;
+        let loss = finetune_loss(&self.net, x, y, pos_weight)?;
         let l = loss.to_scalar::<f32>()?;
         if l.is_finite() {
             self.opt.step(&loss.backward()?)?;
@@ -403,9 +425,88 @@ impl TrainStep {
     }
 }
 
-/// Trains `net_config` (its `num_classes` is replaced by a 1-logit `fc`) on `samples` and
-/// returns the eval-mode classifier. All crops must share one shape, at least the network's
-/// stride per axis; both classes must be present.
+/// What the shared trainer runs for fine-tuning: shuffled, augmented batches; no validation
+/// (the last epoch is kept).
+struct FinetuneTask<'a> {
+    net: &'a ResNet3d,
+    varmap: &'a VarMap,
+    cfg: &'a FinetuneConfig,
+    data: Vec<Vec<f32>>,
+    labels: Vec<f32>,
+    shape: [usize; 3],
+    batch: usize,
+    per_epoch: usize,
+    pos_weight: f64,
+    /// Sample order, reshuffled in place every epoch (so carried from epoch to epoch).
+    order: Vec<usize>,
+}
+
+impl Task for FinetuneTask<'_> {
+    type Error = ResNetError;
+    type Metrics = ();
+
+    fn varmap(&self) -> &VarMap {
+        self.varmap
+    }
+
+    fn trainable(&self) -> Result<Vec<(String, Var)>> {
+        trainable(self.varmap)
+    }
+
+    fn train_epoch(&mut self, steps: &mut Steps<'_>) -> Result<()> {
+        let (n, bs, shape) = (self.order.len(), self.batch, self.shape);
+        let vox: usize = shape.iter().product();
+        self.order.shuffle(steps.rng());
+        for b in 0..self.per_epoch {
+            let idx = &self.order[b * bs..((b + 1) * bs).min(n)];
+            let mut x = Vec::with_capacity(idx.len() * vox);
+            for &i in idx {
+                augment_into(&self.data[i], shape, &self.cfg.augment, steps.rng(), &mut x);
+            }
+            let dev = Device::Cpu;
+            let x = Tensor::from_vec(x, (idx.len(), 1, shape[0], shape[1], shape[2]), &dev)?;
+            let y = Tensor::from_vec(
+                idx.iter().map(|&i| self.labels[i]).collect(),
+                idx.len(),
+                &dev,
+            )?;
+            let lr = self.cfg.lr_at(steps.step(), steps.total());
+            let loss = finetune_loss(self.net, &x, &y, self.pos_weight)?;
+            steps.optimise(&loss, lr, idx.len() as f64)?;
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self, _: &mut ()) -> Result<Option<f64>> {
+        Ok(None)
+    }
+
+    fn loop_state(&self) -> serde_json::Value {
+        serde_json::json!(self.order)
+    }
+
+    fn set_loop_state(&mut self, state: serde_json::Value) -> Result<()> {
+        let order: Vec<usize> = serde_json::from_value(state)
+            .map_err(|e| cfg_err("resume", format!("sample order in the checkpoint: {e}")))?;
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        if sorted != (0..self.order.len()).collect::<Vec<_>>() {
+            return Err(cfg_err(
+                "resume",
+                format!(
+                    "the checkpoint's sample order does not fit {} samples",
+                    self.order.len()
+                ),
+            ));
+        }
+        self.order = order;
+        Ok(())
+    }
+}
+
+/// Trains `net_config` (its `num_classes` is replaced by a 1-logit `fc`) on `samples` with the
+/// shared trainer ([`tomofuse_nn3d::trainer`]) and returns the eval-mode classifier. All crops
+/// must share one shape, at least the network's stride per axis; both classes must be present.
 pub fn finetune(
     net_config: ResNetConfig,
     samples: &[Sample],
@@ -414,8 +515,8 @@ pub fn finetune(
     cfg.validate()?;
     let first = samples.first().ok_or(ResNetError::EmptySet)?;
     let shape = first.crop.shape();
-    let (varmap, mut trainer) = TrainStep::seeded(net_config, cfg)?;
-    let stride = trainer.net.config().total_stride();
+    let (varmap, net) = seeded_net(net_config, cfg.seed, cfg.zero_init_residual)?;
+    let stride = net.config().total_stride();
     if shape.iter().any(|&d| d < stride) {
         return Err(ResNetError::BadSample {
             index: 0,
@@ -460,42 +561,35 @@ pub fn finetune(
     } else {
         n.div_ceil(bs)
     };
-    let total = cfg.epochs * per_epoch;
-    let vox: usize = shape.iter().product();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut losses = Vec::with_capacity(cfg.epochs);
-    let mut step = 0;
-    for epoch in 0..cfg.epochs {
-        order.shuffle(&mut rng);
-        let (mut sum, mut count) = (0.0, 0);
-        for b in 0..per_epoch {
-            let idx = &order[b * bs..((b + 1) * bs).min(n)];
-            let mut x = Vec::with_capacity(idx.len() * vox);
-            for &i in idx {
-                augment_into(&data[i], shape, &cfg.augment, &mut rng, &mut x);
-            }
-            let dev = Device::Cpu;
-            let x = Tensor::from_vec(x, (idx.len(), 1, shape[0], shape[1], shape[2]), &dev)?;
-            let y = Tensor::from_vec(idx.iter().map(|&i| labels[i]).collect(), idx.len(), &dev)?;
-            let l = trainer.step(&x, &y, cfg.lr_at(step, total), pos_weight)?;
-            if !l.is_finite() {
-                return Err(ResNetError::Diverged { step });
-            }
-            sum += f64::from(l) * idx.len() as f64;
-            count += idx.len();
-            step += 1;
-        }
-        losses.push(sum / count as f64);
-        log::info!(
-            "ResNet-3D fine-tuning epoch {}/{}: loss {:.4}",
-            epoch + 1,
-            cfg.epochs,
-            sum / count as f64
-        );
-    }
-    let mut clf = Classifier::from_varmap(trainer.net.config().clone(), &varmap, shape)?;
-    clf.train_losses = losses;
+    let mut task = FinetuneTask {
+        net: &net,
+        varmap: &varmap,
+        cfg,
+        data,
+        labels,
+        shape,
+        batch: bs,
+        per_epoch,
+        pos_weight,
+        order: (0..n).collect(),
+    };
+    let history = trainer::train(
+        &mut task,
+        &TrainerConfig {
+            name: "ResNet-3D fine-tuning".into(),
+            epochs: cfg.epochs,
+            steps_per_epoch: per_epoch,
+            validation_interval: cfg.epochs,
+            selection_window: 1,
+            adamw: adamw_params(cfg),
+            seed: cfg.seed,
+            checkpoint_dir: cfg.checkpoint_dir.clone(),
+            resume: cfg.resume,
+            stop_after: cfg.stop_after,
+        },
+    )?;
+    let mut clf = Classifier::from_varmap(net.config().clone(), &varmap, shape)?;
+    clf.train_losses = history.epochs.iter().map(|e| e.train_loss).collect();
     Ok(clf)
 }
 
@@ -540,6 +634,10 @@ pub fn cross_fit(
                 &train,
                 &FinetuneConfig {
                     seed: cfg.seed.wrapping_add(fold as u64),
+                    checkpoint_dir: cfg
+                        .checkpoint_dir
+                        .as_ref()
+                        .map(|d| d.join(format!("fold{fold}"))),
                     ..cfg.clone()
                 },
             )

@@ -61,3 +61,17 @@ pub(crate) fn config_err(field: &'static str, reason: impl Into<String>) -> Unet
         reason: reason.into(),
     }
 }
+
+/// The shared trainer's errors as the U-Net's own (divergence and checkpoint keep their
+/// variants).
+impl From<tomofuse_nn3d::Nn3dError> for UnetError {
+    fn from(e: tomofuse_nn3d::Nn3dError) -> Self {
+        use tomofuse_nn3d::Nn3dError as E;
+        match e {
+            E::Diverged { epoch, step, loss } => Self::Diverged { epoch, step, loss },
+            E::Checkpoint { path, reason } => Self::Checkpoint { path, reason },
+            E::Candle(c) => Self::Candle(c),
+            e => Self::Candle(e.into()),
+        }
+    }
+}

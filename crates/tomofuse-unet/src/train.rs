@@ -7,15 +7,15 @@ use crate::error::{Result, UnetError, config_err};
 use crate::loss::{ClassLoss, class_loss, dice_ce_loss};
 use crate::model::Unet;
 use crate::sliding::{SlidingWindowConfig, sliding_window};
-use candle_core::{D, DType, Device, Tensor};
-use candle_nn::{Optimizer, VarBuilder, VarMap};
+use candle_core::{D, DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
 use ndarray::{Array3, Array4, Axis};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tomofuse_core::{Mask, Volume};
-use tomofuse_nn3d::{AdamW, ParamsAdamW};
+use tomofuse_nn3d::ParamsAdamW;
+use tomofuse_nn3d::trainer::{self, Steps, Task, TrainerConfig};
 
 /// One training or validation case: a normalised image, its label mask (0 = background,
 /// 1..out_channels-1 = classes) on the same grid, and the case-level class if known.
@@ -55,7 +55,8 @@ pub struct TrainConfig {
     pub sliding: SlidingWindowConfig,
     /// Mirror test-time augmentation (all 8 flips) at prediction.
     pub tta: bool,
-    /// Where to write `best.safetensors` / `last.safetensors` (+ `.json`), if anywhere.
+    /// Where to write `best.safetensors` / `last.safetensors` (+ `.json`) and the trainer's
+    /// resume state, if anywhere.
     pub checkpoint_dir: Option<PathBuf>,
     /// With a class head and both classes among the training labels: draw the cases of a batch
     /// alternately from the two classes (uniformly within a class), so every batch of two or
@@ -72,6 +73,14 @@ pub struct TrainConfig {
     /// far more than an epoch's training steps on large images.
     #[serde(default = "one")]
     pub validation_interval: usize,
+    /// Continue from the trainer's state in `checkpoint_dir` (same config, same seed) instead
+    /// of starting afresh. Not serialised: it says how to run, not what was trained.
+    #[serde(skip)]
+    pub resume: bool,
+    /// Stop after this many epochs of the `epochs`-long schedule (checkpointed; `resume`
+    /// continues), e.g. to fit a time slot. Not serialised.
+    #[serde(skip)]
+    pub stop_after: Option<usize>,
 }
 
 fn yes() -> bool {
@@ -105,6 +114,8 @@ impl Default for TrainConfig {
             class_balanced_batches: true,
             selection_window: 3,
             validation_interval: 1,
+            resume: false,
+            stop_after: None,
         }
     }
 }
@@ -224,6 +235,9 @@ pub struct EpochRecord {
     /// [`TrainConfig::selection_window`] epochs.
     #[serde(default)]
     pub selection_score: Option<f64>,
+    /// Wall-clock seconds of the epoch, validation included.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// What [`TrainedModel::evaluate_detailed`] measures on a set of cases.
@@ -312,31 +326,6 @@ fn check_case(i: usize, c: &Case, out_channels: usize) -> Result<()> {
     Ok(())
 }
 
-fn snapshot(varmap: &VarMap) -> Result<Vec<(String, Tensor)>> {
-    let data = varmap
-        .data()
-        .lock()
-        .map_err(|_| config_err("varmap", "lock poisoned"))?;
-    let mut v = Vec::with_capacity(data.len());
-    for (k, var) in data.iter() {
-        v.push((k.clone(), var.as_tensor().copy()?));
-    }
-    Ok(v)
-}
-
-fn restore(varmap: &VarMap, snap: &[(String, Tensor)]) -> Result<()> {
-    let data = varmap
-        .data()
-        .lock()
-        .map_err(|_| config_err("varmap", "lock poisoned"))?;
-    for (k, t) in snap {
-        if let Some(var) = data.get(k) {
-            var.set(t)?;
-        }
-    }
-    Ok(())
-}
-
 /// Foreground Dice of two label maps (label > 0); 1 when both are empty.
 pub fn dice(pred: &Array3<u8>, truth: &Array3<u8>) -> f64 {
     let (mut inter, mut a, mut b) = (0usize, 0usize, 0usize);
@@ -368,10 +357,156 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     }
 }
 
-/// Trains a model from `seed`. Validation (if any cases) runs after every epoch with sliding
-/// windows; the weights of the best epoch (by [`EpochRecord::selection_score`], the trailing
-/// mean of [`EpochRecord::val_score`]) are returned, or the last epoch's without validation
-/// cases.
+/// The U-Net's own numbers of an epoch, beside the trainer's (loss, lr, scores, seconds).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct UnetMetrics {
+    train_seg_loss: f64,
+    train_class_loss: f64,
+    val_dice: Option<f64>,
+    val_auc: Option<f64>,
+    val_class_loss: Option<f64>,
+}
+
+/// What the shared trainer runs for the U-Net: augmented-patch steps and sliding-window
+/// validation.
+struct UnetTask<'a> {
+    trained: &'a TrainedModel,
+    train_cases: &'a [Case],
+    val_cases: &'a [Case],
+    /// Foreground voxels per training case (for oversampling).
+    fg: Vec<Vec<[usize; 3]>>,
+    /// Case indices by class for balanced batches (only with a head and both classes present).
+    by_class: Option<[Vec<usize>; 2]>,
+    pos_weight_auto: f64,
+}
+
+impl Task for UnetTask<'_> {
+    type Error = UnetError;
+    type Metrics = UnetMetrics;
+
+    fn varmap(&self) -> &VarMap {
+        &self.trained.varmap
+    }
+
+    fn trainable(&self) -> Result<Vec<(String, Var)>> {
+        let data = self
+            .trained
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| config_err("varmap", "lock poisoned"))?;
+        let mut named: Vec<(String, Var)> =
+            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(named)
+    }
+
+    fn train_epoch(&mut self, steps: &mut Steps<'_>) -> Result<UnetMetrics> {
+        let config = &self.trained.config;
+        let k = config.model.out_channels;
+        let has_head = config.model.class_head.is_some();
+        let p = config.patch;
+        let pvox = p[0] * p[1] * p[2];
+        let (mut sum_s, mut sum_c) = (0.0, 0.0);
+        for _ in 0..config.steps_per_epoch {
+            let lr = config.lr_at(steps.step(), steps.total());
+            let rng = steps.rng();
+            let b = config.batch_size;
+            let mut xs = Vec::with_capacity(b * pvox);
+            let mut onehot = vec![0f32; b * k * pvox];
+            let mut tgt = Vec::with_capacity(b);
+            let mut wts = Vec::with_capacity(b);
+            // Balanced batches start with a random class, then alternate.
+            let first_class = rng.random_range(0..2usize);
+            for bi in 0..b {
+                let ci = match &self.by_class {
+                    Some(groups) => {
+                        let g = &groups[(first_class + bi) % 2];
+                        g[rng.random_range(0..g.len())]
+                    }
+                    None => rng.random_range(0..self.train_cases.len()),
+                };
+                let c = &self.train_cases[ci];
+                let (img, msk) = augmented_patch(
+                    rng,
+                    &c.image.data,
+                    &c.mask.data,
+                    &self.fg[ci],
+                    p,
+                    config.fg_oversample,
+                    &config.augment,
+                );
+                xs.extend(img.iter().cloned());
+                for (v, &m) in msk.iter().enumerate() {
+                    let m = (m as usize).min(k - 1);
+                    onehot[(bi * k + m) * pvox + v] = 1.0;
+                }
+                tgt.push(f32::from(c.label == Some(true)));
+                wts.push(f32::from(c.label.is_some()));
+            }
+            let dev = Device::Cpu;
+            let x = Tensor::from_vec(xs, (b, 1, p[0], p[1], p[2]), &dev)?;
+            let oh = Tensor::from_vec(onehot, (b, k, p[0], p[1], p[2]), &dev)?;
+            let (out, _) = self.trained.model.forward_tap(&x, true, None)?;
+            let (seg_total, _, _) = dice_ce_loss(&out.seg_logits, &oh)?;
+            let mut loss = (seg_total.clone() * config.seg_loss_weight)?;
+            let mut closs_v = 0.0;
+            if let (true, Some(cl)) = (has_head, &out.class_logits) {
+                let t = Tensor::from_vec(tgt, b, &dev)?;
+                let w = Tensor::from_vec(wts, b, &dev)?;
+                let closs = class_loss(cl, &t, &w, config.class_loss, self.pos_weight_auto)?;
+                closs_v = closs.to_scalar::<f32>()? as f64;
+                loss = (loss + (closs * config.class_loss_weight)?)?;
+            }
+            steps.optimise(&loss, lr, 1.0)?;
+            sum_s += seg_total.to_scalar::<f32>()? as f64;
+            sum_c += closs_v;
+        }
+        let n = config.steps_per_epoch as f64;
+        Ok(UnetMetrics {
+            train_seg_loss: sum_s / n,
+            train_class_loss: sum_c / n,
+            ..UnetMetrics::default()
+        })
+    }
+
+    /// The score is the mean of Dice and AUC when both exist, else Dice.
+    fn validate(&mut self, m: &mut UnetMetrics) -> Result<Option<f64>> {
+        if self.val_cases.is_empty() {
+            return Ok(None);
+        }
+        let ev = self.trained.evaluate_detailed(self.val_cases, false)?;
+        m.val_dice = Some(ev.dice);
+        m.val_auc = ev.auc;
+        m.val_class_loss = ev.class_loss;
+        Ok(Some(match ev.auc {
+            Some(a) => 0.5 * (ev.dice + a),
+            None => ev.dice,
+        }))
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        self.trained.save(path)
+    }
+
+    fn describe(&self, m: &UnetMetrics) -> String {
+        let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        format!(
+            " (seg {:.4}, class {:.4}), validation Dice {}, AUC {}",
+            m.train_seg_loss,
+            m.train_class_loss,
+            opt(m.val_dice),
+            opt(m.val_auc)
+        )
+    }
+}
+
+/// Trains a model from `seed` with the shared trainer ([`tomofuse_nn3d::trainer`]).
+/// Validation (if any cases) runs every [`TrainConfig::validation_interval`] epochs with
+/// sliding windows; the weights of the best epoch (by [`EpochRecord::selection_score`], the
+/// trailing mean of [`EpochRecord::val_score`]) are returned, or the last epoch's without
+/// validation cases. With [`TrainConfig::resume`] it continues from the checkpoint in
+/// [`TrainConfig::checkpoint_dir`].
 pub fn train(
     config: &TrainConfig,
     train_cases: &[Case],
@@ -391,14 +526,6 @@ pub fn train(
     }
     let (varmap, model) = new_model(&config.model)?;
     init_weights(&varmap, seed)?;
-    let mut opt = AdamW::new(
-        varmap.all_vars(),
-        ParamsAdamW {
-            lr: config.lr,
-            weight_decay: config.weight_decay,
-            ..ParamsAdamW::default()
-        },
-    )?;
     let fg: Vec<Vec<[usize; 3]>> = train_cases
         .iter()
         .map(|c| {
@@ -421,7 +548,6 @@ pub fn train(
         1.0
     };
     let has_head = config.model.class_head.is_some();
-    // Case indices by class for balanced batches (only with a head and both classes present).
     let by_class: Option<[Vec<usize>; 2]> = {
         let idx = |want: bool| -> Vec<usize> {
             (0..train_cases.len())
@@ -432,157 +558,58 @@ pub fn train(
         (has_head && config.class_balanced_batches && !neg.is_empty() && !pos.is_empty())
             .then_some([neg, pos])
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let total_steps = config.epochs * config.steps_per_epoch;
-    let p = config.patch;
-    let pvox = p[0] * p[1] * p[2];
-    let mut history = History {
-        epochs: Vec::with_capacity(config.epochs),
-        best_epoch: 0,
-    };
-    let mut best: Option<(f64, Vec<(String, Tensor)>)> = None;
-    let mut step = 0usize;
     let trained = TrainedModel {
         varmap,
         model,
         config: config.clone(),
     };
-    for epoch in 0..config.epochs {
-        let (mut sum_l, mut sum_s, mut sum_c) = (0.0, 0.0, 0.0);
-        let mut lr = config.lr;
-        for _ in 0..config.steps_per_epoch {
-            lr = config.lr_at(step, total_steps);
-            opt.set_learning_rate(lr);
-            let b = config.batch_size;
-            let mut xs = Vec::with_capacity(b * pvox);
-            let mut onehot = vec![0f32; b * k * pvox];
-            let mut tgt = Vec::with_capacity(b);
-            let mut wts = Vec::with_capacity(b);
-            // Balanced batches start with a random class, then alternate.
-            let first_class = rng.random_range(0..2usize);
-            for bi in 0..b {
-                let ci = match &by_class {
-                    Some(groups) => {
-                        let g = &groups[(first_class + bi) % 2];
-                        g[rng.random_range(0..g.len())]
-                    }
-                    None => rng.random_range(0..train_cases.len()),
-                };
-                let c = &train_cases[ci];
-                let (img, msk) = augmented_patch(
-                    &mut rng,
-                    &c.image.data,
-                    &c.mask.data,
-                    &fg[ci],
-                    p,
-                    config.fg_oversample,
-                    &config.augment,
-                );
-                xs.extend(img.iter().cloned());
-                for (v, &m) in msk.iter().enumerate() {
-                    let m = (m as usize).min(k - 1);
-                    onehot[(bi * k + m) * pvox + v] = 1.0;
-                }
-                tgt.push(f32::from(c.label == Some(true)));
-                wts.push(f32::from(c.label.is_some()));
-            }
-            let dev = Device::Cpu;
-            let x = Tensor::from_vec(xs, (b, 1, p[0], p[1], p[2]), &dev)?;
-            let oh = Tensor::from_vec(onehot, (b, k, p[0], p[1], p[2]), &dev)?;
-            let (out, _) = trained.model.forward_tap(&x, true, None)?;
-            let (seg_total, seg_dice, seg_ce) = dice_ce_loss(&out.seg_logits, &oh)?;
-            let _ = (seg_dice, seg_ce);
-            let mut loss = (seg_total.clone() * config.seg_loss_weight)?;
-            let mut closs_v = 0.0;
-            if let (true, Some(cl)) = (has_head, &out.class_logits) {
-                let t = Tensor::from_vec(tgt, b, &dev)?;
-                let w = Tensor::from_vec(wts, b, &dev)?;
-                let closs = class_loss(cl, &t, &w, config.class_loss, pos_weight_auto)?;
-                closs_v = closs.to_scalar::<f32>()? as f64;
-                loss = (loss + (closs * config.class_loss_weight)?)?;
-            }
-            let lv = loss.to_scalar::<f32>()?;
-            if !lv.is_finite() {
-                return Err(UnetError::Diverged {
-                    epoch,
-                    step,
-                    loss: lv,
-                });
-            }
-            let grads = loss.backward()?;
-            opt.step(&grads)?;
-            sum_l += lv as f64;
-            sum_s += seg_total.to_scalar::<f32>()? as f64;
-            sum_c += closs_v;
-            step += 1;
-        }
-        let n = config.steps_per_epoch as f64;
-        let mut rec = EpochRecord {
-            epoch,
-            lr,
-            train_loss: sum_l / n,
-            train_seg_loss: sum_s / n,
-            train_class_loss: sum_c / n,
-            val_dice: None,
-            val_auc: None,
-            val_class_loss: None,
-            val_score: None,
-            selection_score: None,
-        };
-        let validate_now =
-            (epoch + 1) % config.validation_interval == 0 || epoch + 1 == config.epochs;
-        if !val_cases.is_empty() && validate_now {
-            let ev = trained.evaluate_detailed(val_cases, false)?;
-            let (d, a) = (ev.dice, ev.auc);
-            rec.val_dice = Some(d);
-            rec.val_auc = a;
-            rec.val_class_loss = ev.class_loss;
-            rec.val_score = Some(match a {
-                Some(a) => 0.5 * (d + a),
-                None => d,
-            });
-            // Trailing mean over the selection window of validated epochs (this one included).
-            let w = config.selection_window;
-            let recent: Vec<f64> = history
-                .epochs
-                .iter()
-                .rev()
-                .filter_map(|e| e.val_score)
-                .take(w - 1)
-                .chain(rec.val_score)
-                .collect();
-            let score = recent.iter().sum::<f64>() / recent.len() as f64;
-            rec.selection_score = Some(score);
-            if best.as_ref().is_none_or(|(b, _)| score > *b) {
-                best = Some((score, snapshot(&trained.varmap)?));
-                history.best_epoch = epoch;
-                if let Some(dir) = &config.checkpoint_dir {
-                    trained.save(&dir.join("best.safetensors"))?;
-                }
-            }
-        } else if val_cases.is_empty() {
-            history.best_epoch = epoch;
-        }
-        if let Some(dir) = &config.checkpoint_dir {
-            trained.save(&dir.join("last.safetensors"))?;
-        }
-        let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-        log::info!(
-            "U-Net epoch {}/{}: loss {:.4} (seg {:.4}, class {:.4}), validation Dice {}, AUC {}, lr {:.2e}",
-            epoch + 1,
-            config.epochs,
-            rec.train_loss,
-            rec.train_seg_loss,
-            rec.train_class_loss,
-            opt(rec.val_dice),
-            opt(rec.val_auc),
-            rec.lr
-        );
-        history.epochs.push(rec);
-    }
-    if let Some((_, snap)) = best {
-        restore(&trained.varmap, &snap)?;
-    }
+    let mut task = UnetTask {
+        trained: &trained,
+        train_cases,
+        val_cases,
+        fg,
+        by_class,
+        pos_weight_auto,
+    };
+    let h = trainer::train(
+        &mut task,
+        &TrainerConfig {
+            name: "U-Net".into(),
+            epochs: config.epochs,
+            steps_per_epoch: config.steps_per_epoch,
+            validation_interval: config.validation_interval,
+            selection_window: config.selection_window,
+            adamw: ParamsAdamW {
+                lr: config.lr,
+                weight_decay: config.weight_decay,
+                ..ParamsAdamW::default()
+            },
+            seed,
+            checkpoint_dir: config.checkpoint_dir.clone(),
+            resume: config.resume,
+            stop_after: config.stop_after,
+        },
+    )?;
+    let history = History {
+        epochs: h
+            .epochs
+            .into_iter()
+            .map(|e| EpochRecord {
+                epoch: e.epoch,
+                lr: e.lr,
+                train_loss: e.train_loss,
+                train_seg_loss: e.metrics.train_seg_loss,
+                train_class_loss: e.metrics.train_class_loss,
+                val_dice: e.metrics.val_dice,
+                val_auc: e.metrics.val_auc,
+                val_class_loss: e.metrics.val_class_loss,
+                val_score: e.val_score,
+                selection_score: e.selection_score,
+                seconds: e.seconds,
+            })
+            .collect(),
+        best_epoch: h.best_epoch,
+    };
     Ok((trained, history))
 }
 

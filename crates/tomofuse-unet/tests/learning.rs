@@ -49,6 +49,8 @@ fn learn_config() -> TrainConfig {
         class_balanced_batches: true,
         selection_window: 3,
         validation_interval: 1,
+        resume: false,
+        stop_after: None,
     }
 }
 

@@ -8,7 +8,7 @@ use candle_nn::{VarBuilder, VarMap};
 use common::{synth_case, tiny_config};
 use std::collections::BTreeMap;
 use tomofuse_unet::{
-    NormKind, SlidingWindowConfig, TrainConfig, TrainedModel, Unet, UnetConfig, train,
+    History, NormKind, SlidingWindowConfig, TrainConfig, TrainedModel, Unet, UnetConfig, train,
 };
 
 fn short_config() -> TrainConfig {
@@ -45,6 +45,14 @@ fn weights(m: &TrainedModel) -> BTreeMap<String, Vec<f32>> {
         .collect()
 }
 
+/// The history without the wall-clock seconds (which differ from run to run).
+fn untimed(mut h: History) -> History {
+    for e in &mut h.epochs {
+        e.seconds = 0.0;
+    }
+    h
+}
+
 #[test]
 fn same_seed_same_weights_and_metrics() {
     let cases: Vec<_> = (0..4)
@@ -57,7 +65,11 @@ fn same_seed_same_weights_and_metrics() {
     let (a, ha) = train(&cfg, &cases, &val, 42).unwrap();
     let (b, hb) = train(&cfg, &cases, &val, 42).unwrap();
     let (c, _) = train(&cfg, &cases, &val, 43).unwrap();
-    assert_eq!(ha, hb, "histories differ for the same seed");
+    assert_eq!(
+        untimed(ha),
+        untimed(hb),
+        "histories differ for the same seed"
+    );
     let (wa, wb, wc) = (weights(&a), weights(&b), weights(&c));
     assert_eq!(wa.len(), wb.len());
     for (k, v) in &wa {
@@ -216,4 +228,90 @@ fn validation_interval_validates_every_kth_and_the_last_epoch() {
         ..cfg
     };
     assert!(train(&bad, &cases, &val, 7).is_err());
+}
+
+/// Training 4 epochs in one go and training 2 of them, stopping, then resuming to 4 from the
+/// checkpoint give the same weights bit for bit, the same history and the same checkpoint
+/// files (weights, optimiser state); with validation cases the best-epoch snapshot survives
+/// the interruption too.
+#[test]
+fn resume_after_an_interruption_gives_the_uninterrupted_weights() {
+    let cases: Vec<_> = (0..3)
+        .map(|i| synth_case(80 + i, 20, i % 2 == 0).case)
+        .collect();
+    let val: Vec<_> = (0..2)
+        .map(|i| synth_case(90 + i, 20, i % 2 == 0).case)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = |sub: &str| TrainConfig {
+        epochs: 4,
+        steps_per_epoch: 2,
+        selection_window: 2,
+        checkpoint_dir: Some(dir.path().join(sub)),
+        ..short_config()
+    };
+    let (full, h_full) = train(&cfg("full"), &cases, &val, 11).unwrap();
+    let (part, h_part) = train(
+        &TrainConfig {
+            stop_after: Some(2),
+            ..cfg("part")
+        },
+        &cases,
+        &val,
+        11,
+    )
+    .unwrap();
+    assert_eq!(h_part.epochs.len(), 2);
+    assert_ne!(
+        weights(&part),
+        weights(&full),
+        "stopped after 2 of 4 epochs"
+    );
+    let (resumed, h_resumed) = train(
+        &TrainConfig {
+            resume: true,
+            ..cfg("part")
+        },
+        &cases,
+        &val,
+        11,
+    )
+    .unwrap();
+    assert_eq!(untimed(h_resumed), untimed(h_full));
+    assert_eq!(weights(&resumed), weights(&full));
+    for f in [
+        "last.safetensors",
+        "best.safetensors",
+        "trainer-adamw.safetensors",
+    ] {
+        let a = std::fs::read(dir.path().join("full").join(f)).unwrap();
+        let b = std::fs::read(dir.path().join("part").join(f)).unwrap();
+        assert!(a == b, "{f} differs");
+    }
+}
+
+/// A learning rate that blows the weights up makes a later step's loss non-finite: training
+/// stops with the divergence error naming the epoch and the loss instead of going on.
+#[test]
+fn a_non_finite_loss_stops_training() {
+    let cases: Vec<_> = (0..2)
+        .map(|i| synth_case(30 + i, 20, i == 0).case)
+        .collect();
+    let cfg = TrainConfig {
+        epochs: 3,
+        steps_per_epoch: 2,
+        lr: 1e30,
+        min_lr: 1e29,
+        warmup_steps: 1,
+        ..short_config()
+    };
+    let e = train(&cfg, &cases, &[], 1).expect_err("training diverges");
+    let msg = e.to_string();
+    let tomofuse_unet::UnetError::Diverged { epoch, step, loss } = e else {
+        panic!("expected the divergence error, got {msg}")
+    };
+    assert!(!loss.is_finite());
+    assert_eq!(epoch, step / cfg.steps_per_epoch);
+    assert!(msg.contains(&format!("epoch {epoch}")), "{msg}");
+    assert!(msg.contains(&format!("loss is {loss}")), "{msg}");
 }
