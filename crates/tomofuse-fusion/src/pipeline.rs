@@ -274,7 +274,6 @@ pub fn leave_one_group_out(
     for name in names {
         let (test, train): (Vec<usize>, Vec<usize>) =
             (0..ds.n_rows()).partition(|&i| groups[i].as_deref() == Some(name));
-        let y = ds.labels_bool(&test);
         let reports = match compare_modalities(ds, &train, &test, cfg) {
             Ok((r, _)) => r,
             Err(e) => {
@@ -282,23 +281,36 @@ pub fn leave_one_group_out(
                 continue;
             }
         };
-        let mut test_auc: std::collections::BTreeMap<String, f64> = reports
-            .iter()
-            .map(|r| (r.name.clone(), r.test_auc))
-            .collect();
-        for (n, score) in extra_scores(&test) {
-            if let Ok(a) = tomofuse_metrics::auc(&y, &score) {
-                test_auc.insert(n, a);
-            }
-        }
-        out.push(GroupFold {
-            group: name.to_string(),
-            n_test: test.len(),
-            n_positive: y.iter().filter(|&&v| v).count(),
-            test_auc,
-        });
+        out.push(group_fold(ds, name, &test, &reports, extra_scores(&test)));
     }
     out
+}
+
+/// One held-out group's AUCs: every model's (its `test_auc`) and every extra score's that has
+/// one on these rows (a score without, e.g. on a group of one class, is left out).
+fn group_fold(
+    ds: &Dataset,
+    group: &str,
+    test: &[usize],
+    reports: &[ModelReport],
+    extra: Vec<(String, Vec<f64>)>,
+) -> GroupFold {
+    let y = ds.labels_bool(test);
+    let mut test_auc: std::collections::BTreeMap<String, f64> = reports
+        .iter()
+        .map(|r| (r.name.clone(), r.test_auc))
+        .collect();
+    for (n, score) in extra {
+        if let Ok(a) = tomofuse_metrics::auc(&y, &score) {
+            test_auc.insert(n, a);
+        }
+    }
+    GroupFold {
+        group: group.to_string(),
+        n_test: test.len(),
+        n_positive: y.iter().filter(|&&v| v).count(),
+        test_auc,
+    }
 }
 
 /// One held-out fold of [`outer_cross_validation`]: its rows, every model's report (scores of
@@ -417,27 +429,13 @@ impl OuterCv {
         ds: &Dataset,
         extra_scores: impl Fn(&[usize]) -> std::result::Result<Vec<(String, Vec<f64>)>, E>,
     ) -> std::result::Result<Vec<GroupFold>, E> {
-        let mut out = Vec::with_capacity(self.folds.len());
-        for f in &self.folds {
-            let y = ds.labels_bool(&f.test);
-            let mut test_auc: std::collections::BTreeMap<String, f64> = f
-                .reports
-                .iter()
-                .map(|r| (r.name.clone(), r.test_auc))
-                .collect();
-            for (n, s) in extra_scores(&f.test)? {
-                if let Ok(a) = tomofuse_metrics::auc(&y, &s) {
-                    test_auc.insert(n, a);
-                }
-            }
-            out.push(GroupFold {
-                group: f.name.clone(),
-                n_test: f.test.len(),
-                n_positive: y.iter().filter(|&&v| v).count(),
-                test_auc,
-            });
-        }
-        Ok(out)
+        self.folds
+            .iter()
+            .map(|f| {
+                let extra = extra_scores(&f.test)?;
+                Ok(group_fold(ds, &f.name, &f.test, &f.reports, extra))
+            })
+            .collect()
     }
 
     /// SHAP of each fold's fused model on its held-out rows, pooled (see [`PooledExplanation`]).

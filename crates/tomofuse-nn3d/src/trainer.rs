@@ -245,6 +245,22 @@ fn lock(varmap: &VarMap) -> Result<std::sync::MutexGuard<'_, HashMap<String, Var
     })
 }
 
+/// Every variable of `varmap` whose name `keep` accepts, sorted by name: what a [`Task`]
+/// hands to the optimiser, in an order that does not depend on the map's hashing.
+pub fn sorted_vars(
+    varmap: &VarMap,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, Var)>, Nn3dError> {
+    let data = lock(varmap)?;
+    let mut named: Vec<(String, Var)> = data
+        .iter()
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(named)
+}
+
 fn snapshot(varmap: &VarMap) -> Result<Vec<(String, Tensor)>, Nn3dError> {
     let data = lock(varmap)?;
     let mut v = Vec::with_capacity(data.len());

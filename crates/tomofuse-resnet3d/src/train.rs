@@ -362,17 +362,7 @@ fn finetune_loss(net: &ResNet3d, x: &Tensor, y: &Tensor, pos_weight: f64) -> Res
 
 /// What AdamW updates: every variable but the batch-norm running statistics, sorted by name.
 fn trainable(varmap: &VarMap) -> Result<Vec<(String, Var)>> {
-    let map = varmap
-        .data()
-        .lock()
-        .map_err(|_| cfg_err("varmap", "lock poisoned"))?;
-    let mut named: Vec<(String, Var)> = map
-        .iter()
-        .filter(|(k, _)| !k.contains("running_"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(named)
+    Ok(trainer::sorted_vars(varmap, |k| !k.contains("running_"))?)
 }
 
 fn adamw_params(cfg: &FinetuneConfig) -> ParamsAdamW {

@@ -389,16 +389,7 @@ impl Task for UnetTask<'_> {
     }
 
     fn trainable(&self) -> Result<Vec<(String, Var)>> {
-        let data = self
-            .trained
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| config_err("varmap", "lock poisoned"))?;
-        let mut named: Vec<(String, Var)> =
-            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(named)
+        Ok(trainer::sorted_vars(&self.trained.varmap, |_| true)?)
     }
 
     fn train_epoch(&mut self, steps: &mut Steps<'_>) -> Result<UnetMetrics> {
