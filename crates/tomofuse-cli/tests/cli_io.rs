@@ -172,3 +172,81 @@ fn convert_dicom_and_rtstruct_to_nifti() {
     );
     assert_eq!(nbm["sum"], nbr["sum"]);
 }
+
+/// `resample --dtype input` keeps the stored type (int16 NIfTI; a rescaled DICOM series as
+/// int16), each voxel the float32 output rounded; with `--mask` the option is refused.
+#[test]
+fn resample_keeps_the_input_type_on_request() {
+    let Some(root) = require_shared("reference/ibsi/ct_phantom") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // An int16 NIfTI: the DICOM series converted.
+    let int16 = dir.path().join("int16.nii");
+    let o = tomofuse(&[
+        "convert",
+        root.join("dicom/image").to_str().unwrap(),
+        int16.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (name, input) in [
+        ("nifti", root.join("nifti/image.nii.gz")),
+        ("dicom", root.join("dicom/image")),
+        ("int16", int16),
+    ] {
+        let (_, info) = tomofuse_io::read_image_with_info(&input).unwrap();
+        let f32_out = dir.path().join(format!("{name}-f32.nii"));
+        let kept = dir.path().join(format!("{name}-kept.nii.gz"));
+        for (out, extra) in [(&f32_out, None), (&kept, Some("input"))] {
+            let mut args = vec![
+                "resample",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--spacing",
+                "1.3,1.7,2.2",
+            ];
+            if let Some(d) = extra {
+                args.extend(["--dtype", d]);
+            }
+            let o = tomofuse(&args);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        let (a, ai) = tomofuse_io::read_image_with_info(&f32_out).unwrap();
+        let (b, bi) = tomofuse_io::read_image_with_info(&kept).unwrap();
+        assert_eq!(ai.dtype, tomofuse_io::DType::F32, "{name}");
+        let want = if info.scale.is_some() {
+            tomofuse_io::DType::I16
+        } else {
+            info.dtype
+        };
+        assert_eq!(
+            bi.dtype, want,
+            "{name}: stored {} scale {:?}",
+            info.dtype, info.scale
+        );
+        assert_eq!(a.shape(), b.shape());
+        let fractional = a.data.iter().filter(|x| x.fract() != 0.0).count();
+        assert!(fractional > 0, "{name}: the test needs interpolated values");
+        let float = matches!(want, tomofuse_io::DType::F32 | tomofuse_io::DType::F64);
+        for (x, y) in a.data.iter().zip(b.data.iter()) {
+            assert_eq!(if float { *x } else { x.round() }, *y, "{name}");
+        }
+        println!("{name}: stored {} -> written {}", info.dtype, bi.dtype);
+    }
+    let o = tomofuse(&[
+        "resample",
+        root.join("nifti/mask.nii.gz").to_str().unwrap(),
+        dir.path().join("m.nii").to_str().unwrap(),
+        "--spacing",
+        "2,2,2",
+        "--mask",
+        "--dtype",
+        "input",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--dtype"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -13,21 +13,7 @@
 use std::path::Path;
 use std::time::Instant;
 use tomofuse_core::Volume;
-use tomofuse_io::{DType, read_image_with_info, write_nifti};
-
-fn write_as(out: &Path, vol: &Volume<f32>, dtype: DType) {
-    let r = match dtype {
-        DType::U8 => write_nifti(out, &vol.map(|&x| x as u8)),
-        DType::I8 => write_nifti(out, &vol.map(|&x| x as i8)),
-        DType::I16 => write_nifti(out, &vol.map(|&x| x as i16)),
-        DType::U16 => write_nifti(out, &vol.map(|&x| x as u16)),
-        DType::I32 => write_nifti(out, &vol.map(|&x| x as i32)),
-        DType::U32 => write_nifti(out, &vol.map(|&x| x as u32)),
-        DType::F64 => write_nifti(out, &vol.map(|&x| x as f64)),
-        DType::F32 | DType::I64 | DType::U64 => write_nifti(out, vol),
-    };
-    r.unwrap_or_else(|e| panic!("{e}"));
-}
+use tomofuse_io::{DType, read_image_with_info, write_nifti, write_nifti_as};
 
 /// Converts once to the stored type, outside the timed loop (only the writer is timed).
 enum Typed {
@@ -119,7 +105,7 @@ fn main() {
             let out = Path::new(arg(2));
             time(reps(3), || {
                 let (vol, info) = read_image_with_info(input).unwrap_or_else(|e| panic!("{e}"));
-                write_as(out, &vol, info.dtype);
+                write_nifti_as(out, &vol, info.dtype).unwrap_or_else(|e| panic!("{e}"));
             })
         }
         _ => {

@@ -136,6 +136,8 @@ struct FileHdr {
     series_uid: String,
     modality: String,
     is_image: bool,
+    /// The parsed header, kept so that the chosen series' slices are not parsed again.
+    header: std::sync::Arc<InMemDicomObject>,
 }
 
 fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -193,6 +195,7 @@ fn scan(dir: &Path) -> Result<Vec<FileHdr>> {
                 series_uid: get_str(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
                 modality: get_str(&obj, tags::MODALITY).unwrap_or_default(),
                 is_image: obj.element_opt(tags::ROWS).ok().flatten().is_some(),
+                header: std::sync::Arc::new(obj),
             }))
         })
         .collect::<Result<_>>()?;
@@ -243,29 +246,21 @@ struct SliceHdr {
     thickness: Option<f64>,
 }
 
-fn slice_hdr(path: &Path) -> Result<SliceHdr> {
-    let obj = OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| IoError::Dicom {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?
-        .into_inner();
+fn slice_hdr(path: &Path, obj: &InMemDicomObject) -> Result<SliceHdr> {
     let ipp = need(
         path,
         tags::IMAGE_POSITION_PATIENT,
-        get_f64s(path, &obj, tags::IMAGE_POSITION_PATIENT)?,
+        get_f64s(path, obj, tags::IMAGE_POSITION_PATIENT)?,
     )?;
     let iop = need(
         path,
         tags::IMAGE_ORIENTATION_PATIENT,
-        get_f64s(path, &obj, tags::IMAGE_ORIENTATION_PATIENT)?,
+        get_f64s(path, obj, tags::IMAGE_ORIENTATION_PATIENT)?,
     )?;
     let ps = need(
         path,
         tags::PIXEL_SPACING,
-        get_f64s(path, &obj, tags::PIXEL_SPACING)?,
+        get_f64s(path, obj, tags::PIXEL_SPACING)?,
     )?;
     if ipp.len() != 3 {
         return Err(tag_err(
@@ -288,8 +283,8 @@ fn slice_hdr(path: &Path) -> Result<SliceHdr> {
             format!("expected 2 positive values, found {ps:?}"),
         ));
     }
-    let rows = need(path, tags::ROWS, get_int(path, &obj, tags::ROWS)?)?;
-    let cols = need(path, tags::COLUMNS, get_int(path, &obj, tags::COLUMNS)?)?;
+    let rows = need(path, tags::ROWS, get_int(path, obj, tags::ROWS)?)?;
+    let cols = need(path, tags::COLUMNS, get_int(path, obj, tags::COLUMNS)?)?;
     if rows < 1 || cols < 1 {
         return Err(tag_err(
             path,
@@ -297,7 +292,7 @@ fn slice_hdr(path: &Path) -> Result<SliceHdr> {
             format!("Rows x Columns must be positive, found {rows} x {cols}"),
         ));
     }
-    if let Some(n) = get_int(path, &obj, tags::NUMBER_OF_FRAMES)?
+    if let Some(n) = get_int(path, obj, tags::NUMBER_OF_FRAMES)?
         && n != 1
     {
         return Err(tag_err(
@@ -306,14 +301,14 @@ fn slice_hdr(path: &Path) -> Result<SliceHdr> {
             format!("multi-frame images ({n} frames) are not supported"),
         ));
     }
-    let slope = get_f64s(path, &obj, tags::RESCALE_SLOPE)?
+    let slope = get_f64s(path, obj, tags::RESCALE_SLOPE)?
         .and_then(|v| v.first().copied())
         .unwrap_or(1.0);
-    let inter = get_f64s(path, &obj, tags::RESCALE_INTERCEPT)?
+    let inter = get_f64s(path, obj, tags::RESCALE_INTERCEPT)?
         .and_then(|v| v.first().copied())
         .unwrap_or(0.0);
-    let bits = get_int(path, &obj, tags::BITS_ALLOCATED)?.unwrap_or(16);
-    let signed = get_int(path, &obj, tags::PIXEL_REPRESENTATION)?.unwrap_or(0) == 1;
+    let bits = get_int(path, obj, tags::BITS_ALLOCATED)?.unwrap_or(16);
+    let signed = get_int(path, obj, tags::PIXEL_REPRESENTATION)?.unwrap_or(0) == 1;
     let dtype = match (bits, signed) {
         (8, false) => DType::U8,
         (8, true) => DType::I8,
@@ -329,7 +324,7 @@ fn slice_hdr(path: &Path) -> Result<SliceHdr> {
             ));
         }
     };
-    let thickness = get_f64s(path, &obj, tags::SLICE_THICKNESS)
+    let thickness = get_f64s(path, obj, tags::SLICE_THICKNESS)
         .ok()
         .flatten()
         .and_then(|v| v.first().copied());
@@ -363,7 +358,7 @@ fn choose_series(
     dir: &Path,
     hdrs: &[FileHdr],
     uid: Option<&str>,
-) -> Result<(String, Vec<PathBuf>)> {
+) -> Result<(String, Vec<FileHdr>)> {
     let groups = group(hdrs);
     let summaries = |only_images: bool| -> Vec<String> {
         groups
@@ -386,11 +381,7 @@ fn choose_series(
             uid: u.to_string(),
             available: summaries(false),
         })?;
-        let files: Vec<PathBuf> = v
-            .iter()
-            .filter(|h| h.is_image)
-            .map(|h| h.path.clone())
-            .collect();
+        let files: Vec<FileHdr> = v.iter().filter(|h| h.is_image).cloned().collect();
         if files.is_empty() {
             return Err(IoError::NoSeries {
                 dir: dir.to_path_buf(),
@@ -412,10 +403,7 @@ fn choose_series(
             let (u, v) = images[0];
             Ok((
                 u.clone(),
-                v.iter()
-                    .filter(|h| h.is_image)
-                    .map(|h| h.path.clone())
-                    .collect(),
+                v.iter().filter(|h| h.is_image).cloned().collect(),
             ))
         }
         _ => Err(IoError::MultipleSeries {
@@ -435,8 +423,9 @@ pub fn read_dicom_series(dir: &Path, series_uid: Option<&str>) -> Result<(Volume
     let (uid, files) = choose_series(dir, &hdrs, series_uid)?;
     let mut slices: Vec<SliceHdr> = files
         .par_iter()
-        .map(|p| slice_hdr(p))
+        .map(|h| slice_hdr(&h.path, &h.header))
         .collect::<Result<_>>()?;
+    drop(hdrs);
     let first = slices[0].clone();
     let row = [first.iop[0], first.iop[1], first.iop[2]];
     let col = [first.iop[3], first.iop[4], first.iop[5]];
@@ -556,9 +545,19 @@ pub fn read_dicom_series(dir: &Path, series_uid: Option<&str>) -> Result<(Volume
     )
     .map_err(|e| tag_err(&first.path, tags::IMAGE_ORIENTATION_PATIENT, e.to_string()))?;
 
-    // Slices decode in parallel; one pass then lays them out (file order -> C layout).
-    let planes: Vec<Vec<f32>> = slices.par_iter().map(decode_slice).collect::<Result<_>>()?;
-    let data = crate::layout::planes_to_c(&planes, shape);
+    // Slabs of slices decode in parallel into reused planes; each slab is then laid out (file
+    // order -> C layout) in one pass, so nothing the size of the volume exists twice.
+    let plane = shape[0] * shape[1];
+    let mut data = crate::layout::zeroed_f32(plane * n);
+    let mut planes: Vec<Vec<f32>> = (0..DECODE_SLAB.min(n)).map(|_| vec![0f32; plane]).collect();
+    for (c, slab) in slices.chunks(DECODE_SLAB).enumerate() {
+        planes[..slab.len()]
+            .par_iter_mut()
+            .zip(slab)
+            .try_for_each(|(p, s)| decode_slice(s, p, true))?;
+        let refs: Vec<&[f32]> = planes[..slab.len()].iter().map(Vec::as_slice).collect();
+        crate::layout::planes_into_c(&refs, c * DECODE_SLAB, shape, &mut data);
+    }
     drop(planes);
     let vol = Volume::from_vec_c(shape, data, geometry).map_err(|e| IoError::core(dir, e))?;
     let ts = OpenFileOptions::new()
@@ -585,35 +584,79 @@ pub fn read_dicom_series(dir: &Path, series_uid: Option<&str>) -> Result<(Volume
     ))
 }
 
-fn decode_slice(s: &SliceHdr) -> Result<Vec<f32>> {
+/// Slices decoded per slab: enough to keep every thread busy, few enough that the planes stay
+/// small next to the volume.
+const DECODE_SLAB: usize = 16;
+
+/// Uncompressed little-endian transfer syntaxes (implicit and explicit VR): their PixelData is
+/// the stored words themselves, read without dicom-pixeldata's per-value conversion.
+const NATIVE_LE: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
+
+/// Decodes slice `s` into `out` (`rows * cols` values, file order), rescaled to HU. With
+/// `native`, little-endian uncompressed data are converted straight from the stored words; any
+/// other transfer syntax (or `!native`) goes through dicom-pixeldata. Both give the stored value (no masking of bits above
+/// BitsStored, as dicom-pixeldata without a modality LUT) times slope plus intercept, in f64.
+fn decode_slice(s: &SliceHdr, out: &mut [f32], native: bool) -> Result<()> {
     let err = |reason: String| IoError::Dicom {
         path: s.path.clone(),
         reason,
     };
     let obj = dicom_object::open_file(&s.path).map_err(|e| err(e.to_string()))?;
+    let n = s.rows * s.cols;
+    let truncated = |found: usize| IoError::Truncated {
+        path: s.path.clone(),
+        what: "PixelData".into(),
+        expected: n as u64,
+        found: found as u64,
+    };
+    let rescale = |v: f64| (v * s.slope + s.inter) as f32;
+    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
+    let one_sample = get_int(&s.path, &obj, tags::SAMPLES_PER_PIXEL)?.is_none_or(|v| v == 1);
+    if native && NATIVE_LE.contains(&ts) && one_sample {
+        let px = obj
+            .element(tags::PIXEL_DATA)
+            .map_err(|e| tag_err(&s.path, tags::PIXEL_DATA, e.to_string()))?;
+        if let Ok(bytes) = px.value().to_bytes() {
+            let size = s.dtype.size();
+            if bytes.len() < n * size {
+                return Err(truncated(bytes.len() / size));
+            }
+            let b = &bytes[..n * size];
+            macro_rules! conv {
+                ($t:ty) => {
+                    for (o, c) in out.iter_mut().zip(b.chunks_exact(size)) {
+                        *o = rescale(<$t>::from_le_bytes(c.try_into().expect("size")) as f64);
+                    }
+                };
+            }
+            match s.dtype {
+                DType::U8 => conv!(u8),
+                DType::I8 => conv!(i8),
+                DType::U16 => conv!(u16),
+                DType::I16 => conv!(i16),
+                DType::U32 => conv!(u32),
+                DType::I32 => conv!(i32),
+                _ => return Err(err(format!("no native decoding for {}", s.dtype))),
+            }
+            return Ok(());
+        }
+    }
     let px = obj.decode_pixel_data().map_err(|e| {
         err(format!(
-            "cannot decode PixelData (transfer syntax {}): {e}",
-            obj.meta().transfer_syntax().trim_end_matches('\0')
+            "cannot decode PixelData (transfer syntax {ts}): {e}"
         ))
     })?;
     let opts = ConvertOptions::new().with_modality_lut(ModalityLutOption::None);
     let raw: Vec<f64> = px
         .to_vec_with_options(&opts)
         .map_err(|e| err(format!("cannot convert PixelData: {e}")))?;
-    let n = s.rows * s.cols;
     if raw.len() < n {
-        return Err(IoError::Truncated {
-            path: s.path.clone(),
-            what: "PixelData".into(),
-            expected: n as u64,
-            found: raw.len() as u64,
-        });
+        return Err(truncated(raw.len()));
     }
-    Ok(raw[..n]
-        .iter()
-        .map(|&v| (v * s.slope + s.inter) as f32)
-        .collect())
+    for (o, &v) in out.iter_mut().zip(&raw[..n]) {
+        *o = rescale(v);
+    }
+    Ok(())
 }
 
 /// ROI names of an RTSTRUCT, in file order.
@@ -795,5 +838,60 @@ fn fill_polygon(mask: &mut Mask, k: usize, poly: &[[f64; 3]]) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dicom_write::{DicomSeriesOptions, write_dicom_series};
+
+    /// The native fast path gives exactly dicom-pixeldata's values (the reference decoder), on
+    /// uncompressed files with a non-unit rescale slope.
+    #[test]
+    fn native_words_equal_dicom_pixeldata() {
+        let g = Geometry::new(
+            [0.7, 0.9, 2.5],
+            [-40.0, 25.0, 110.0],
+            identity(),
+            Space::Lps,
+        )
+        .expect("grid");
+        let shape = [13, 9, 4];
+        let mut v = Volume::filled(shape, 0.0f32, g).expect("volume");
+        for ((i, j, k), x) in v.data.indexed_iter_mut() {
+            // Beyond int16 at slope 1, so the writer chooses a slope.
+            *x = -1024.0 + ((977 * i + 131 * j + 7919 * k) % 90_000) as f32;
+        }
+        let d = tempfile::tempdir().expect("tempdir");
+        let opts = DicomSeriesOptions {
+            case_id: "case-1".into(),
+            uid_seed: 3,
+            series_description: "native test".into(),
+        };
+        write_dicom_series(d.path(), &v, &opts).expect("write");
+        let hdrs = scan(d.path()).expect("scan");
+        let mut slopes = Vec::new();
+        for h in &hdrs {
+            let s = slice_hdr(&h.path, &h.header).expect("header");
+            let ts = dicom_object::open_file(&h.path).expect("open");
+            let ts = ts.meta().transfer_syntax().trim_end_matches('\0');
+            assert!(
+                NATIVE_LE.contains(&ts),
+                "{ts}: the fast path is not exercised"
+            );
+            let n = s.rows * s.cols;
+            let (mut fast, mut slow) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+            decode_slice(&s, &mut fast, true).expect("native");
+            decode_slice(&s, &mut slow, false).expect("dicom-pixeldata");
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&slow), "{}", h.path.display());
+            slopes.push(s.slope);
+        }
+        assert!(slopes.iter().all(|&s| s != 1.0), "slopes {slopes:?}");
+    }
+
+    fn identity() -> [[f64; 3]; 3] {
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     }
 }

@@ -180,13 +180,10 @@ fn scatter_with<U: Copy + Sync, V: Copy + Default + Send, F: Fn(U) -> V + Sync>(
         });
 }
 
-/// Assembles decoded slices (`planes[k]` = slice `k` in file order, `ni*nj` values each) into
-/// the C layout in one pass, without first concatenating them.
-pub(crate) fn planes_to_c(planes: &[Vec<f32>], shape: [usize; 3]) -> Vec<f32> {
-    let mut out = zeroed_f32(shape.iter().product());
-    let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
-    scatter_with(&refs, 0, shape, &mut out, |x| x);
-    out
+/// Lays decoded slices `k0..k0 + planes.len()` (file order, `ni*nj` values each) into their
+/// place in the C-layout `dst` (the whole volume), for readers that decode slab by slab.
+pub(crate) fn planes_into_c(planes: &[&[f32]], k0: usize, shape: [usize; 3], dst: &mut [f32]) {
+    scatter_with(planes, k0, shape, dst, |x| x);
 }
 
 /// Copies slices `k0..k0 + count` of the C-layout `src` into `dst` (`count` slices, file
@@ -366,6 +363,28 @@ fn read_volume_slabs<R: Read + Send>(
         Ok(k) if k == total => Ok(out),
         Ok(k) => Err(ReadFail::Short(k)),
         Err(e) => Err(ReadFail::Io(e)),
+    }
+}
+
+/// Writes the C-layout `src` (shape `[ni, nj, nk]`) in file order, little-endian, into `dst`
+/// (all `ni*nj*nk` values): a memory-mapped output file, so the transposing pass writes the
+/// page cache directly on every rayon thread, with no buffer and no serial copy behind it.
+pub(crate) fn gather_file_order<T: bytemuck::Pod + Send + Sync>(
+    src: &[T],
+    shape: [usize; 3],
+    dst: &mut [T],
+) {
+    let size = std::mem::size_of::<T>();
+    let plane = shape[0] * shape[1];
+    let per = (SLAB_BYTES / (plane * size).max(1)).clamp(1, shape[2].max(1));
+    for (c, slab) in dst.chunks_mut(per * plane.max(1)).enumerate() {
+        gather_slices(src, shape, c * per, slab);
+        if cfg!(target_endian = "big") && size > 1 {
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(slab);
+            for v in bytes.chunks_exact_mut(size) {
+                v.reverse();
+            }
+        }
     }
 }
 
@@ -689,7 +708,12 @@ mod tests {
             .collect();
         let flat: Vec<f32> = planes.iter().flatten().copied().collect();
         let old = Volume::from_vec_f(shape, flat, unit()).unwrap();
-        assert_eq!(planes_to_c(&planes, shape), old.data.as_slice().unwrap());
+        // Laid out in uneven slabs (2 + 3 slices), as the DICOM reader does.
+        let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
+        let mut got = vec![f32::NAN; 300 * 7 * 5];
+        planes_into_c(&refs[..2], 0, shape, &mut got);
+        planes_into_c(&refs[2..], 2, shape, &mut got);
+        assert_eq!(got, old.data.as_slice().unwrap());
     }
 
     /// One standard gzip member (a single-member decoder reads all of it), whatever the

@@ -21,7 +21,7 @@ pub use dicom::{
 pub use dtype::DType;
 pub use error::{IoError, Result};
 pub use mesh::{write_ply, write_stl};
-pub use nii::{NiftiElement, write_nifti};
+pub use nii::{NiftiElement, write_nifti, write_nifti_as};
 
 use std::path::Path;
 use tomofuse_core::{Geometry, Mask, Space, Volume};
@@ -60,6 +60,24 @@ pub struct ImageInfo {
     pub scale: Option<(f64, f64)>,
     /// Format-specific facts worth showing (`affine_source`, `sform_code`, `series_uid`, ...).
     pub details: Vec<(String, String)>,
+}
+
+impl ImageInfo {
+    /// The stored type a command that keeps its input's type writes `vol` (this image's values,
+    /// possibly resampled) in: the stored type when values were not scaled; scaled values
+    /// (DICOM HU) as int16 when they fit (exactly, or after rounding with `round`), float32
+    /// otherwise, so a rescaled unsigned series never loses its negative HU.
+    pub fn kept_dtype(&self, vol: &Volume<f32>, round: bool) -> DType {
+        if self.scale.is_none() {
+            return self.dtype;
+        }
+        let (lo, hi) = (i16::MIN as f32, i16::MAX as f32);
+        let fits = vol.data.iter().all(|&x| {
+            let y = if round { x.round() } else { x };
+            y.fract() == 0.0 && y >= lo && y <= hi
+        });
+        if fits { DType::I16 } else { DType::F32 }
+    }
 }
 
 fn detect(path: &Path) -> Result<ImageFormat> {

@@ -866,6 +866,12 @@ const GZIP_LEVEL: Compression = Compression::new(3);
 /// The data go out in file order straight from the volume, one transposing pass per slab;
 /// `.nii.gz` is deflated in 1 MiB blocks on all rayon threads into one standard gzip member.
 pub fn write_nifti<T: NiftiElement>(path: &Path, vol: &Volume<T>) -> Result<()> {
+    write_nifti_with(path, vol, true)
+}
+
+/// `map`: an uncompressed file may be written through a memory map (`false`: always through
+/// a buffer, the fallback where blocks cannot be reserved; tested to give the same bytes).
+fn write_nifti_with<T: NiftiElement>(path: &Path, vol: &Volume<T>, map: bool) -> Result<()> {
     let name = path.to_string_lossy();
     let gz = name.ends_with(".nii.gz");
     if !(name.ends_with(".nii") || gz) {
@@ -891,13 +897,23 @@ pub fn write_nifti<T: NiftiElement>(path: &Path, vol: &Volume<T>) -> Result<()> 
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let file = File::create(path).map_err(err)?;
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(err)?;
     if gz {
         let mut w = ParGzWriter::new(BufWriter::with_capacity(1 << 20, file), GZIP_LEVEL);
         w.write_all(&header).map_err(err)?;
         write_file_order(data, shape, |b| w.write_all(b)).map_err(err)?;
         w.finish().map_err(err)?;
     } else {
+        #[cfg(target_os = "linux")]
+        if map && write_mapped(&file, &header, data, shape).map_err(err)? {
+            return Ok(());
+        }
         let mut w = BufWriter::with_capacity(1 << 20, file);
         w.write_all(&header).map_err(err)?;
         write_file_order(data, shape, |b| w.write_all(b)).map_err(err)?;
@@ -906,9 +922,107 @@ pub fn write_nifti<T: NiftiElement>(path: &Path, vol: &Volume<T>) -> Result<()> 
     Ok(())
 }
 
+/// Writes an f32 volume as NIfTI in the stored type `dtype`: integers are rounded to the
+/// nearest value and saturate at the type's range (f32 -> int `as` casts saturate), floats are
+/// kept; 64-bit integers are written as float32, which holds every value such images carry.
+/// For commands that keep their input's type (SimpleITK keeps the pixel type too).
+pub fn write_nifti_as(path: &Path, vol: &Volume<f32>, dtype: DType) -> Result<()> {
+    use rayon::prelude::*;
+    fn conv<T: NiftiElement>(vol: &Volume<f32>, f: impl Fn(f32) -> T + Sync) -> Volume<T> {
+        let data = vol.data.as_standard_layout();
+        let src = data.as_slice().expect("standard layout is contiguous");
+        let out: Vec<T> = src.par_iter().map(|&x| f(x)).collect();
+        Volume::from_vec_c(vol.shape(), out, vol.geometry).expect("same shape")
+    }
+    match dtype {
+        DType::U8 => write_nifti(path, &conv(vol, |x| x.round() as u8)),
+        DType::I8 => write_nifti(path, &conv(vol, |x| x.round() as i8)),
+        DType::I16 => write_nifti(path, &conv(vol, |x| x.round() as i16)),
+        DType::U16 => write_nifti(path, &conv(vol, |x| x.round() as u16)),
+        DType::I32 => write_nifti(path, &conv(vol, |x| x.round() as i32)),
+        DType::U32 => write_nifti(path, &conv(vol, |x| x.round() as u32)),
+        DType::F64 => write_nifti(path, &conv(vol, |x| x as f64)),
+        DType::F32 | DType::I64 | DType::U64 => write_nifti(path, vol),
+    }
+}
+
+/// Writes an uncompressed NIfTI through a shared memory map of the (new, empty) `file`: the
+/// blocks are reserved first, so a full disk is an error here rather than a SIGBUS on a page
+/// fault, and the transposing pass then fills the page cache from all rayon threads (one
+/// `write` call copies on one thread: 1.4-1.6x SimpleITK's time for 84 MB, benches/README.md).
+/// `Ok(false)`: this file system cannot reserve blocks (or the data would be misaligned), and
+/// nothing was written; the caller writes through a buffer instead.
+#[cfg(target_os = "linux")]
+fn write_mapped<T: NiftiElement>(
+    file: &File,
+    header: &[u8],
+    data: &[T],
+    shape: [usize; 3],
+) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let len = header.len() + std::mem::size_of_val(data);
+    if data.is_empty() || !header.len().is_multiple_of(std::mem::align_of::<T>()) {
+        return Ok(false);
+    }
+    // SAFETY: plain syscall on a descriptor we own; returns an errno value, never sets errno.
+    let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    match r {
+        0 => {}
+        libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL => return Ok(false),
+        e => return Err(std::io::Error::from_raw_os_error(e)),
+    }
+    // SAFETY: `file` was just created (truncated) by us and reserved to `len` bytes; the map is
+    // private to this call. Another process truncating the file while we write would fault
+    // (SIGBUS), as with any memory-mapped writer; nothing in tomofuse does that.
+    let mut map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(file)? };
+    let (head, body) = map.split_at_mut(header.len());
+    head.copy_from_slice(header);
+    // The map is page-aligned and the header a multiple of T's alignment (checked above).
+    let body: &mut [T] = bytemuck::cast_slice_mut(body);
+    crate::layout::gather_file_order(data, shape, body);
+    // Dropping the map leaves the pages dirty in the page cache, as `write` would: no msync,
+    // which would wait for the disk.
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The memory-mapped writer and the buffered fallback write the same bytes, for each
+    /// element size and for a shape whose slab does not divide the slice count.
+    #[test]
+    fn mapped_and_buffered_writes_are_identical() {
+        let g = Geometry::new(
+            [0.7, 0.8, 2.5],
+            [1.0, -2.0, 3.0],
+            [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            Space::Lps,
+        )
+        .unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let shape = [301, 257, 67];
+        let v = Volume::from_vec_c(
+            shape,
+            (0..301 * 257 * 67)
+                .map(|x| (x % 65_521) as f32 - 3000.0)
+                .collect(),
+            g,
+        )
+        .unwrap();
+        fn both<T: NiftiElement>(d: &Path, v: &Volume<T>) {
+            let (a, b) = (d.join("a.nii"), d.join("b.nii"));
+            write_nifti_with(&a, v, true).unwrap();
+            write_nifti_with(&b, v, false).unwrap();
+            let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+            assert_eq!(a.len(), 352 + v.data.len() * std::mem::size_of::<T>());
+            assert!(a == b, "{}", std::any::type_name::<T>());
+        }
+        both(d.path(), &v);
+        both(d.path(), &v.map(|&x| x as i16));
+        both(d.path(), &v.map(|&x| x as u8));
+        both(d.path(), &v.map(|&x| x as f64));
+    }
 
     #[test]
     fn quaternion_round_trip() {

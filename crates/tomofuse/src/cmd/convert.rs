@@ -3,8 +3,7 @@
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
-use tomofuse_core::Volume;
-use tomofuse_io::{DType, read_image_series, read_rtstruct_mask, write_nifti};
+use tomofuse_io::{read_image_series, read_rtstruct_mask, write_nifti, write_nifti_as};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -21,12 +20,6 @@ pub struct Args {
     /// SeriesInstanceUID to pick when the DICOM folder holds several series.
     #[arg(long)]
     pub series_uid: Option<String>,
-}
-
-fn fits(v: &Volume<f32>, lo: f32, hi: f32) -> bool {
-    v.data
-        .iter()
-        .all(|&x| x.fract() == 0.0 && x >= lo && x <= hi)
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -48,21 +41,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     // Keep the stored type when values were not scaled; scaled integers (DICOM HU) go to int16
     // when they fit, anything else to float32.
-    let target = match (info.scale, info.dtype) {
-        (None, d) => d,
-        (Some(_), _) if fits(&vol, i16::MIN as f32, i16::MAX as f32) => DType::I16,
-        _ => DType::F32,
-    };
-    match target {
-        DType::U8 => write_nifti(&a.output, &vol.map(|&x| x as u8))?,
-        DType::I8 => write_nifti(&a.output, &vol.map(|&x| x as i8))?,
-        DType::I16 => write_nifti(&a.output, &vol.map(|&x| x as i16))?,
-        DType::U16 => write_nifti(&a.output, &vol.map(|&x| x as u16))?,
-        DType::I32 => write_nifti(&a.output, &vol.map(|&x| x as i32))?,
-        DType::U32 => write_nifti(&a.output, &vol.map(|&x| x as u32))?,
-        DType::F64 => write_nifti(&a.output, &vol.map(|&x| x as f64))?,
-        DType::F32 | DType::I64 | DType::U64 => write_nifti(&a.output, &vol)?,
-    }
+    let target = info.kept_dtype(&vol, false);
+    write_nifti_as(&a.output, &vol, target)?;
     log::info!(
         "wrote {} ({}, shape {:?})",
         a.output.display(),

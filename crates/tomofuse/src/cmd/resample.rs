@@ -23,6 +23,16 @@ pub enum GridArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DtypeArg {
+    /// float32 (interpolated values kept as they are).
+    Float32,
+    /// The input's stored type (int16 stays int16: half the bytes), values rounded to the
+    /// nearest and saturated at the type's range; rescaled input (DICOM HU) as int16 when it
+    /// fits, else float32. SimpleITK's Resample keeps the pixel type too.
+    Input,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceArg {
     Cpu,
     Cuda,
@@ -59,6 +69,9 @@ pub struct Args {
     /// Round intensities to integers after interpolation (IBSI).
     #[arg(long)]
     pub round: bool,
+    /// Stored type of the written image (not with --mask, which writes uint8).
+    #[arg(long, value_enum, default_value = "float32", conflicts_with = "mask")]
+    pub dtype: DtypeArg,
     /// Value of output voxels outside the input grid.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub default_value: f32,
@@ -138,7 +151,11 @@ pub fn run(args: Args) -> Result<()> {
             device,
             t.elapsed().as_secs_f64()
         );
-        tomofuse_io::write_nifti(&args.output, &out)
+        let dtype = match args.dtype {
+            DtypeArg::Float32 => tomofuse_io::DType::F32,
+            DtypeArg::Input => info.kept_dtype(&out, true),
+        };
+        tomofuse_io::write_nifti_as(&args.output, &out, dtype)
             .with_context(|| format!("writing {}", args.output.display()))?;
     }
     Ok(())
