@@ -229,6 +229,46 @@ struct State<M> {
     best_score: Option<f64>,
     loop_state: serde_json::Value,
     history: History<M>,
+    /// The folder (in the checkpoint directory) holding this epoch's weight and optimiser
+    /// files until they are moved into place; see [`publish`].
+    #[serde(default)]
+    staged: Option<String>,
+}
+
+/// Prefix of the per-epoch staging folders.
+const STAGING: &str = "pending-epoch-";
+
+/// Moves every file of the staging folder `stage` into `dir` (one atomic rename each) and
+/// removes the folder. Idempotent: a file already moved is simply no longer there.
+///
+/// Why: the weights, the optimiser moments and the state must change together. Each epoch's
+/// files are first written into their own staging folder, then the state naming that folder is
+/// written atomically (the commit), then the files are moved into place. A crash before the
+/// commit leaves the previous epoch's files and state; a crash after it is completed by the
+/// next resume, which moves what is left. So a resume never sees weights one epoch newer than
+/// the state.
+fn publish(dir: &Path, stage: &Path) -> Result<(), Nn3dError> {
+    if !stage.exists() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(stage).map_err(|e| ck_err(stage, e))? {
+        let entry = entry.map_err(|e| ck_err(stage, e))?;
+        let to = dir.join(entry.file_name());
+        std::fs::rename(entry.path(), &to).map_err(|e| ck_err(&to, e))?;
+    }
+    std::fs::remove_dir(stage).map_err(|e| ck_err(stage, e))
+}
+
+/// Removes staging folders other than `keep`: an epoch that crashed before its commit.
+fn clear_staging(dir: &Path, keep: Option<&str>) -> Result<(), Nn3dError> {
+    for entry in std::fs::read_dir(dir).map_err(|e| ck_err(dir, e))? {
+        let entry = entry.map_err(|e| ck_err(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(STAGING) && Some(name.as_str()) != keep {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| ck_err(&entry.path(), e))?;
+        }
+    }
+    Ok(())
 }
 
 fn ck_err(path: &Path, reason: impl std::fmt::Display) -> Nn3dError {
@@ -378,6 +418,9 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
     let mut start = 0;
     if let Some(dir) = &cfg.checkpoint_dir {
         std::fs::create_dir_all(dir).map_err(|e| ck_err(dir, e))?;
+        if !cfg.resume {
+            clear_staging(dir, None)?;
+        }
     }
     if cfg.resume
         && let Some(dir) = &cfg.checkpoint_dir
@@ -385,6 +428,12 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
         let path = dir.join(TRAINER_STATE);
         let text = std::fs::read_to_string(&path).map_err(|e| ck_err(&path, e))?;
         let state: State<T::Metrics> = serde_json::from_str(&text).map_err(|e| ck_err(&path, e))?;
+        // Finish moving the committed epoch's files into place (a crash after the commit),
+        // and drop an epoch's files that were never committed.
+        if let Some(stage) = &state.staged {
+            publish(dir, &dir.join(stage))?;
+        }
+        clear_staging(dir, None)?;
         if (state.epochs, state.steps_per_epoch) != (cfg.epochs, cfg.steps_per_epoch) {
             return Err(ck_err(
                 &path,
@@ -454,6 +503,7 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
         } else {
             None
         };
+        let mut new_best = false;
         let mut rec = EpochRecord {
             epoch,
             lr,
@@ -478,9 +528,7 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
             if best.as_ref().is_none_or(|(b, _)| sel > *b) {
                 best = Some((sel, snapshot(task.varmap())?));
                 history.best_epoch = epoch;
-                if let Some(dir) = &cfg.checkpoint_dir {
-                    task.save(&dir.join(BEST_WEIGHTS))?;
-                }
+                new_best = true;
             }
         } else if best.is_none() {
             // Nothing validated (yet): the weights are the latest epoch's.
@@ -501,8 +549,17 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
         );
         history.epochs.push(rec);
         if let Some(dir) = &cfg.checkpoint_dir {
-            task.save(&dir.join(LAST_WEIGHTS))?;
-            write_optimiser(&dir.join(OPTIMISER_STATE), &names, &opt)?;
+            let stage_name = format!("{STAGING}{epoch:05}");
+            let stage = dir.join(&stage_name);
+            if stage.exists() {
+                std::fs::remove_dir_all(&stage).map_err(|e| ck_err(&stage, e))?;
+            }
+            std::fs::create_dir_all(&stage).map_err(|e| ck_err(&stage, e))?;
+            if new_best {
+                task.save(&stage.join(BEST_WEIGHTS))?;
+            }
+            task.save(&stage.join(LAST_WEIGHTS))?;
+            write_optimiser(&stage.join(OPTIMISER_STATE), &names, &opt)?;
             let state = State {
                 epochs: cfg.epochs,
                 steps_per_epoch: cfg.steps_per_epoch,
@@ -513,10 +570,12 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
                 best_score: best.as_ref().map(|(s, _)| *s),
                 loop_state: task.loop_state(),
                 history: history.clone(),
+                staged: Some(stage_name),
             };
             let path = dir.join(TRAINER_STATE);
             let json = serde_json::to_vec_pretty(&state).map_err(|e| ck_err(&path, e))?;
             write_atomic(&path, &json)?;
+            publish(dir, &stage)?;
         }
     }
     if let Some((_, snap)) = best {
@@ -708,6 +767,62 @@ mod tests {
         for (a, b) in full.after.iter().zip(&second.after) {
             assert_eq!(bits(a), bits(b));
         }
+    }
+
+    /// The checkpoint is consistent whatever moment a crash hits: (a) after epoch 2's state
+    /// was committed but before its files were moved into place (the top level still holds
+    /// epoch 1's files), and (b) while epoch 3's files were being staged (a partial staging
+    /// folder, no commit). Resuming from either ends bit for bit as the uninterrupted run.
+    #[test]
+    fn resume_survives_a_crash_at_either_side_of_the_commit() {
+        let scores = vec![0.2, 0.6, 0.3, 0.5, 0.4];
+        let dir = tempfile::tempdir().unwrap();
+        let run = |name: &str, stop: Option<usize>, resume: bool, after: Vec<Vec<f32>>| {
+            let mut toy = Toy::new(Some(scores.clone()));
+            // The toy's validation scores follow its own epoch count.
+            toy.after = after;
+            let cfg = TrainerConfig {
+                checkpoint_dir: Some(dir.path().join(name)),
+                stop_after: stop,
+                resume,
+                ..config(5)
+            };
+            let h = train(&mut toy, &cfg).unwrap();
+            (toy, h)
+        };
+        let (full, h_full) = run("full", None, false, vec![]);
+        run("one", Some(1), false, vec![]);
+        let (first, _) = run("crash", Some(2), false, vec![]);
+        let crash = dir.path().join("crash");
+        let one = dir.path().join("one");
+        // (a) Epoch 2 (index 1) committed: its files back into the staging folder its state
+        // names, the top level holding epoch 1's, as if the moves had not happened.
+        let stage = crash.join(format!("{STAGING}00001"));
+        std::fs::create_dir_all(&stage).unwrap();
+        for f in [LAST_WEIGHTS, OPTIMISER_STATE, BEST_WEIGHTS] {
+            std::fs::rename(crash.join(f), stage.join(f)).unwrap();
+            std::fs::copy(one.join(f), crash.join(f)).unwrap();
+        }
+        // (b) A half-written staging folder of epoch 3 (index 2), never committed.
+        let partial = crash.join(format!("{STAGING}00002"));
+        std::fs::create_dir_all(&partial).unwrap();
+        std::fs::write(partial.join(LAST_WEIGHTS), b"half a file").unwrap();
+        let (resumed, h_resumed) = run("crash", None, true, first.after.clone());
+        assert_eq!(without_seconds(h_resumed), without_seconds(h_full));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&resumed.weights()), bits(&full.weights()));
+        // (The state file differs only in the epochs' seconds; the history is compared above.)
+        for f in [LAST_WEIGHTS, OPTIMISER_STATE, BEST_WEIGHTS] {
+            let a = std::fs::read(dir.path().join("full").join(f)).unwrap();
+            let b = std::fs::read(crash.join(f)).unwrap();
+            assert!(a == b, "{f} differs");
+        }
+        let left: Vec<_> = std::fs::read_dir(&crash)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(STAGING))
+            .collect();
+        assert!(left.is_empty(), "staging folders left: {left:?}");
     }
 
     /// A resumed schedule of another length is refused rather than silently mixed.
