@@ -670,3 +670,64 @@ fn reference_mask_study_runs_held_out_k_fold_and_leave_one_group_out() {
         assert!(direct > 0.6, "{kind}: pooled fused AUC {direct}");
     }
 }
+
+/// SIGKILL while the U-Net trains (after its first epoch's checkpoint was committed): the next
+/// `tomofuse run` continues that training from the checkpoint instead of starting over, and
+/// ends with the uninterrupted run's numbers.
+#[test]
+fn crswnp_tiny_continues_an_interrupted_training() {
+    let dir = tempfile::tempdir().unwrap();
+    // The tiny profile with 6 epochs, so that the kill lands inside training.
+    let text = std::fs::read_to_string(root().join("experiments/crswnp-mtlnet.toml")).unwrap();
+    let tiny = "[profiles.tiny]\nepochs = 2\n";
+    assert!(text.contains(tiny), "the shipped tiny profile changed");
+    let config = dir.path().join("crswnp-6.toml");
+    std::fs::write(&config, text.replace(tiny, "[profiles.tiny]\nepochs = 6\n")).unwrap();
+    let config = config.to_str().unwrap();
+    let reference = dir.path().join("reference");
+    run(config, &reference);
+    let want = metrics(&reference);
+
+    let a = dir.path().join("killed");
+    let mut child = Command::new(bin())
+        .current_dir(root())
+        .args(["run", config, "--profile", "tiny", "--out"])
+        .arg(&a)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = a.join("models/unet/trainer-state.json");
+    let t0 = std::time::Instant::now();
+    let mut killed_after = None;
+    while t0.elapsed().as_secs() < 900 {
+        let done = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["epochs_done"].as_u64());
+        if let Some(d) = done.filter(|&d| (1..6).contains(&d)) {
+            child.kill().unwrap();
+            killed_after = Some(d);
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.wait();
+    let d = killed_after.expect("the run ended before it could be killed mid-training");
+    assert!(!a.join("metrics.json").exists());
+    let log = run(config, &a);
+    // The trainer may have committed one more epoch between the read and the kill.
+    assert!(
+        log.contains(&format!("resuming after epoch {d}/6"))
+            || log.contains(&format!("resuming after epoch {}/6", d + 1)),
+        "killed after epoch {d}, but the training did not continue from there:\n{log}"
+    );
+    assert_eq!(
+        want,
+        metrics(&a),
+        "continued training differs from an uninterrupted one"
+    );
+}

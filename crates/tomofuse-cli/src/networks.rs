@@ -30,6 +30,7 @@ fn train_config(spec: &SegTrainSpec) -> tomofuse_unet::TrainConfig {
         window_roi,
         window_overlap,
         checkpoint_dir,
+        resume,
         class_balanced_batches,
         selection_window,
         validation_interval,
@@ -63,6 +64,10 @@ fn train_config(spec: &SegTrainSpec) -> tomofuse_unet::TrainConfig {
             overlap: window_overlap,
             ..Default::default()
         },
+        resume: resume
+            && checkpoint_dir
+                .as_ref()
+                .is_some_and(|d| d.join(tomofuse_nn3d::trainer::TRAINER_STATE).exists()),
         checkpoint_dir,
         class_balanced_batches,
         selection_window,

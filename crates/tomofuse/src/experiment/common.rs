@@ -674,10 +674,27 @@ pub fn train_config(cfg: &ExperimentConfig, rd: &RunDir) -> SegTrainSpec {
         window_roi: s.patch,
         window_overlap: 0.25,
         checkpoint_dir: Some(rd.path("models/unet")),
+        resume: false,
         class_balanced_batches: s.class_balanced_batches,
         selection_window: s.selection_window,
         validation_interval: s.validation_interval,
     }
+}
+
+/// The stage key an epoch checkpoint folder was written for.
+const CHECKPOINT_KEY: &str = "stage-key.txt";
+
+/// Whether the training checkpoint folder `dir` belongs to the stage keyed `key` (an
+/// interrupted training of it may continue there). Otherwise the folder is marked for `key`,
+/// and training starts afresh.
+fn resume_training(dir: &Path, key: &str) -> Result<bool> {
+    let key_file = dir.join(CHECKPOINT_KEY);
+    if std::fs::read_to_string(&key_file).is_ok_and(|k| k == key) {
+        return Ok(true);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    super::rundir::atomic_write(&key_file, key.as_bytes())?;
+    Ok(false)
 }
 
 /// What the segmentation stage leaves behind.
@@ -697,12 +714,13 @@ pub fn segmentation_stage(
     ctx: &Ctx,
     cohort: &Cohort,
 ) -> Result<(Box<dyn SegmentationModel>, SegStage, String)> {
-    let tc = train_config(ctx.cfg, ctx.rd);
+    let mut tc = train_config(ctx.cfg, ctx.rd);
     // The key leaves out where checkpoints go, so a moved or copied run directory keeps its
     // trained model.
     let key = ctx.key_json(
         ctx.nets.segmentation_key(&SegTrainSpec {
             checkpoint_dir: None,
+            resume: false,
             ..tc.clone()
         })?,
         &[],
@@ -740,6 +758,9 @@ pub fn segmentation_stage(
                 tc.epochs,
                 tc.steps_per_epoch
             );
+            // An interrupted training of this same stage (same key) continues from its last
+            // epoch's checkpoint; anything else starts afresh.
+            tc.resume = resume_training(&ctx.rd.path("models/unet"), &key)?;
             let t0 = std::time::Instant::now();
             let (n_train, n_val) = (train.len(), val.len());
             let (model, history) =

@@ -167,6 +167,9 @@ pub struct SegTrainSpec {
     pub window_overlap: f64,
     /// Where per-epoch checkpoints go, if anywhere.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Continue an interrupted training from the trainer's state in `checkpoint_dir` when it
+    /// holds one (the folder belongs to this same training); start afresh otherwise.
+    pub resume: bool,
     pub class_balanced_batches: bool,
     pub selection_window: usize,
     pub validation_interval: usize,
