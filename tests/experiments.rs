@@ -731,3 +731,71 @@ fn crswnp_tiny_continues_an_interrupted_training() {
         "continued training differs from an uninterrupted one"
     );
 }
+
+/// Column `name` of predictions.csv, by case id.
+fn prediction_column(out: &Path, name: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[col].to_string())
+        })
+        .collect()
+}
+
+/// A plain `cohort export` run from its manifest is the native run: the same target region
+/// (the masks carry a label outside it, which `cohort.target_labels` leaves out), so the same
+/// plan foreground, U-Net training, predicted masks, Dice and deep-feature scores. Quantities
+/// in millimetres may differ in the last digits, because NIfTI-1 stores spacing and origin as
+/// float32; they are not compared exactly.
+#[test]
+fn sap_plain_export_reproduces_the_native_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let native = dir.path().join("native");
+    run(SAP, &native);
+    let export = dir.path().join("export");
+    let (ok, log) = tomofuse(
+        &[
+            "cohort",
+            "export",
+            "--config",
+            SAP,
+            "--profile",
+            "tiny",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{log}");
+    let manifest = export.join("manifest.csv");
+    let from_files = dir.path().join("from-files");
+    let o = Command::new(bin())
+        .current_dir(root())
+        .args(["run", SAP, "--profile", "tiny", "--manifest"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&from_files)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap()
+    };
+    assert_eq!(plan(&native)["foreground"], plan(&from_files)["foreground"]);
+    let (a, b) = (metrics(&native), metrics(&from_files));
+    assert_eq!(a["results"]["seg_history"], b["results"]["seg_history"]);
+    for col in ["dice", "xgb_deep", "xgb_clinical"] {
+        assert_eq!(
+            prediction_column(&native, col),
+            prediction_column(&from_files, col),
+            "{col}"
+        );
+    }
+}

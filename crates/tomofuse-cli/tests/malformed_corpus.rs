@@ -366,6 +366,28 @@ fn config_cases(c: &mut Corpus) {
     );
     run(
         c,
+        "target_label_zero",
+        edit(
+            g,
+            "cohort",
+            "profile",
+            "profile = \"tiny\"\ntarget_labels = [0, 1]",
+        ),
+        &["cohort.target_labels", "1..=255"],
+    );
+    run(
+        c,
+        "target_label_twice",
+        edit(
+            g,
+            "cohort",
+            "profile",
+            "profile = \"tiny\"\ntarget_labels = [1, 1]",
+        ),
+        &["cohort.target_labels", "twice"],
+    );
+    run(
+        c,
         "plan_target_spacing_zero",
         format!("{g}\n[plan]\ntarget_spacing = [1.0, 0.0, 1.0]\n"),
         &["plan.target_spacing", "> 0"],

@@ -402,6 +402,14 @@ where
 /// Loads the cohort named by the config: built-in synthetic (generated from the seed) or a
 /// manifest of real cases (relative to the config's folder).
 pub fn load_cohort(cfg: &ExperimentConfig, config_dir: &Path) -> Result<Cohort> {
+    let mut cohort = load_cohort_as_is(cfg, config_dir)?;
+    if let Some(t) = &cfg.cohort.target_labels {
+        cohort.target_labels = t.clone();
+    }
+    Ok(cohort)
+}
+
+fn load_cohort_as_is(cfg: &ExperimentConfig, config_dir: &Path) -> Result<Cohort> {
     match cfg.cohort.source.as_str() {
         "synthetic" => {
             let profile = Profile::parse(&cfg.cohort.profile)?;
@@ -466,8 +474,8 @@ pub fn assign_splits(cfg: &ExperimentConfig, cohort: &mut Cohort) -> Result<()> 
 /// A hash of what identifies the cohort, so cached stages are invalidated when it changes.
 pub fn cohort_key(cohort: &Cohort, cfg: &ExperimentConfig) -> String {
     let mut s = format!(
-        "{}|{}|{}|",
-        cohort.name, cfg.cohort.source, cfg.cohort.profile
+        "{}|{}|{}|{:?}|",
+        cohort.name, cfg.cohort.source, cfg.cohort.profile, cohort.target_labels
     );
     for c in &cohort.cases {
         s.push_str(&format!(

@@ -72,6 +72,12 @@ pub struct CohortSection {
     /// `source = "synthetic"` (also by `tomofuse cohort export --config`).
     #[serde(default)]
     pub generator: Option<String>,
+    /// Mask labels that make up the target region (segmentation, radiomics ROI, crops, Dice).
+    /// Default: the built-in generator's own, or every non-zero label of a manifest's masks.
+    /// A study's masks often carry more than its target (SAP's: 1 pancreas, 2 necrosis, 3
+    /// peripancreatic fluid; the target is 1 and 2).
+    #[serde(default)]
+    pub target_labels: Option<Vec<u8>>,
 }
 
 fn default_profile() -> String {
@@ -528,6 +534,19 @@ impl ExperimentConfig {
         );
         if self.cohort.source == "manifest" && self.cohort.manifest.is_none() {
             bail!("cohort.source = \"manifest\" needs cohort.manifest = \"path.csv\"");
+        }
+        if let Some(t) = &self.cohort.target_labels {
+            ensure!(
+                !t.is_empty() && t.iter().all(|&l| l > 0),
+                "cohort.target_labels = {t:?}: give one or more labels in 1..=255 (0 is background)"
+            );
+            let mut u = t.clone();
+            u.sort_unstable();
+            u.dedup();
+            ensure!(
+                u.len() == t.len(),
+                "cohort.target_labels = {t:?}: a label is listed twice"
+            );
         }
         if let Some(o) = self.radiomics.as_ref().and_then(|r| r.orientation.as_ref()) {
             // The same check extraction makes, before any stage runs.
