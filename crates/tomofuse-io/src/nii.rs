@@ -866,12 +866,19 @@ const GZIP_LEVEL: Compression = Compression::new(3);
 /// The data go out in file order straight from the volume, one transposing pass per slab;
 /// `.nii.gz` is deflated in 1 MiB blocks on all rayon threads into one standard gzip member.
 pub fn write_nifti<T: NiftiElement>(path: &Path, vol: &Volume<T>) -> Result<()> {
-    write_nifti_with(path, vol, true)
+    write_nifti_with(path, vol, true, &|x| x)
 }
 
-/// `map`: an uncompressed file may be written through a memory map (`false`: always through
-/// a buffer, the fallback where blocks cannot be reserved; tested to give the same bytes).
-fn write_nifti_with<T: NiftiElement>(path: &Path, vol: &Volume<T>, map: bool) -> Result<()> {
+/// Writes `vol`'s values converted by `conv` to the stored type `T`, in the same pass that
+/// puts them in file order (no converted copy of the volume). `map`: an uncompressed file may
+/// be written through a memory map (`false`: always through a buffer, the fallback where
+/// blocks cannot be reserved; tested to give the same bytes).
+fn write_nifti_with<S: Copy + Send + Sync, T: NiftiElement>(
+    path: &Path,
+    vol: &Volume<S>,
+    map: bool,
+    conv: &(impl Fn(S) -> T + Sync),
+) -> Result<()> {
     let name = path.to_string_lossy();
     let gz = name.ends_with(".nii.gz");
     if !(name.ends_with(".nii") || gz) {
@@ -907,16 +914,16 @@ fn write_nifti_with<T: NiftiElement>(path: &Path, vol: &Volume<T>, map: bool) ->
     if gz {
         let mut w = ParGzWriter::new(BufWriter::with_capacity(1 << 20, file), GZIP_LEVEL);
         w.write_all(&header).map_err(err)?;
-        write_file_order(data, shape, |b| w.write_all(b)).map_err(err)?;
+        write_file_order(data, shape, conv, |b| w.write_all(b)).map_err(err)?;
         w.finish().map_err(err)?;
     } else {
         #[cfg(target_os = "linux")]
-        if map && write_mapped(&file, &header, data, shape).map_err(err)? {
+        if map && write_mapped(&file, &header, data, shape, conv).map_err(err)? {
             return Ok(());
         }
         let mut w = BufWriter::with_capacity(1 << 20, file);
         w.write_all(&header).map_err(err)?;
-        write_file_order(data, shape, |b| w.write_all(b)).map_err(err)?;
+        write_file_order(data, shape, conv, |b| w.write_all(b)).map_err(err)?;
         w.flush().map_err(err)?;
     }
     Ok(())
@@ -927,21 +934,14 @@ fn write_nifti_with<T: NiftiElement>(path: &Path, vol: &Volume<T>, map: bool) ->
 /// kept; 64-bit integers are written as float32, which holds every value such images carry.
 /// For commands that keep their input's type (SimpleITK keeps the pixel type too).
 pub fn write_nifti_as(path: &Path, vol: &Volume<f32>, dtype: DType) -> Result<()> {
-    use rayon::prelude::*;
-    fn conv<T: NiftiElement>(vol: &Volume<f32>, f: impl Fn(f32) -> T + Sync) -> Volume<T> {
-        let data = vol.data.as_standard_layout();
-        let src = data.as_slice().expect("standard layout is contiguous");
-        let out: Vec<T> = src.par_iter().map(|&x| f(x)).collect();
-        Volume::from_vec_c(vol.shape(), out, vol.geometry).expect("same shape")
-    }
     match dtype {
-        DType::U8 => write_nifti(path, &conv(vol, |x| x.round() as u8)),
-        DType::I8 => write_nifti(path, &conv(vol, |x| x.round() as i8)),
-        DType::I16 => write_nifti(path, &conv(vol, |x| x.round() as i16)),
-        DType::U16 => write_nifti(path, &conv(vol, |x| x.round() as u16)),
-        DType::I32 => write_nifti(path, &conv(vol, |x| x.round() as i32)),
-        DType::U32 => write_nifti(path, &conv(vol, |x| x.round() as u32)),
-        DType::F64 => write_nifti(path, &conv(vol, |x| x as f64)),
+        DType::U8 => write_nifti_with(path, vol, true, &|x: f32| x.round() as u8),
+        DType::I8 => write_nifti_with(path, vol, true, &|x: f32| x.round() as i8),
+        DType::I16 => write_nifti_with(path, vol, true, &|x: f32| x.round() as i16),
+        DType::U16 => write_nifti_with(path, vol, true, &|x: f32| x.round() as u16),
+        DType::I32 => write_nifti_with(path, vol, true, &|x: f32| x.round() as i32),
+        DType::U32 => write_nifti_with(path, vol, true, &|x: f32| x.round() as u32),
+        DType::F64 => write_nifti_with(path, vol, true, &|x: f32| x as f64),
         DType::F32 | DType::I64 | DType::U64 => write_nifti(path, vol),
     }
 }
@@ -953,14 +953,15 @@ pub fn write_nifti_as(path: &Path, vol: &Volume<f32>, dtype: DType) -> Result<()
 /// `Ok(false)`: this file system cannot reserve blocks (or the data would be misaligned), and
 /// nothing was written; the caller writes through a buffer instead.
 #[cfg(target_os = "linux")]
-fn write_mapped<T: NiftiElement>(
+fn write_mapped<S: Copy + Sync, T: NiftiElement>(
     file: &File,
     header: &[u8],
-    data: &[T],
+    data: &[S],
     shape: [usize; 3],
+    conv: &(impl Fn(S) -> T + Sync),
 ) -> std::io::Result<bool> {
     use std::os::fd::AsRawFd;
-    let len = header.len() + std::mem::size_of_val(data);
+    let len = header.len() + data.len() * std::mem::size_of::<T>();
     if data.is_empty() || !header.len().is_multiple_of(std::mem::align_of::<T>()) {
         return Ok(false);
     }
@@ -979,7 +980,7 @@ fn write_mapped<T: NiftiElement>(
     head.copy_from_slice(header);
     // The map is page-aligned and the header a multiple of T's alignment (checked above).
     let body: &mut [T] = bytemuck::cast_slice_mut(body);
-    crate::layout::gather_file_order(data, shape, body);
+    crate::layout::gather_file_order(data, shape, body, conv);
     // Dropping the map leaves the pages dirty in the page cache, as `write` would: no msync,
     // which would wait for the disk.
     Ok(true)
@@ -1012,8 +1013,8 @@ mod tests {
         .unwrap();
         fn both<T: NiftiElement>(d: &Path, v: &Volume<T>) {
             let (a, b) = (d.join("a.nii"), d.join("b.nii"));
-            write_nifti_with(&a, v, true).unwrap();
-            write_nifti_with(&b, v, false).unwrap();
+            write_nifti_with(&a, v, true, &|x| x).unwrap();
+            write_nifti_with(&b, v, false, &|x| x).unwrap();
             let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
             assert_eq!(a.len(), 352 + v.data.len() * std::mem::size_of::<T>());
             assert!(a == b, "{}", std::any::type_name::<T>());
@@ -1022,6 +1023,30 @@ mod tests {
         both(d.path(), &v.map(|&x| x as i16));
         both(d.path(), &v.map(|&x| x as u8));
         both(d.path(), &v.map(|&x| x as f64));
+        // Converting while writing gives the bytes of the converted volume, mapped, buffered
+        // and gzipped.
+        let frac = v.map(|&x| x * 0.37 - 0.5);
+        for (name, dtype) in [("i16", DType::I16), ("u8", DType::U8), ("f64", DType::F64)] {
+            for ext in ["nii", "nii.gz"] {
+                let (a, b) = (
+                    d.path().join(format!("a.{ext}")),
+                    d.path().join(format!("b.{ext}")),
+                );
+                write_nifti_as(&a, &frac, dtype).unwrap();
+                match dtype {
+                    DType::I16 => write_nifti(&b, &frac.map(|&x| x.round() as i16)),
+                    DType::U8 => write_nifti(&b, &frac.map(|&x| x.round() as u8)),
+                    _ => write_nifti(&b, &frac.map(|&x| x as f64)),
+                }
+                .unwrap();
+                let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+                assert!(a == b, "{name} .{ext}");
+            }
+        }
+        let (a, b) = (d.path().join("a.nii"), d.path().join("b.nii"));
+        write_nifti_with(&a, &frac, true, &|x: f32| x.round() as i16).unwrap();
+        write_nifti_with(&b, &frac, false, &|x: f32| x.round() as i16).unwrap();
+        assert!(std::fs::read(a).unwrap() == std::fs::read(b).unwrap());
     }
 
     #[test]
