@@ -154,6 +154,34 @@ fn crswnp_tiny_is_deterministic_and_resumes() {
     assert_eq!(ma, metrics(&a));
 }
 
+/// Starts `tomofuse run CONFIG --profile tiny --out OUT` and SIGKILLs it as soon as `when`
+/// returns a value (polled every 5 ms), which is returned; `None` when the run ended first.
+fn kill_run_when<T>(config: &str, out: &Path, mut when: impl FnMut() -> Option<T>) -> Option<T> {
+    let mut child = Command::new(bin())
+        .current_dir(root())
+        .args(["run", config, "--profile", "tiny", "--out"])
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let mut hit = None;
+    while t0.elapsed().as_secs() < 900 {
+        if let Some(v) = when() {
+            child.kill().unwrap();
+            hit = Some(v);
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.wait();
+    hit
+}
+
 /// Runs the binary with `args` (from the workspace root) and returns (success, stdout+stderr).
 fn tomofuse(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
     let mut cmd = Command::new(bin());
@@ -249,35 +277,17 @@ fn sap_tiny_resumes_after_sigkill_shards_merge_identically_and_survives_a_full_d
 
     // SIGKILL in the middle of the per-case feature stage, then resume.
     let a = dir.path().join("killed");
-    let mut child = Command::new(bin())
-        .current_dir(root())
-        .args(["run", SAP, "--profile", "tiny", "--out"])
-        .arg(&a)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let feats = a.join("cases/features");
-    let t0 = std::time::Instant::now();
-    let mut killed = false;
-    while t0.elapsed().as_secs() < 900 {
+    let killed = kill_run_when(SAP, &a, || {
         // Finished cases only (a temporary file is a case being written).
         let n = std::fs::read_dir(&feats).map_or(0, |d| {
             d.flatten()
                 .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
                 .count()
         });
-        if n >= 3 {
-            child.kill().unwrap();
-            killed = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let _ = child.wait();
+        (n >= 3).then_some(())
+    })
+    .is_some();
     assert!(killed, "the run ended before it could be killed mid-stage");
     assert!(!a.join("metrics.json").exists());
     let log = run(SAP, &a);
@@ -689,33 +699,14 @@ fn crswnp_tiny_continues_an_interrupted_training() {
     let want = metrics(&reference);
 
     let a = dir.path().join("killed");
-    let mut child = Command::new(bin())
-        .current_dir(root())
-        .args(["run", config, "--profile", "tiny", "--out"])
-        .arg(&a)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let state = a.join("models/unet/trainer-state.json");
-    let t0 = std::time::Instant::now();
-    let mut killed_after = None;
-    while t0.elapsed().as_secs() < 900 {
-        let done = std::fs::read_to_string(&state)
+    let killed_after = kill_run_when(config, &a, || {
+        std::fs::read_to_string(&state)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["epochs_done"].as_u64());
-        if let Some(d) = done.filter(|&d| (1..6).contains(&d)) {
-            child.kill().unwrap();
-            killed_after = Some(d);
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let _ = child.wait();
+            .and_then(|v| v["epochs_done"].as_u64())
+            .filter(|&d| (1..6).contains(&d))
+    });
     let d = killed_after.expect("the run ended before it could be killed mid-training");
     assert!(!a.join("metrics.json").exists());
     let log = run(config, &a);
