@@ -693,12 +693,18 @@ pub fn train_config(cfg: &ExperimentConfig, rd: &RunDir) -> SegTrainSpec {
 const CHECKPOINT_KEY: &str = "stage-key.txt";
 
 /// Whether the training checkpoint folder `dir` belongs to the stage keyed `key` (an
-/// interrupted training of it may continue there). Otherwise the folder is marked for `key`,
-/// and training starts afresh.
+/// interrupted training of it may continue there). Otherwise the folder's checkpoints, written
+/// for another key, are removed (a kill before the new training's first epoch must not leave
+/// them to be resumed under the new key), the folder is marked for `key`, and training starts
+/// afresh.
 fn resume_training(dir: &Path, key: &str) -> Result<bool> {
     let key_file = dir.join(CHECKPOINT_KEY);
     if std::fs::read_to_string(&key_file).is_ok_and(|k| k == key) {
         return Ok(true);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot clear the old checkpoints in {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     super::rundir::atomic_write(&key_file, key.as_bytes())?;
@@ -975,6 +981,33 @@ fn predict_one(ctx: &Ctx, model: &dyn SegmentationModel, c: &Prepared) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A checkpoint folder written for another stage key is cleared before it is marked for
+    /// the new key, so a run killed before its first epoch cannot resume the old training.
+    #[test]
+    fn checkpoints_of_another_key_are_never_resumed() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("unet");
+        assert!(
+            !resume_training(&dir, "key-a").unwrap(),
+            "a new folder starts afresh"
+        );
+        std::fs::write(dir.join("trainer-state.json"), "{}").unwrap();
+        assert!(
+            resume_training(&dir, "key-a").unwrap(),
+            "same key: continue"
+        );
+        assert!(dir.join("trainer-state.json").exists());
+        assert!(
+            !resume_training(&dir, "key-b").unwrap(),
+            "another key starts afresh"
+        );
+        assert!(
+            !dir.join("trainer-state.json").exists(),
+            "old state left behind"
+        );
+        assert!(resume_training(&dir, "key-b").unwrap());
+    }
 
     #[test]
     fn shards_partition_the_cohort() {
