@@ -767,15 +767,20 @@ fn sap_plain_export_reproduces_the_native_run() {
     assert!(ok, "{log}");
     let manifest = export.join("manifest.csv");
     let from_files = dir.path().join("from-files");
-    let o = Command::new(bin())
-        .current_dir(root())
-        .args(["run", SAP, "--profile", "tiny", "--manifest"])
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&from_files)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (ok, log) = tomofuse(
+        &[
+            "run",
+            SAP,
+            "--profile",
+            "tiny",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--out",
+            from_files.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{log}");
     let plan = |d: &Path| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap()
     };

@@ -390,11 +390,17 @@ pub(crate) fn gather_file_order<S: Copy + Sync, T: bytemuck::Pod + Send + Sync>(
     let per = (SLAB_BYTES / (plane * size).max(1)).clamp(1, shape[2].max(1));
     for (c, slab) in dst.chunks_mut(per * plane.max(1)).enumerate() {
         gather_slices(src, shape, c * per, slab, conv);
-        if cfg!(target_endian = "big") && size > 1 {
-            let bytes: &mut [u8] = bytemuck::cast_slice_mut(slab);
-            for v in bytes.chunks_exact_mut(size) {
-                v.reverse();
-            }
+        to_le(slab);
+    }
+}
+
+/// Puts values in the files' byte order (little-endian): nothing to do on little-endian hosts.
+fn to_le<T: bytemuck::Pod>(slab: &mut [T]) {
+    let size = std::mem::size_of::<T>();
+    if cfg!(target_endian = "big") && size > 1 {
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(slab);
+        for v in bytes.chunks_exact_mut(size) {
+            v.reverse();
         }
     }
 }
@@ -420,15 +426,6 @@ fn write_file_order_slabs<S: Copy + Sync, T: bytemuck::Pod + Send + Sync>(
     let size = std::mem::size_of::<T>();
     let plane = shape[0] * shape[1];
     let per = (slab_bytes / (plane * size).max(1)).clamp(1, shape[2]);
-    // Files are little-endian.
-    let to_le = |slab: &mut [T]| {
-        if cfg!(target_endian = "big") && size > 1 {
-            let bytes: &mut [u8] = bytemuck::cast_slice_mut(slab);
-            for c in bytes.chunks_exact_mut(size) {
-                c.reverse();
-            }
-        }
-    };
     if per >= shape[2] {
         let mut buf: Vec<T> = vec![T::zeroed(); shape[2] * plane];
         gather_slices(src, shape, 0, &mut buf, conv);

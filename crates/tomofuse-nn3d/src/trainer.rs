@@ -259,12 +259,12 @@ fn publish(dir: &Path, stage: &Path) -> Result<(), Nn3dError> {
     std::fs::remove_dir(stage).map_err(|e| ck_err(stage, e))
 }
 
-/// Removes staging folders other than `keep`: an epoch that crashed before its commit.
-fn clear_staging(dir: &Path, keep: Option<&str>) -> Result<(), Nn3dError> {
+/// Removes every staging folder left in `dir`: an epoch that crashed before its commit.
+fn clear_staging(dir: &Path) -> Result<(), Nn3dError> {
     for entry in std::fs::read_dir(dir).map_err(|e| ck_err(dir, e))? {
         let entry = entry.map_err(|e| ck_err(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(STAGING) && Some(name.as_str()) != keep {
+        if name.starts_with(STAGING) {
             std::fs::remove_dir_all(entry.path()).map_err(|e| ck_err(&entry.path(), e))?;
         }
     }
@@ -419,7 +419,7 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
     if let Some(dir) = &cfg.checkpoint_dir {
         std::fs::create_dir_all(dir).map_err(|e| ck_err(dir, e))?;
         if !cfg.resume {
-            clear_staging(dir, None)?;
+            clear_staging(dir)?;
         }
     }
     if cfg.resume
@@ -433,7 +433,7 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
         if let Some(stage) = &state.staged {
             publish(dir, &dir.join(stage))?;
         }
-        clear_staging(dir, None)?;
+        clear_staging(dir)?;
         if (state.epochs, state.steps_per_epoch) != (cfg.epochs, cfg.steps_per_epoch) {
             return Err(ck_err(
                 &path,
