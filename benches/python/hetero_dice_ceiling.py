@@ -9,7 +9,10 @@ the best Dice any segmentation can reach against masks discretised on those grid
 
     tomofuse cohort export --config experiments/sap-multimodal.toml --out nat-sap
     tomofuse cohort export --config experiments/sap-multimodal.toml --heterogeneous --out het-sap
-    python3 benches/python/hetero_dice_ceiling.py nat-sap het-sap
+    python3 benches/python/hetero_dice_ceiling.py nat-sap het-sap [STRIDE] [--labels 1,2]
+
+`--labels` names the target labels (the config's `cohort.target_labels`; SAP's are 1 and 2,
+pancreas and necrosis); without it every non-zero label is the target.
 """
 
 import csv
@@ -24,15 +27,19 @@ def dice(x, y):
     return 2.0 * (x & y).sum() / max(x.sum() + y.sum(), 1)
 
 
-def main(nat, het, stride=1):
+def target(arr, labels):
+    return np.isin(arr, labels) if labels else arr > 0
+
+
+def main(nat, het, stride=1, labels=None):
     native = {r["case_id"]: r for r in csv.DictReader(open(f"{nat}/manifest.csv"))}
     rows = list(csv.DictReader(open(f"{het}/manifest.csv")))[::stride]
     smooth, nearest = [], []
     for r in rows:
         mn = nib.load(f"{nat}/{native[r['case_id']]['mask']}")
         mh = nib.load(f"{het}/{r['mask']}")
-        a = (np.asarray(mn.dataobj) > 0).astype(np.float32)
-        ref = np.asarray(mh.dataobj) > 0
+        a = target(np.asarray(mn.dataobj), labels).astype(np.float32)
+        ref = target(np.asarray(mh.dataobj), labels)
         ijk = np.indices(ref.shape).reshape(3, -1)
         m = np.linalg.inv(mn.affine) @ mh.affine
         src = m[:3, :3] @ ijk + m[:3, 3:4]
@@ -48,4 +55,10 @@ def main(nat, het, stride=1):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    argv = sys.argv[1:]
+    lab = None
+    if "--labels" in argv:
+        i = argv.index("--labels")
+        lab = [int(x) for x in argv[i + 1].split(",")]
+        del argv[i : i + 2]
+    main(argv[0], argv[1], int(argv[2]) if len(argv) > 2 else 1, lab)

@@ -5,7 +5,7 @@
 //! from the export seed and the case id, so the exported folder looks like a multi-scanner
 //! real cohort and exercises the paths a uniform synthetic grid never does: (a) resampling
 //! to another spacing (square in-plane pixels at 0.6-1.2x the native in-plane size, slices
-//! 1-2.5x thicker; image linear, mask nearest, physical field of view centred as before), then
+//! 1-2.5x thicker; image linear, mask label-linear, physical field of view centred as before), then
 //! (b) a signed axis permutation of the stored array with the geometry updated to match
 //! (LPS / RAS / LAS in-plane storage, feet-first slice order, occasionally transposed rows and
 //! columns), which changes how the voxels are stored but not where they are.
@@ -145,7 +145,8 @@ pub fn scanner_grid(native: &Geometry, seed: u64, case_id: &str) -> ScannerGrid 
 }
 
 /// Moves a case onto `grid`: (a) resampling to `grid.spacing` with the field of view centred
-/// as before (IBSI grid; image linear with the image minimum outside, mask nearest), then
+/// as before (IBSI grid; image linear with the image minimum outside; mask label-linear: the
+/// boundary a 50% partial volume draws on that grid, as an annotator on it would), then
 /// (b) the storage permutation, which changes the stored order but no world position.
 pub fn to_scanner_grid(loaded: &Loaded, grid: &ScannerGrid) -> Result<Loaded> {
     let img = &loaded.image;
@@ -161,7 +162,7 @@ pub fn to_scanner_grid(loaded: &Loaded, grid: &ScannerGrid) -> Result<Loaded> {
     let mask = loaded
         .mask
         .as_ref()
-        .map(|m| resample_mask(m, &g, shape, MaskInterp::Nearest))
+        .map(|m| resample_mask(m, &g, shape, MaskInterp::LabelLinear))
         .transpose()
         .map_err(pre)?;
     Ok(Loaded {

@@ -104,24 +104,21 @@ fn heterogeneous_export_keeps_anatomy_and_varies_storage() {
                     .collect::<String>()
             );
             directions.push(lb.image.geometry.direction);
-            // Anatomy: nearest neighbour moves each mask boundary by up to half a voxel. With
-            // masks a few voxels across (default profile, 3-7 mm voxels; slices up to 2.5x
-            // thicker) that is a few percent of the volume for the sinus cavities and up to
-            // about 20% for the thin, tapering pancreas, whose tail then loses more than its
-            // head, moving the centroid by up to 0.8 of the largest voxel (measured: sinus
-            // 7% / 0.4, SAP 20% / 0.79 at seed 42). Exactness is checked against SimpleITK below.
+            // Anatomy: label-linear resampling puts each boundary where a 50% partial volume
+            // falls on the new grid. With masks a few voxels across (default profile, 3-7 mm
+            // voxels; slices up to 2.5x thicker) that changes the volume by a few percent for
+            // the sinus cavities and by up to about 16% for the thin, tapering pancreas, and
+            // moves the centroid by up to 0.3 of the largest voxel (measured at seed 42: sinus
+            // 7.8% / 0.22, SAP 16.1% / 0.28; nearest neighbour gave 7% / 0.4 and 20% / 0.79).
+            // Exactness is checked against SimpleITK below.
             let (va, ca) = volume_centroid(&ma);
             let (vb, cb) = volume_centroid(&mb);
             let rel = (vb - va).abs() / va;
-            assert!(
-                rel < 0.25,
-                "{} volume {va:.0} -> {vb:.0} mm^3 ({g:?})",
-                a.id
-            );
+            assert!(rel < 0.2, "{} volume {va:.0} -> {vb:.0} mm^3 ({g:?})", a.id);
             let big = g.spacing.iter().copied().fold(0.0, f64::max);
             for r in 0..3 {
                 assert!(
-                    (ca[r] - cb[r]).abs() < big,
+                    (ca[r] - cb[r]).abs() < 0.35 * big,
                     "{} centroid {ca:?} -> {cb:?} ({g:?})",
                     a.id
                 );
@@ -133,8 +130,8 @@ fn heterogeneous_export_keeps_anatomy_and_varies_storage() {
         distinct.dedup();
         assert!(distinct.len() >= 2, "{study}: directions {directions:?}");
         // Independent references. SimpleITK resamples the native files onto each exported
-        // grid (linear image with the same outside value, nearest mask): the export must be
-        // that resampling, whatever the storage order (mask: except at exact ties). nibabel's affine must place the
+        // grid (linear image with the same outside value, sitkLabelLinear mask): the export must
+        // be that resampling, whatever the storage order (mask: except at ties). nibabel's affine must place the
         // exported mask's centroid where ours does (RAS = LPS with x, y negated).
         let Some(py) = tomofuse_core::python_with(&["SimpleITK", "nibabel", "numpy"]) else {
             continue;
@@ -164,12 +161,16 @@ fn heterogeneous_export_keeps_anatomy_and_varies_storage() {
                  \x20   ni, nm, xi, xm = (sitk.ReadImage(p) for p in a[q:q + 4])\n\
                  \x20   lo = float(sitk.GetArrayViewFromImage(ni).min())\n\
                  \x20   ri = sitk.Resample(ni, xi, sitk.Transform(), sitk.sitkLinear, lo, sitk.sitkFloat32)\n\
-                 \x20   rm = sitk.Resample(nm, xm, sitk.Transform(), sitk.sitkNearestNeighbor, 0, nm.GetPixelID())\n\
+                 \x20   rm = sitk.Resample(nm, xm, sitk.Transform(), sitk.sitkLabelLinear, 0, nm.GetPixelID())\n\
                  \x20   di = np.abs(sitk.GetArrayViewFromImage(ri) - sitk.GetArrayViewFromImage(xi)).max()\n\
-                 \x20   bad = np.argwhere(sitk.GetArrayViewFromImage(rm) != sitk.GetArrayViewFromImage(xm))\n\
-                 \x20   c = np.array([nm.TransformPhysicalPointToContinuousIndex(xm.TransformIndexToPhysicalPoint([int(v) for v in b[::-1]])) for b in bad]).reshape(-1, 3)\n\
-                 \x20   tie = (np.abs(c - np.floor(c) - 0.5) < 1e-3).any(axis=1)\n\
-                 \x20   dm = int((~tie).sum())\n\
+                 \x20   bad = sitk.GetArrayViewFromImage(rm) != sitk.GetArrayViewFromImage(xm)\n\
+                 \x20   na = sitk.GetArrayViewFromImage(nm); sh = []\n\
+                 \x20   for lab in np.unique(na):\n\
+                 \x20       ind = sitk.GetImageFromArray((na == lab).astype(np.float32)); ind.CopyInformation(nm)\n\
+                 \x20       sh.append(sitk.GetArrayFromImage(sitk.Resample(ind, xm, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)))\n\
+                 \x20   sh = np.sort(np.stack(sh), axis=0)\n\
+                 \x20   tie = ((sh[-1] - sh[-2]) < 1e-4) & (sh[-1] > 1e-4)\n\
+                 \x20   dm = int((bad & ~tie).sum())\n\
                  \x20   m = nib.load(a[q + 3]); idx = np.argwhere(np.asarray(m.dataobj) != 0)\n\
                  \x20   w = apply_affine(m.affine, idx).mean(axis=0)\n\
                  \x20   print(di, dm, *w.tolist())",
@@ -195,9 +196,9 @@ fn heterogeneous_export_keeps_anatomy_and_varies_storage() {
                 a.id,
                 v[0]
             );
-            // Nearest neighbour at an exact tie (a new voxel centre half-way between two
-            // native ones, as the centre planes of centre-aligned grids are) depends on float
-            // rounding of the header; every other voxel must agree.
+            // At a tie (two label shares, background included, within 1e-4, as on the centre
+            // planes of centre-aligned grids) float rounding picks the winner; every other
+            // voxel must agree.
             assert_eq!(v[1], 0.0, "{}: mask voxels differing from SimpleITK", a.id);
             let lps = [-v[2], -v[3], v[4]];
             for r in 0..3 {

@@ -256,7 +256,8 @@ fn publish(dir: &Path, stage: &Path) -> Result<(), Nn3dError> {
         let to = dir.join(entry.file_name());
         std::fs::rename(entry.path(), &to).map_err(|e| ck_err(&to, e))?;
     }
-    std::fs::remove_dir(stage).map_err(|e| ck_err(stage, e))
+    std::fs::remove_dir(stage).map_err(|e| ck_err(stage, e))?;
+    sync(dir)
 }
 
 /// Removes every staging folder left in `dir`: an epoch that crashed before its commit.
@@ -368,11 +369,28 @@ fn read_optimiser(
     opt.set_state(steps, &moments).map_err(|e| ck_err(path, e))
 }
 
-/// Writes `bytes` via a temporary file, so an interrupted write leaves the old state.
+/// Writes `bytes` via a temporary file, so an interrupted write leaves the old state; the
+/// file's bytes reach the device before the rename, and the rename before this returns.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Nn3dError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(|e| ck_err(path, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ck_err(path, e))
+    sync(&tmp)?;
+    std::fs::rename(&tmp, path).map_err(|e| ck_err(path, e))?;
+    sync(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Flushes a file's bytes, or a folder's entries (renames, new files), to the device: without
+/// it the order of the commit protocol holds for a killed process but not for a power cut,
+/// where the page cache may reach the disk in any order.
+fn sync(path: &Path) -> Result<(), Nn3dError> {
+    let p = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    std::fs::File::open(p)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| ck_err(p, format!("fsync: {e}")))
 }
 
 fn check_config(cfg: &TrainerConfig) -> Result<(), Nn3dError> {
@@ -560,6 +578,12 @@ pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Me
             }
             task.save(&stage.join(LAST_WEIGHTS))?;
             write_optimiser(&stage.join(OPTIMISER_STATE), &names, &opt)?;
+            // The staged files are on the device before the state that commits them.
+            for entry in std::fs::read_dir(&stage).map_err(|e| ck_err(&stage, e))? {
+                sync(&entry.map_err(|e| ck_err(&stage, e))?.path())?;
+            }
+            sync(&stage)?;
+            sync(dir)?;
             let state = State {
                 epochs: cfg.epochs,
                 steps_per_epoch: cfg.steps_per_epoch,

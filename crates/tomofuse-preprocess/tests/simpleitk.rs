@@ -1,37 +1,42 @@
 //! Agreement with SimpleITK 2.5 (`sitk.Resample`, identity transform, default value 0,
 //! float32 output) on the real CTs of the shared folder: nearest exactly, linear within
 //! 1e-3 HU, B-spline within 0.5 HU; ITK grid for spacing targets, plus a rotated reference
-//! grid for the general (non-separable) path. The Python side is
-//! benches/python/resample_compare.py, which also prints the differences.
+//! grid for the general (non-separable) path. A TotalSegmentator label map is resampled
+//! label-linear against `sitkLabelLinear`: every voxel equal except at exact ties. The Python
+//! side is benches/python/resample_compare.py, which also prints the differences.
 
 mod common;
 
 use common::*;
 use tomofuse_core::{Geometry, Space, Volume};
 use tomofuse_preprocess::resample::{
-    GridMode, Interp, ResampleOptions, output_grid, resample_with,
+    GridMode, Interp, MaskInterp, ResampleOptions, output_grid, resample_mask, resample_with,
 };
 
 struct Case {
     name: String,
-    interp: Interp,
+    /// `None`: the label-linear mask resampling.
+    interp: Option<Interp>,
     spacing: Option<[f64; 3]>,
     reference: Option<(Geometry, [usize; 3])>,
 }
 
-fn interp_name(i: Interp) -> &'static str {
+fn interp_name(i: Option<Interp>) -> &'static str {
     match i {
-        Interp::Nearest => "nearest",
-        Interp::Linear => "linear",
-        Interp::BSpline => "bspline",
+        Some(Interp::Nearest) => "nearest",
+        Some(Interp::Linear) => "linear",
+        Some(Interp::BSpline) => "bspline",
+        None => "label_linear",
     }
 }
 
-fn tolerance(i: Interp) -> f64 {
+fn tolerance(i: Option<Interp>) -> f64 {
     match i {
-        Interp::Nearest => 0.0,
-        Interp::Linear => 1e-3,
-        Interp::BSpline => 0.5,
+        Some(Interp::Nearest) => 0.0,
+        Some(Interp::Linear) => 1e-3,
+        Some(Interp::BSpline) => 0.5,
+        // Labels differ by whole numbers: checked voxel by voxel (ties aside) by the script.
+        None => f64::INFINITY,
     }
 }
 
@@ -78,17 +83,36 @@ fn rotated_reference(vol: &Volume<f32>) -> (Geometry, [usize; 3]) {
 }
 
 fn run(rel: &str, spacing: [f64; 3], with_rotated: bool) {
+    run_with(
+        rel,
+        spacing,
+        with_rotated,
+        &[
+            Some(Interp::Nearest),
+            Some(Interp::Linear),
+            Some(Interp::BSpline),
+        ],
+    );
+}
+
+fn run_with(rel: &str, spacing: [f64; 3], with_rotated: bool, interps: &[Option<Interp>]) {
     let Some(path) = tomofuse_core::require_shared(rel) else {
         return;
     };
     let Some(py) = tomofuse_core::python_with(&["SimpleITK", "numpy"]) else {
         return;
     };
-    let vol = tomofuse_io::read_image(&path).unwrap();
+    let labels = interps == [None];
+    let (vol, mask) = if labels {
+        let m = tomofuse_io::read_mask(&path).unwrap();
+        (m.map(|&v| f32::from(v)), Some(m))
+    } else {
+        (tomofuse_io::read_image(&path).unwrap(), None)
+    };
     let dir = tempfile::tempdir().unwrap();
     write_raw(dir.path(), "input", &vol);
     let mut cases = Vec::new();
-    for interp in [Interp::Nearest, Interp::Linear, Interp::BSpline] {
+    for &interp in interps {
         cases.push(Case {
             name: format!("spacing_{}", interp_name(interp)),
             interp,
@@ -123,7 +147,13 @@ fn run(rel: &str, spacing: [f64; 3], with_rotated: bool) {
             spec.to_string(),
         )
         .unwrap();
-        let out = resample_with(&vol, &g, shape, &ResampleOptions::new(c.interp)).unwrap();
+        let out = match (c.interp, &mask) {
+            (Some(i), _) => resample_with(&vol, &g, shape, &ResampleOptions::new(i)).unwrap(),
+            (None, Some(m)) => resample_mask(m, &g, shape, MaskInterp::LabelLinear)
+                .unwrap()
+                .map(|&v| f32::from(v)),
+            (None, None) => unreachable!(),
+        };
         write_raw(dir.path(), &format!("rust_{}", c.name), &out);
         ours.push(out);
     }
@@ -153,6 +183,27 @@ fn run(rel: &str, spacing: [f64; 3], with_rotated: bool) {
         out.status.success(),
         "resample_compare.py reported a failure:\n{stdout}"
     );
+    if let Some(m) = &mask {
+        // Labels survive as labels: every output label is an input label, and the labels
+        // present are exactly SimpleITK's (organs too small for the coarser grid vanish on
+        // both sides alike).
+        let distinct = |d: &mut dyn Iterator<Item = u8>| {
+            let mut seen = [false; 256];
+            d.for_each(|v| seen[usize::from(v)] = true);
+            seen
+        };
+        let inp = distinct(&mut m.data.iter().copied());
+        for (c, mine) in cases.iter().zip(&ours) {
+            let got = distinct(&mut mine.data.iter().map(|&v| v as u8));
+            let theirs = read_raw(dir.path(), &format!("sitk_{}", c.name));
+            let want = distinct(&mut theirs.data.iter().map(|&v| v as u8));
+            assert!((0..256).all(|l| !got[l] || inp[l]), "{rel}: a new label");
+            assert_eq!(got, want, "{rel} {}: labels present", c.name);
+            let count = |s: &[bool; 256]| s.iter().filter(|&&b| b).count();
+            println!("{}: {} of {} labels", c.name, count(&got), count(&inp));
+            assert!(count(&got) > 20, "{rel} {}: labels lost", c.name);
+        }
+    }
 }
 
 #[test]
@@ -185,4 +236,14 @@ fn simpleitk_head() {
 #[test]
 fn simpleitk_headsq_upsample() {
     run("data/ct/vtk_headsq/headsq_hu.nii.gz", [1.0, 1.0, 1.0], true);
+}
+
+#[test]
+fn simpleitk_label_linear_totalsegmentator() {
+    run_with(
+        "data/ct/totalseg_abdomen/example_seg.nii.gz",
+        [1.7, 2.3, 2.9],
+        true,
+        &[None],
+    );
 }

@@ -32,7 +32,7 @@ mod bspline;
 mod cpu;
 
 use crate::error::{PreprocessError, Result};
-use ndarray::Array3;
+use ndarray::{Array3, Zip};
 use rayon::prelude::*;
 use tomofuse_core::{Geometry, Mask, Space, Volume};
 
@@ -115,6 +115,12 @@ pub enum MaskInterp {
     Nearest,
     /// Binary mask (non-zero = 1) interpolated linearly, then `>= threshold` (IBSI uses 0.5).
     LinearThreshold(f32),
+    /// Label map: each label's indicator interpolated linearly, then the arg-max over the
+    /// background and every label, ties to the lower label (ITK's
+    /// `LabelImageGenericInterpolateImageFunction`, SimpleITK's `sitkLabelLinear`). Labels
+    /// survive, and boundaries fall where a 50% partial volume puts them rather than on
+    /// nearest neighbour's staircase; a binary mask comes out as linear + `> 0.5`.
+    LabelLinear,
 }
 
 fn check_spacing(spacing: [f64; 3]) -> Result<()> {
@@ -381,8 +387,8 @@ fn reorient_to_match<T: Clone>(vol: &Volume<T>, geometry: &Geometry) -> Result<O
     Ok(map.is_diagonal().then_some(re))
 }
 
-/// Resamples a mask onto (`geometry`, `shape`): nearest keeps labels; linear + threshold
-/// treats the mask as binary (IBSI).
+/// Resamples a mask onto (`geometry`, `shape`): nearest and label-linear keep labels; linear +
+/// threshold treats the mask as binary (IBSI).
 pub fn resample_mask(
     mask: &Mask,
     geometry: &Geometry,
@@ -402,7 +408,47 @@ pub fn resample_mask(
             let r = resample_with(&f, geometry, shape, &ResampleOptions::new(Interp::Linear))?;
             Ok(r.map(|&v| u8::from(v >= thr)))
         }
+        MaskInterp::LabelLinear => resample_label_linear(mask, geometry, shape),
     }
+}
+
+/// [`MaskInterp::LabelLinear`]: one linear resampling per label present. The background's
+/// share is `1 - sum` of the labels' (its own indicator, interpolated, up to rounding).
+fn resample_label_linear(mask: &Mask, geometry: &Geometry, shape: [usize; 3]) -> Result<Mask> {
+    let mut present = [false; 256];
+    for &v in mask.data.iter() {
+        present[usize::from(v)] = true;
+    }
+    let mut best = Array3::<f32>::zeros(shape);
+    let mut label = Array3::<u8>::zeros(shape);
+    let mut sum = Array3::<f32>::zeros(shape);
+    let opts = ResampleOptions::new(Interp::Linear);
+    for l in (1..=255u8).filter(|&l| present[usize::from(l)]) {
+        let f = mask.map(|&v| f32::from(u8::from(v == l)));
+        let r = resample_with(&f, geometry, shape, &opts)?;
+        Zip::from(&mut best)
+            .and(&mut label)
+            .and(&mut sum)
+            .and(&r.data)
+            .par_for_each(|b, lab, s, &v| {
+                // Strictly greater: among tied labels the lower (visited first) stays.
+                if v > *b {
+                    *b = v;
+                    *lab = l;
+                }
+                *s += v;
+            });
+    }
+    // A label wins only over a strictly smaller background share.
+    Zip::from(&mut label)
+        .and(&best)
+        .and(&sum)
+        .par_for_each(|lab, &b, &s| {
+            if b <= 1.0 - s {
+                *lab = 0;
+            }
+        });
+    Ok(Volume::new(label, *geometry)?)
 }
 
 /// Nearest-neighbour resampling of any element type (labels, u8 masks, i16).
@@ -483,6 +529,39 @@ mod tests {
         assert_eq!(o.origin, g.origin);
         assert!(output_grid(&g, [2, 2, 2], [0.0, 1.0, 1.0], GridMode::Itk).is_err());
         assert!(output_grid(&g, [2, 2, 2], [f64::NAN, 1.0, 1.0], GridMode::Itk).is_err());
+    }
+
+    /// Label-linear by hand: a 2x2x1 plane of labels sampled at its centre, where each corner
+    /// weighs 1/4.
+    #[test]
+    fn label_linear_is_the_arg_max_of_interpolated_indicators() {
+        let g = Geometry::with_spacing([1.0, 1.0, 1.0]).unwrap();
+        // The one output voxel sits at index (0.5, 0.5, 0) of the input.
+        let mut out = g;
+        out.origin = g.index_to_world([0.5, 0.5, 0.0]);
+        let at = |labels: [u8; 4]| {
+            // Memory order x fastest: (0,0), (1,0), (0,1), (1,1).
+            let m = Volume::from_vec_f([2, 2, 1], labels.to_vec(), g).unwrap();
+            let r = resample_mask(&m, &out, [1, 1, 1], MaskInterp::LabelLinear).unwrap();
+            r.data[[0, 0, 0]]
+        };
+        // Two corners of 1 (1/2) beat one of 2 (1/4) and the background (1/4).
+        assert_eq!(at([1, 2, 1, 0]), 1);
+        assert_eq!(at([2, 1, 0, 2]), 2);
+        // Three labels and the background at 1/4 each: the background, the lowest, wins.
+        assert_eq!(at([1, 2, 3, 0]), 0);
+        // Labels 3 and 5 tied at 1/2: the lower label.
+        assert_eq!(at([5, 3, 3, 5]), 3);
+        // A binary mask: 1/2 against 1/2 stays background (linear `> 0.5`), while nearest
+        // neighbour and linear `>= 0.5` both say foreground.
+        assert_eq!(at([1, 1, 0, 0]), 0);
+        assert_eq!(at([1, 1, 1, 0]), 1);
+        let m = Volume::from_vec_f([2, 2, 1], vec![1, 1, 0, 0], g).unwrap();
+        let thr = resample_mask(&m, &out, [1, 1, 1], MaskInterp::LinearThreshold(0.5)).unwrap();
+        assert_eq!(thr.data[[0, 0, 0]], 1);
+        // Labels keep their values (no binarisation), and an empty mask stays empty.
+        assert_eq!(at([7, 7, 7, 9]), 7);
+        assert_eq!(at([0, 0, 0, 0]), 0);
     }
 
     fn tomofuse_core_identity() -> [[f64; 3]; 3] {

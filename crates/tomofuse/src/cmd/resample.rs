@@ -62,8 +62,9 @@ pub struct Args {
     /// CUDA device ordinal with --device cuda.
     #[arg(long, default_value_t = 0)]
     pub gpu: usize,
-    /// The input is a label mask: nearest keeps labels; linear = binary mask, linear
-    /// interpolation and >= 0.5 threshold (IBSI). Written as uint8.
+    /// The input is a label mask, written as uint8: nearest keeps labels; linear interpolates
+    /// each label's indicator and takes the arg-max with the background, ties to the lower
+    /// label (SimpleITK's sitkLabelLinear; a binary mask becomes linear > 0.5).
     #[arg(long)]
     pub mask: bool,
     /// Round intensities to integers after interpolation (IBSI).
@@ -105,36 +106,39 @@ pub fn run(args: Args) -> Result<()> {
         DeviceArg::Cpu => Device::Cpu,
         DeviceArg::Cuda => Device::Cuda(args.gpu),
     };
-    let info = tomofuse_io::read_image_info(&args.input)
-        .with_context(|| format!("reading the header of {}", args.input.display()))?;
+    if args.reference.is_none() && args.spacing.is_none() {
+        bail!("give --spacing X,Y,Z or --reference IMAGE");
+    }
+    let how = match (args.mask, interp) {
+        (false, _) => None,
+        (true, _) if device != Device::Cpu => bail!("--mask runs on the CPU only"),
+        (true, Interp::Nearest) => Some(MaskInterp::Nearest),
+        (true, Interp::Linear) => Some(MaskInterp::LabelLinear),
+        (true, Interp::BSpline) => bail!("--mask supports --interp nearest or linear"),
+    };
+    // One read: the header comes with the voxels (a DICOM folder's geometry needs every
+    // slice, so a separate header read would decode the series twice).
+    let (v, info) = tomofuse_io::read_image_with_info(&args.input)
+        .with_context(|| format!("reading {}", args.input.display()))?;
     let (geometry, shape) = match (&args.reference, args.spacing) {
         (Some(r), _) => {
             let ri = tomofuse_io::read_image_info(r)
                 .with_context(|| format!("reading the reference grid {}", r.display()))?;
             (ri.geometry, ri.shape)
         }
-        (None, Some(s)) => output_grid(&info.geometry, info.shape, s, grid)
+        (None, Some(s)) => output_grid(&v.geometry, v.shape(), s, grid)
             .with_context(|| format!("output grid for {}", args.input.display()))?,
-        (None, None) => bail!("give --spacing X,Y,Z or --reference IMAGE"),
+        (None, None) => unreachable!("checked above"),
     };
-    if args.mask {
-        if device != Device::Cpu {
-            bail!("--mask runs on the CPU only");
-        }
-        let m = tomofuse_io::read_mask(&args.input)
+    if let Some(how) = how {
+        let m = tomofuse_io::to_mask(&args.input, &v)
             .with_context(|| format!("reading mask {}", args.input.display()))?;
-        let how = match interp {
-            Interp::Nearest => MaskInterp::Nearest,
-            Interp::Linear => MaskInterp::LinearThreshold(0.5),
-            Interp::BSpline => bail!("--mask supports --interp nearest or linear"),
-        };
+        drop(v);
         let out = resample_mask(&m, &geometry, shape, how)
             .with_context(|| format!("resampling mask {}", args.input.display()))?;
         tomofuse_io::write_nifti(&args.output, &out)
             .with_context(|| format!("writing {}", args.output.display()))?;
     } else {
-        let v = tomofuse_io::read_image(&args.input)
-            .with_context(|| format!("reading {}", args.input.display()))?;
         let opts = ResampleOptions {
             interp,
             default_value: args.default_value,
