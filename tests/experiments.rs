@@ -723,6 +723,55 @@ fn crswnp_tiny_continues_an_interrupted_training() {
     );
 }
 
+/// A SAP run killed while cross-fitting the deep classifier (inside its second of three
+/// folds) continues: the finished fold is loaded from its checkpoint, not trained again, the
+/// interrupted one continues from its last epoch, and the run ends with the metrics of an
+/// uninterrupted one.
+#[test]
+fn sap_tiny_continues_an_interrupted_finetuning() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(SAP)).unwrap();
+    let tiny = "finetune_epochs = 2\nepochs = 2\n";
+    assert!(text.contains(tiny), "the shipped tiny profile changed");
+    let config = dir.path().join("sap-ft6.toml");
+    std::fs::write(
+        &config,
+        text.replace(tiny, "finetune_epochs = 6\nepochs = 2\n"),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let reference = dir.path().join("reference");
+    run(config, &reference);
+    let want = metrics(&reference);
+
+    let a = dir.path().join("killed");
+    let state = a.join("models/resnet3d/fold1/trainer-state.json");
+    let killed_after = kill_run_when(config, &a, || {
+        std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["epochs_done"].as_u64())
+            .filter(|&d| (1..6).contains(&d))
+    });
+    let d = killed_after.expect("the run ended before it could be killed mid-fine-tuning");
+    assert!(!a.join("metrics.json").exists());
+    let log = run(config, &a);
+    assert!(
+        log.contains("ResNet-3D fine-tuning: resuming after epoch 6/6"),
+        "the finished fold was not taken from its checkpoint:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("resuming after epoch {d}/6"))
+            || log.contains(&format!("resuming after epoch {}/6", d + 1)),
+        "killed after epoch {d}, but the fine-tuning did not continue from there:\n{log}"
+    );
+    assert_eq!(
+        want,
+        metrics(&a),
+        "continued fine-tuning differs from an uninterrupted one"
+    );
+}
+
 /// Column `name` of predictions.csv, by case id.
 fn prediction_column(out: &Path, name: &str) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(out.join("predictions.csv")).unwrap();

@@ -84,6 +84,8 @@ fn finetune_config(spec: &FinetuneSpec) -> ft::FinetuneConfig {
             noise_std: spec.noise_std,
             ..Default::default()
         },
+        checkpoint_dir: spec.checkpoint_dir.clone(),
+        resume: spec.resume,
         ..Default::default()
     }
 }
@@ -164,7 +166,15 @@ impl Networks for CandleNetworks {
     }
 
     fn finetune_key(&self, spec: &FinetuneSpec) -> String {
-        format!("{:?}", finetune_config(spec))
+        // Where checkpoints go is no part of what is trained.
+        format!(
+            "{:?}",
+            finetune_config(&FinetuneSpec {
+                checkpoint_dir: None,
+                resume: false,
+                ..spec.clone()
+            })
+        )
     }
 
     fn cross_fit(

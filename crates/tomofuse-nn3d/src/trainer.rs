@@ -171,8 +171,7 @@ impl Steps<'_> {
     /// AdamW. `weight` is the loss's weight in the epoch's mean (e.g. the batch size).
     /// Returns the loss.
     pub fn optimise(&mut self, loss: &Tensor, lr: f64, weight: f64) -> Result<f32, Nn3dError> {
-        self.opt.set_learning_rate(lr);
-        let l = loss.to_scalar::<f32>()?;
+        let l = adamw_step(self.opt, loss, lr)?;
         if !l.is_finite() {
             return Err(Nn3dError::Diverged {
                 epoch: self.epoch,
@@ -180,8 +179,6 @@ impl Steps<'_> {
                 loss: l,
             });
         }
-        let grads = loss.backward()?;
-        self.opt.step(&grads)?;
         self.lr = lr;
         self.loss_sum += f64::from(l) * weight;
         self.weight_sum += weight;
@@ -189,6 +186,18 @@ impl Steps<'_> {
         *self.step += 1;
         Ok(l)
     }
+}
+
+/// One optimiser step on `loss` at learning rate `lr`: backward and AdamW when the loss is
+/// finite, nothing otherwise (the caller decides what a non-finite loss means). Returns the
+/// loss. [`Steps::optimise`] and the networks' benchmark steps share it.
+pub fn adamw_step(opt: &mut AdamW, loss: &Tensor, lr: f64) -> Result<f32, Nn3dError> {
+    opt.set_learning_rate(lr);
+    let l = loss.to_scalar::<f32>()?;
+    if l.is_finite() {
+        opt.step(&loss.backward()?)?;
+    }
+    Ok(l)
 }
 
 /// Where the generator is: seed, stream and word position restore it exactly.

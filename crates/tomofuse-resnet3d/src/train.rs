@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{Optimizer, VarBuilder, VarMap};
+use candle_nn::{VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -129,7 +129,8 @@ pub struct FinetuneConfig {
     /// Where the trainer writes its per-epoch checkpoint (weights, AdamW state, RNG, history),
     /// if anywhere; [`cross_fit`] uses a `fold{k}` folder below it per fold.
     pub checkpoint_dir: Option<PathBuf>,
-    /// Continue from the checkpoint in `checkpoint_dir` (same config and samples).
+    /// Continue from the checkpoint in `checkpoint_dir` (same config and samples); under
+    /// [`cross_fit`], each fold whose folder holds a trainer state.
     pub resume: bool,
     /// Stop after this many epochs of the schedule (checkpointed; `resume` continues).
     pub stop_after: Option<usize>,
@@ -401,13 +402,8 @@ impl TrainStep {
     /// `lr`; returns the loss before the update (not checked for finiteness: the caller
     /// decides).
     pub fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, pos_weight: f64) -> Result<f32> {
-        self.opt.set_learning_rate(lr);
         let loss = finetune_loss(&self.net, x, y, pos_weight)?;
-        let l = loss.to_scalar::<f32>()?;
-        if l.is_finite() {
-            self.opt.step(&loss.backward()?)?;
-        }
-        Ok(l)
+        Ok(trainer::adamw_step(&mut self.opt, &loss, lr)?)
     }
 
     pub fn net(&self) -> &ResNet3d {
@@ -619,15 +615,23 @@ pub fn cross_fit(
                 train.len(),
                 cfg.epochs
             );
+            let checkpoint_dir = cfg
+                .checkpoint_dir
+                .as_ref()
+                .map(|d| d.join(format!("fold{fold}")));
+            // Resuming continues the folds that have a state (done or interrupted) and starts
+            // the others, which the interruption never reached.
+            let resume = cfg.resume
+                && checkpoint_dir
+                    .as_ref()
+                    .is_some_and(|d| d.join(trainer::TRAINER_STATE).exists());
             finetune(
                 net_config.clone(),
                 &train,
                 &FinetuneConfig {
                     seed: cfg.seed.wrapping_add(fold as u64),
-                    checkpoint_dir: cfg
-                        .checkpoint_dir
-                        .as_ref()
-                        .map(|d| d.join(format!("fold{fold}"))),
+                    checkpoint_dir,
+                    resume,
                     ..cfg.clone()
                 },
             )

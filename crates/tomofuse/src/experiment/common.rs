@@ -697,7 +697,7 @@ const CHECKPOINT_KEY: &str = "stage-key.txt";
 /// for another key, are removed (a kill before the new training's first epoch must not leave
 /// them to be resumed under the new key), the folder is marked for `key`, and training starts
 /// afresh.
-fn resume_training(dir: &Path, key: &str) -> Result<bool> {
+pub(crate) fn resume_training(dir: &Path, key: &str) -> Result<bool> {
     let key_file = dir.join(CHECKPOINT_KEY);
     if std::fs::read_to_string(&key_file).is_ok_and(|k| k == key) {
         return Ok(true);

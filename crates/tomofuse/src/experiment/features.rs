@@ -193,10 +193,12 @@ pub fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepSt
         }
         _ => dcfg.augment_noise_hu * norm.per_hu(),
     };
-    let ft = FinetuneSpec {
+    let mut ft = FinetuneSpec {
         epochs: dcfg.finetune_epochs,
         seed: ctx.cfg.experiment.seed,
         noise_std,
+        checkpoint_dir: None,
+        resume: false,
     };
     let key = ctx.key(
         &(
@@ -238,6 +240,11 @@ pub fn deep_classifier_stage(ctx: &Ctx, cohort: &Cohort) -> Result<Option<DeepSt
                 dcfg.folds,
                 ctx.cfg.experiment.seed ^ 0xDEE9_F01D,
             );
+            // An interrupted fine-tuning of this same stage (same key) continues from each
+            // fold's last epoch; anything else starts afresh.
+            let ckpt = ctx.rd.path("models/resnet3d");
+            ft.resume = common::resume_training(&ckpt, &key)?;
+            ft.checkpoint_dir = Some(ckpt);
             let classifiers = ctx
                 .nets
                 .cross_fit(&ft, samples, &folds, dcfg.folds)

@@ -183,6 +183,11 @@ pub struct FinetuneSpec {
     pub seed: u64,
     /// Largest per-voxel noise SD of the training augmentation, in the crops' units.
     pub noise_std: f64,
+    /// Where per-epoch checkpoints go (a folder per fold below it), if anywhere.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue an interrupted cross-fitting from the checkpoints in `checkpoint_dir` (the
+    /// folder belongs to this same fine-tuning); start afresh otherwise.
+    pub resume: bool,
 }
 
 /// One labelled crop for fine-tuning.
