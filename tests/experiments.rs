@@ -681,26 +681,26 @@ fn reference_mask_study_runs_held_out_k_fold_and_leave_one_group_out() {
     }
 }
 
-/// SIGKILL while the U-Net trains (after its first epoch's checkpoint was committed): the next
-/// `tomofuse run` continues that training from the checkpoint instead of starting over, and
-/// ends with the uninterrupted run's numbers.
-#[test]
-fn crswnp_tiny_continues_an_interrupted_training() {
+/// Runs `config` with its tiny-profile line `shipped` replaced by `longer` (a 6-epoch
+/// schedule, so the kill lands inside training) once to the end, then again killed once the
+/// trainer state at `state` (relative to the run directory) has committed 1-5 of 6 epochs, then
+/// once more into the killed run's directory. Asserts that the last run continued from the
+/// killed epoch (or the one committed between the read and the kill) and ended with the
+/// uninterrupted run's metrics; returns its log.
+fn continues_after_a_kill(config: &str, shipped: &str, longer: &str, state: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    // The tiny profile with 6 epochs, so that the kill lands inside training.
-    let text = std::fs::read_to_string(root().join("experiments/crswnp-mtlnet.toml")).unwrap();
-    let tiny = "[profiles.tiny]\nepochs = 2\n";
-    assert!(text.contains(tiny), "the shipped tiny profile changed");
-    let config = dir.path().join("crswnp-6.toml");
-    std::fs::write(&config, text.replace(tiny, "[profiles.tiny]\nepochs = 6\n")).unwrap();
-    let config = config.to_str().unwrap();
+    let text = std::fs::read_to_string(root().join(config)).unwrap();
+    assert!(text.contains(shipped), "the shipped tiny profile changed");
+    let copy = dir.path().join("six-epochs.toml");
+    std::fs::write(&copy, text.replace(shipped, longer)).unwrap();
+    let copy = copy.to_str().unwrap();
     let reference = dir.path().join("reference");
-    run(config, &reference);
+    run(copy, &reference);
     let want = metrics(&reference);
 
     let a = dir.path().join("killed");
-    let state = a.join("models/unet/trainer-state.json");
-    let killed_after = kill_run_when(config, &a, || {
+    let state = a.join(state);
+    let killed_after = kill_run_when(copy, &a, || {
         std::fs::read_to_string(&state)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -709,8 +709,7 @@ fn crswnp_tiny_continues_an_interrupted_training() {
     });
     let d = killed_after.expect("the run ended before it could be killed mid-training");
     assert!(!a.join("metrics.json").exists());
-    let log = run(config, &a);
-    // The trainer may have committed one more epoch between the read and the kill.
+    let log = run(copy, &a);
     assert!(
         log.contains(&format!("resuming after epoch {d}/6"))
             || log.contains(&format!("resuming after epoch {}/6", d + 1)),
@@ -721,6 +720,20 @@ fn crswnp_tiny_continues_an_interrupted_training() {
         metrics(&a),
         "continued training differs from an uninterrupted one"
     );
+    log
+}
+
+/// SIGKILL while the U-Net trains (after its first epoch's checkpoint was committed): the next
+/// `tomofuse run` continues that training from the checkpoint instead of starting over, and
+/// ends with the uninterrupted run's numbers.
+#[test]
+fn crswnp_tiny_continues_an_interrupted_training() {
+    continues_after_a_kill(
+        "experiments/crswnp-mtlnet.toml",
+        "[profiles.tiny]\nepochs = 2\n",
+        "[profiles.tiny]\nepochs = 6\n",
+        "models/unet/trainer-state.json",
+    );
 }
 
 /// A SAP run killed while cross-fitting the deep classifier (inside its second of three
@@ -729,46 +742,15 @@ fn crswnp_tiny_continues_an_interrupted_training() {
 /// uninterrupted one.
 #[test]
 fn sap_tiny_continues_an_interrupted_finetuning() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(SAP)).unwrap();
-    let tiny = "finetune_epochs = 2\nepochs = 2\n";
-    assert!(text.contains(tiny), "the shipped tiny profile changed");
-    let config = dir.path().join("sap-ft6.toml");
-    std::fs::write(
-        &config,
-        text.replace(tiny, "finetune_epochs = 6\nepochs = 2\n"),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
-    let reference = dir.path().join("reference");
-    run(config, &reference);
-    let want = metrics(&reference);
-
-    let a = dir.path().join("killed");
-    let state = a.join("models/resnet3d/fold1/trainer-state.json");
-    let killed_after = kill_run_when(config, &a, || {
-        std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["epochs_done"].as_u64())
-            .filter(|&d| (1..6).contains(&d))
-    });
-    let d = killed_after.expect("the run ended before it could be killed mid-fine-tuning");
-    assert!(!a.join("metrics.json").exists());
-    let log = run(config, &a);
+    let log = continues_after_a_kill(
+        SAP,
+        "finetune_epochs = 2\nepochs = 2\n",
+        "finetune_epochs = 6\nepochs = 2\n",
+        "models/resnet3d/fold1/trainer-state.json",
+    );
     assert!(
         log.contains("ResNet-3D fine-tuning: resuming after epoch 6/6"),
         "the finished fold was not taken from its checkpoint:\n{log}"
-    );
-    assert!(
-        log.contains(&format!("resuming after epoch {d}/6"))
-            || log.contains(&format!("resuming after epoch {}/6", d + 1)),
-        "killed after epoch {d}, but the fine-tuning did not continue from there:\n{log}"
-    );
-    assert_eq!(
-        want,
-        metrics(&a),
-        "continued fine-tuning differs from an uninterrupted one"
     );
 }
 
