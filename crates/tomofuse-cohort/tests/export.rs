@@ -156,7 +156,8 @@ fn heterogeneous_export_keeps_anatomy_and_varies_storage() {
                 "-c",
                 "import sys, SimpleITK as sitk, nibabel as nib, numpy as np\n\
                  from nibabel.affines import apply_affine\n\
-                 a = sys.argv[1:]\n\
+                 sys.path.insert(0, sys.argv[1]); from resample_compare import label_ties\n\
+                 a = sys.argv[2:]\n\
                  for q in range(0, len(a), 4):\n\
                  \x20   ni, nm, xi, xm = (sitk.ReadImage(p) for p in a[q:q + 4])\n\
                  \x20   lo = float(sitk.GetArrayViewFromImage(ni).min())\n\
@@ -164,17 +165,13 @@ fn heterogeneous_export_keeps_anatomy_and_varies_storage() {
                  \x20   rm = sitk.Resample(nm, xm, sitk.Transform(), sitk.sitkLabelLinear, 0, nm.GetPixelID())\n\
                  \x20   di = np.abs(sitk.GetArrayViewFromImage(ri) - sitk.GetArrayViewFromImage(xi)).max()\n\
                  \x20   bad = sitk.GetArrayViewFromImage(rm) != sitk.GetArrayViewFromImage(xm)\n\
-                 \x20   na = sitk.GetArrayViewFromImage(nm); sh = []\n\
-                 \x20   for lab in np.unique(na):\n\
-                 \x20       ind = sitk.GetImageFromArray((na == lab).astype(np.float32)); ind.CopyInformation(nm)\n\
-                 \x20       sh.append(sitk.GetArrayFromImage(sitk.Resample(ind, xm, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)))\n\
-                 \x20   sh = np.sort(np.stack(sh), axis=0)\n\
-                 \x20   tie = ((sh[-1] - sh[-2]) < 1e-4) & (sh[-1] > 1e-4)\n\
+                 \x20   tie = label_ties(nm, (xm.GetSize(), xm.GetOrigin(), xm.GetSpacing(), xm.GetDirection()))\n\
                  \x20   dm = int((bad & ~tie).sum())\n\
                  \x20   m = nib.load(a[q + 3]); idx = np.argwhere(np.asarray(m.dataobj) != 0)\n\
                  \x20   w = apply_affine(m.affine, idx).mean(axis=0)\n\
                  \x20   print(di, dm, *w.tolist())",
             ])
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/python"))
             .args(&args)
             .output()
             .unwrap();
@@ -197,8 +194,8 @@ fn heterogeneous_export_keeps_anatomy_and_varies_storage() {
                 v[0]
             );
             // At a tie (two label shares, background included, within 1e-4, as on the centre
-            // planes of centre-aligned grids) float rounding picks the winner; every other
-            // voxel must agree.
+            // planes of centre-aligned grids; `label_ties` of resample_compare.py) float
+            // rounding picks the winner; every other voxel must agree.
             assert_eq!(v[1], 0.0, "{}: mask voxels differing from SimpleITK", a.id);
             let lps = [-v[2], -v[3], v[4]];
             for r in 0..3 {
