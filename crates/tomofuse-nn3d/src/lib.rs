@@ -26,7 +26,8 @@ pub use cam::grad_cam_at;
 pub use conv::{
     Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfig, conv_transpose3d,
     conv_transpose3d_bias_op, conv_transpose3d_no_bias, conv_transpose3d_op, conv3d,
-    conv3d_bias_op, conv3d_bias_relu_op, conv3d_no_bias, conv3d_op,
+    conv3d_bias_op, conv3d_bias_relu_op, conv3d_no_bias, conv3d_op, direct_conv_supported,
+    with_direct_conv,
 };
 pub use error::Nn3dError;
 pub use init::init_uniform_fan_in;

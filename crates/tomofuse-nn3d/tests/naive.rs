@@ -7,7 +7,7 @@
 use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tomofuse_nn3d::{Conv3dConfig, conv3d_op};
+use tomofuse_nn3d::{Conv3dConfig, conv3d_op, direct_conv_supported, with_direct_conv};
 
 #[derive(Clone, Copy)]
 struct Case {
@@ -96,7 +96,17 @@ fn assert_close(what: &str, got: &Tensor, want: &[f64]) {
     );
 }
 
+/// Checks the case on the im2col path and, where the machine has it, on the direct path.
 fn run(c: Case, seed: u64) {
+    with_direct_conv(false, || run_once(c, seed));
+    if direct_conv_supported() {
+        with_direct_conv(true, || run_once(c, seed));
+    } else {
+        eprintln!("direct conv path not checked: this CPU lacks AVX-512F");
+    }
+}
+
+fn run_once(c: Case, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let dev = Device::Cpu;
     let xs = [c.n, c.cin, c.i[0], c.i[1], c.i[2]];
@@ -247,6 +257,49 @@ fn fused_backward_odd_shapes() {
                 cfg,
             },
             10 + seed as u64,
+        );
+    }
+}
+
+/// The direct kernels' edges: runs that cross rows, planes and the whole volume, partial
+/// vectors, padding wider than the reach, no padding (rows shrink, so runs stay in a row),
+/// non-cubic kernels (the weight gradient's row of 3), the 7x7x7 stem, channel counts that
+/// leave remainder register blocks, groups and batches.
+#[test]
+fn direct_kernel_edges() {
+    let cases = [
+        // whole-volume runs over a volume smaller than one vector, odd channel counts
+        (2, 3, 13, [3; 3], [2, 3, 4], 1, 1, 1),
+        // rows of 17: runs cross rows, partial vectors
+        (1, 5, 9, [3; 3], [3, 4, 17], 1, 1, 1),
+        // no padding: rows shrink, runs stay in a row
+        (1, 4, 6, [3; 3], [5, 7, 19], 0, 1, 1),
+        // padding wider than the reach: the output grows
+        (1, 2, 3, [3; 3], [4, 5, 6], 2, 1, 1),
+        // dilation 2 with "same" padding, groups 2, batch 2
+        (2, 4, 10, [3; 3], [6, 7, 9], 2, 2, 2),
+        // non-cubic kernel with rows of 3 (direct weight gradient, GEMM input gradient)
+        (2, 3, 5, [1, 5, 3], [4, 9, 8], 1, 1, 1),
+        // the 7x7x7 stem shape
+        (1, 1, 4, [7; 3], [9, 8, 10], 3, 1, 1),
+    ];
+    for (seed, (n, cin, cout, k, i, padding, dilation, groups)) in cases.into_iter().enumerate() {
+        let cfg = Conv3dConfig {
+            padding,
+            dilation,
+            groups,
+            stride: 1,
+        };
+        run(
+            Case {
+                n,
+                cin,
+                cout,
+                k,
+                i,
+                cfg,
+            },
+            40 + seed as u64,
         );
     }
 }

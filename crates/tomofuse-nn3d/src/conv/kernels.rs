@@ -365,6 +365,9 @@ unsafe impl Send for SyncPtr {}
 unsafe impl Sync for SyncPtr {}
 
 impl SyncPtr {
+    pub(super) fn new(p: *mut f32) -> Self {
+        Self(p)
+    }
     /// Taking `self` by value makes closures capture the whole wrapper (not the raw field).
     pub(super) fn get(self) -> *mut f32 {
         self.0
@@ -414,6 +417,9 @@ pub(super) fn kernel_fwd(
 ) -> Vec<f32> {
     let (s_in, s_out) = (g.s_in(), g.s_out());
     let (cin_g, cout_g, kk) = (g.cin_g(), g.cout_g(), g.kk());
+    if super::direct::available(g) {
+        return super::direct::fwd(g, x, w, bias, relu);
+    }
     let mut y = vec![0f32; g.n * g.cout * s_out];
     if g.is_pointwise() {
         for n in 0..g.n {
@@ -632,6 +638,11 @@ pub(super) fn kernel_bwd_fused(
     gy: &[f32],
     w: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
+    if super::direct::available(gt) && super::direct::available_weight(g) {
+        // Direct kernels need no column matrix for either gradient.
+        let gx = kernel_fwd(gt, gy, &flip_transpose(g, w), None, false);
+        return (gx, super::direct::bwd_weight(g, x, gy));
+    }
     let (s_in, s_out) = (g.s_in(), g.s_out());
     let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());
     let kt = gt.kk();
@@ -738,6 +749,9 @@ pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
 /// gw = sum over batch and tiles of gy * im2col(x)^T. Tiles are summed in a fixed order
 /// (partials per fixed chunk of tiles), so the result does not depend on thread scheduling.
 pub(super) fn kernel_bwd_weight(g: &Geom, x: &[f32], gy: &[f32]) -> Vec<f32> {
+    if super::direct::available_weight(g) {
+        return super::direct::bwd_weight(g, x, gy);
+    }
     let (s_in, s_out) = (g.s_in(), g.s_out());
     let (cin_g, cout_g, kk) = (g.cin_g(), g.cout_g(), g.kk());
     let mut gw = vec![0f32; g.cout * kk];

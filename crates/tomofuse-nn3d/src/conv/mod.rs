@@ -8,14 +8,20 @@
 //! kernel), `bwd_fused` computes both from gy's column tiles in one pass: x then needs no
 //! column matrix at all.
 //!
+//! On AVX-512 machines, stride-1 convolutions take `direct.rs` instead: the forward (and so
+//! the input gradient's gather form) and the weight gradient straight from the tensors, with
+//! no column matrix.
+//!
 //! As candle separates them: `kernels.rs` (the three kernels on raw slices), `ops.rs` (the
 //! candle custom ops and their backward passes) and `layer.rs` (the `nn.Conv3d` /
 //! `nn.ConvTranspose3d` layers built from a `VarBuilder`).
 
+mod direct;
 mod kernels;
 mod layer;
 mod ops;
 
+pub use direct::{direct_conv_supported, with_direct_conv};
 pub use layer::{
     Conv3d, ConvTranspose3d, conv_transpose3d, conv_transpose3d_no_bias, conv3d, conv3d_no_bias,
 };

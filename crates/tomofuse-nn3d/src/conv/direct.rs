@@ -1,0 +1,605 @@
+//! Direct stride-1 convolution on AVX-512: no column matrix at all.
+//!
+//! For stride 1, the input under one tap of a run of consecutive outputs is a run of
+//! consecutive inputs (within a row; within a plane or the whole volume when the padding keeps
+//! the size). So each tap is one (masked) vector load per 16 outputs, multiplied into
+//! `CB` output channels at once with broadcast weights: `CB x NV` accumulators stay in
+//! registers over every input channel and tap, and the output is written once. The masks
+//! zero the lanes whose input falls in the padding, so the input is never copied or padded.
+//! This is how oneDNN's direct convolutions avoid im2col; here on plain NCDHW tensors.
+//!
+//! The im2col + GEMM kernel stays the reference and the path for other strides, 1x1x1,
+//! kernels wider than [`MAX_K`] and machines without AVX-512.
+
+use super::kernels::{Geom, SyncPtr};
+
+/// Widest kernel side handled (7: ResNet's stem).
+const MAX_K: usize = 7;
+
+thread_local! {
+    /// Whether convolutions called from this thread may take the direct kernels.
+    static ENABLED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Whether this machine runs the direct stride-1 convolution kernels (AVX-512F).
+pub fn direct_conv_supported() -> bool {
+    imp::detected()
+}
+
+/// Runs `f` with the direct convolution kernels allowed (the default) or not, for the
+/// convolutions called from this thread: tests and benchmarks compare them with the im2col
+/// path on the same machine.
+pub fn with_direct_conv<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
+    let before = ENABLED.with(|e| e.replace(enabled));
+    let r = f();
+    ENABLED.with(|e| e.set(before));
+    r
+}
+
+/// Whether the direct kernel handles `g` on this machine and thread.
+pub(super) fn available(g: &Geom) -> bool {
+    ENABLED.with(|e| e.get())
+        && g.stride == 1
+        && !g.is_pointwise()
+        && g.k.iter().all(|&k| (1..=MAX_K).contains(&k))
+        && imp::detected()
+}
+
+/// y = conv(x, w) (+ bias, then ReLU), N*Cout*S_out. Call only when [`available`] holds.
+pub(super) fn fwd(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>, relu: bool) -> Vec<f32> {
+    let len = g.n * g.cout * g.s_out();
+    // Not zero-filled: the runs cover every output exactly once, so zeroing would be a whole
+    // extra pass over the output.
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    imp::fwd(g, x, w, bias, relu, SyncPtr::new(y.as_mut_ptr()));
+    // SAFETY: `imp::fwd` wrote all `len` elements (every run of every channel of every batch
+    // item and group, the runs tiling each channel's outputs).
+    unsafe { y.set_len(len) };
+    y
+}
+
+/// Whether the direct weight gradient handles `g`: as [`available`], kernel rows of 3.
+pub(super) fn available_weight(g: &Geom) -> bool {
+    available(g) && g.k[2] == 3
+}
+
+/// gw = the gradient of conv(x, w) against w, for `gy` the output's gradient. Call only when
+/// [`available_weight`] holds.
+pub(super) fn bwd_weight(g: &Geom, x: &[f32], gy: &[f32]) -> Vec<f32> {
+    imp::bwd_weight(g, x, gy)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod imp {
+    use std::arch::x86_64::*;
+
+    use rayon::prelude::*;
+
+    use super::{Geom, MAX_K, SyncPtr};
+
+    /// Lanes per vector.
+    const L: usize = 16;
+    /// Vectors (runs of 16 outputs) per tile.
+    const NV: usize = 4;
+    /// Output channels per register block: CB * NV accumulators + NV inputs + 1 weight <= 32.
+    const CB: usize = 6;
+    const MAX_TAPS: usize = MAX_K * MAX_K * MAX_K;
+
+    pub(super) fn detected() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+    }
+
+    /// One run of up to 16 consecutive outputs of one channel plane: its first flat output
+    /// index, its length and the output coordinates of its first lane.
+    #[derive(Clone, Copy)]
+    struct Seg {
+        q0: usize,
+        len: usize,
+        at: [usize; 3],
+    }
+
+    /// Runs of at most 16 outputs whose inputs under any tap are consecutive too: a whole
+    /// row; whole planes when the rows keep their width; the whole volume when the planes
+    /// keep their size too.
+    fn segments(g: &Geom) -> Vec<Seg> {
+        let [d, h, w] = g.o;
+        let unit = if g.o[2] != g.i[2] {
+            w
+        } else if g.o[1] != g.i[1] {
+            h * w
+        } else {
+            d * h * w
+        };
+        let total = d * h * w;
+        let mut v = Vec::with_capacity(total / L + total / unit.max(1) + 1);
+        let mut u0 = 0;
+        while u0 < total {
+            let u1 = (u0 + unit).min(total);
+            let mut q = u0;
+            while q < u1 {
+                let len = (u1 - q).min(L);
+                v.push(Seg {
+                    q0: q,
+                    len,
+                    at: [q / (h * w), (q / w) % h, q % w],
+                });
+                q += len;
+            }
+            u0 = u1;
+        }
+        v
+    }
+
+    /// Weights as [group][co block][ci][tap][c], c < the block's width: the order the
+    /// register block reads them.
+    fn pack_weights(g: &Geom, w: &[f32]) -> Vec<f32> {
+        let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());
+        let mut p = Vec::with_capacity(w.len());
+        for gr in 0..g.groups {
+            let mut c0 = 0;
+            while c0 < cout_g {
+                let cb = (cout_g - c0).min(CB);
+                for ci in 0..cin_g {
+                    for t in 0..kvol {
+                        for c in 0..cb {
+                            let co = gr * cout_g + c0 + c;
+                            p.push(w[(co * cin_g + ci) * kvol + t]);
+                        }
+                    }
+                }
+                c0 += cb;
+            }
+        }
+        p
+    }
+
+    /// Per-call constants shared by all tiles.
+    struct Ctx<'a> {
+        g: &'a Geom,
+        x: &'a [f32],
+        wp: Vec<f32>,
+        bias: Option<&'a [f32]>,
+        relu: bool,
+        segs: Vec<Seg>,
+        /// Flat input offset of each tap (a, b, e) relative to the input under lane 0 at the
+        /// origin tap.
+        toff: Vec<isize>,
+    }
+
+    pub(super) fn fwd(
+        g: &Geom,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        relu: bool,
+        y: SyncPtr,
+    ) {
+        let [hi, wi] = [g.i[1], g.i[2]];
+        let dil = g.dil as isize;
+        let mut toff = Vec::with_capacity(g.kvol());
+        for a in 0..g.k[0] as isize {
+            for b in 0..g.k[1] as isize {
+                for e in 0..g.k[2] as isize {
+                    toff.push(a * dil * (hi * wi) as isize + b * dil * wi as isize + e * dil);
+                }
+            }
+        }
+        let ctx = Ctx {
+            g,
+            x,
+            wp: pack_weights(g, w),
+            bias,
+            relu,
+            segs: segments(g),
+            toff,
+        };
+        let ntile = ctx.segs.len().div_ceil(NV);
+        let units = g.n * g.groups;
+        // Enough jobs for rayon to balance two or more threads, few enough to amortise them.
+        let per = (units * ntile)
+            .div_ceil(16 * rayon::current_num_threads())
+            .clamp(1, 64);
+        let jobs_per_unit = ntile.div_ceil(per);
+        (0..units * jobs_per_unit).into_par_iter().for_each(|j| {
+            let (u, jt) = (j / jobs_per_unit, j % jobs_per_unit);
+            let t0 = jt * per;
+            let t1 = (t0 + per).min(ntile);
+            // SAFETY: `available` checked AVX-512F; each job writes only the outputs of its own
+            // tiles (disjoint runs of its own batch item and group), all inside y.
+            unsafe { run_tiles(&ctx, u / g.groups, u % g.groups, t0, t1, y) };
+        });
+    }
+
+    /// Runs per chunk of the weight gradient: one chunk's gradient rows for one register
+    /// block (8 channels x 64 runs x 64 bytes = 32 KiB) stay in cache over every input channel
+    /// and tap.
+    const WG_RUNS: usize = 64;
+    /// Fixed groups of chunks whose partial sums are added in order, so that the weight
+    /// gradient does not depend on thread scheduling.
+    const WG_GROUPS: usize = 8;
+    /// Kernel row length of the weight gradient's register block: C x KW accumulators.
+    const KW: usize = 3;
+
+    pub(super) fn bwd_weight(g: &Geom, x: &[f32], gy: &[f32]) -> Vec<f32> {
+        let segs = segments(g);
+        let nchunk = segs.len().div_ceil(WG_RUNS);
+        let units = g.n * g.groups * nchunk;
+        let per = units.div_ceil(WG_GROUPS).max(1);
+        let len = g.cout * g.cin_g() * g.kvol();
+        let partials: Vec<Vec<f32>> = (0..units.div_ceil(per))
+            .into_par_iter()
+            .map(|grp| {
+                let mut acc = vec![0f32; len];
+                for u in grp * per..((grp + 1) * per).min(units) {
+                    let (ng, ch) = (u / nchunk, u % nchunk);
+                    let runs = &segs[ch * WG_RUNS..((ch + 1) * WG_RUNS).min(segs.len())];
+                    // SAFETY: `available_weight` checked AVX-512F and KW; the chunk's runs lie
+                    // inside the output, their masked inputs inside the input.
+                    unsafe { wg_chunk(g, x, gy, ng / g.groups, ng % g.groups, runs, &mut acc) };
+                }
+                acc
+            })
+            .collect();
+        let mut gw = vec![0f32; len];
+        for p in &partials {
+            gw.iter_mut().zip(p).for_each(|(a, b)| *a += *b);
+        }
+        gw
+    }
+
+    /// Adds one chunk of runs (batch item `n`, group `gr`) into `acc` (Cout x Cin_g x kvol).
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn wg_chunk(
+        g: &Geom,
+        x: &[f32],
+        gy: &[f32],
+        n: usize,
+        gr: usize,
+        runs: &[Seg],
+        acc: &mut [f32],
+    ) {
+        let (cin_g, cout_g, kvol, s_in, s_out) =
+            (g.cin_g(), g.cout_g(), g.kvol(), g.s_in(), g.s_out());
+        let [kd, kh, _] = g.k;
+        let [hi, wi] = [g.i[1], g.i[2]];
+        let dil = g.dil as isize;
+        let rm: Vec<RunMasks> = runs.iter().map(|s| RunMasks::new(g, s)).collect();
+        let nr = runs.len();
+        let x_g = x[(n * g.cin + gr * cin_g) * s_in..].as_ptr();
+        let gy_g = &gy[(n * g.cout + gr * cout_g) * s_out..];
+        // Per kernel row (a, b): each run's masks for the KW taps and its input offset.
+        let mut masks = vec![[0u16; KW]; kd * kh * nr];
+        let mut offs = vec![0isize; kd * kh * nr];
+        let mut rows = Vec::with_capacity(kd * kh);
+        for a in 0..kd {
+            for b in 0..kh {
+                let ab = a * kh + b;
+                let row_off =
+                    a as isize * dil * (hi * wi) as isize + b as isize * dil * wi as isize;
+                let mut any = 0u16;
+                for (r, m) in rm.iter().enumerate() {
+                    let tm: [u16; KW] = std::array::from_fn(|e| m.tap(a, b, e));
+                    any |= tm.iter().fold(0, |x, y| x | y);
+                    masks[ab * nr + r] = tm;
+                    offs[ab * nr + r] = m.base + row_off;
+                }
+                if any != 0 {
+                    rows.push(ab);
+                }
+            }
+        }
+        // The register block's gradient rows, copied run by run into one contiguous block
+        // (zero past each run's length): read once per input channel and kernel row.
+        let mut gbuf = vec![0f32; nr * CB_W * L];
+        let mut c0 = 0;
+        while c0 < cout_g {
+            let cb = (cout_g - c0).min(CB_W);
+            for (r, s) in runs.iter().enumerate() {
+                for c in 0..cb {
+                    let dst = &mut gbuf[(r * cb + c) * L..][..L];
+                    dst[..s.len].copy_from_slice(&gy_g[(c0 + c) * s_out + s.q0..][..s.len]);
+                    dst[s.len..].fill(0.0);
+                }
+            }
+            let gp = gbuf.as_ptr();
+            for ci in 0..cin_g {
+                let xc = x_g.wrapping_add(ci * s_in);
+                for &ab in &rows {
+                    let (m, o) = (&masks[ab * nr..][..nr], &offs[ab * nr..][..nr]);
+                    // SAFETY: forwarded; gbuf holds nr x cb vectors.
+                    let sums = unsafe {
+                        match cb {
+                            8 => wg_block::<8>(xc, gp, dil, m, o),
+                            7 => wg_block::<7>(xc, gp, dil, m, o),
+                            6 => wg_block::<6>(xc, gp, dil, m, o),
+                            5 => wg_block::<5>(xc, gp, dil, m, o),
+                            4 => wg_block::<4>(xc, gp, dil, m, o),
+                            3 => wg_block::<3>(xc, gp, dil, m, o),
+                            2 => wg_block::<2>(xc, gp, dil, m, o),
+                            _ => wg_block::<1>(xc, gp, dil, m, o),
+                        }
+                    };
+                    for c in 0..cb {
+                        let co = gr * cout_g + c0 + c;
+                        let dst = &mut acc[(co * cin_g + ci) * kvol + ab * KW..][..KW];
+                        for e in 0..KW {
+                            dst[e] += sums[c * KW + e];
+                        }
+                    }
+                }
+            }
+            c0 += cb;
+        }
+    }
+
+    /// Output channels per register block of the weight gradient: CB_W x KW accumulators +
+    /// KW inputs + 1 gradient vector <= 32 registers.
+    const CB_W: usize = 4;
+
+    /// sum over the chunk's runs of gy[c] * x[tap e] for C channels and the KW taps of one
+    /// kernel row: C x KW vector accumulators, reduced to scalars at the end (returned as
+    /// [c * KW + e], the first C * KW used).
+    #[target_feature(enable = "avx512f")]
+    #[inline(never)]
+    unsafe fn wg_block<const C: usize>(
+        xc: *const f32,
+        gbuf: *const f32,
+        dil: isize,
+        masks: &[[u16; KW]],
+        offs: &[isize],
+    ) -> [f32; CB_W * KW] {
+        let mut acc = [[_mm512_setzero_ps(); KW]; C];
+        for (r, (m, &o)) in masks.iter().zip(offs).enumerate() {
+            // SAFETY: only the lanes set in the masks are read, inside the input channel.
+            let xv: [__m512; KW] = std::array::from_fn(|e| unsafe {
+                _mm512_maskz_loadu_ps(m[e], xc.wrapping_offset(o + e as isize * dil))
+            });
+            let gp = gbuf.wrapping_add(r * C * L);
+            for (c, row) in acc.iter_mut().enumerate() {
+                // SAFETY: run r's C gradient vectors follow gp.
+                let gv = unsafe { _mm512_loadu_ps(gp.add(c * L)) };
+                for e in 0..KW {
+                    row[e] = _mm512_fmadd_ps(gv, xv[e], row[e]);
+                }
+            }
+        }
+        let mut out = [0f32; CB_W * KW];
+        for (c, row) in acc.iter().enumerate() {
+            for e in 0..KW {
+                out[c * KW + e] = _mm512_reduce_add_ps(row[e]);
+            }
+        }
+        out
+    }
+
+    /// Coordinates (d, h, w) of the 16 lanes of a run starting at `at`.
+    #[inline]
+    fn lane_coords(at: [usize; 3], len: usize, o: [usize; 3]) -> [[usize; 3]; L] {
+        let mut c = [[0usize; 3]; L];
+        let [mut d, mut h, mut w] = at;
+        for p in c.iter_mut().take(len) {
+            *p = [d, h, w];
+            w += 1;
+            if w == o[2] {
+                w = 0;
+                h += 1;
+                if h == o[1] {
+                    h = 0;
+                    d += 1;
+                }
+            }
+        }
+        c
+    }
+
+    /// One run's flat input index at the origin tap (lane 0) and, per axis and tap position,
+    /// the lanes whose input lies inside the volume.
+    struct RunMasks {
+        base: isize,
+        md: [u16; MAX_K],
+        mh: [u16; MAX_K],
+        mw: [u16; MAX_K],
+    }
+
+    impl RunMasks {
+        /// No run: every lane masked off.
+        const EMPTY: Self = Self {
+            base: 0,
+            md: [0; MAX_K],
+            mh: [0; MAX_K],
+            mw: [0; MAX_K],
+        };
+
+        fn new(g: &Geom, s: &Seg) -> Self {
+            let (pad, dil) = (g.pad as isize, g.dil as isize);
+            let [di, hi, wi] = g.i;
+            let c = lane_coords(s.at, s.len, g.o);
+            let mut r = Self {
+                base: (s.at[0] as isize - pad) * (hi * wi) as isize
+                    + (s.at[1] as isize - pad) * wi as isize
+                    + s.at[2] as isize
+                    - pad,
+                ..Self::EMPTY
+            };
+            for a in 0..g.k[0] {
+                r.md[a] = lanes_in(&c, 0, s.len, a as isize * dil - pad, di);
+            }
+            for b in 0..g.k[1] {
+                r.mh[b] = lanes_in(&c, 1, s.len, b as isize * dil - pad, hi);
+            }
+            for e in 0..g.k[2] {
+                r.mw[e] = lanes_in(&c, 2, s.len, e as isize * dil - pad, wi);
+            }
+            r
+        }
+
+        /// Lanes whose input under tap (a, b, e) lies inside the volume.
+        #[inline]
+        fn tap(&self, a: usize, b: usize, e: usize) -> u16 {
+            self.md[a] & self.mh[b] & self.mw[e]
+        }
+    }
+
+    /// Lanes (of `len`) whose coordinate along `axis`, plus `off`, lies in `0..n`.
+    #[inline]
+    fn lanes_in(c: &[[usize; 3]; L], axis: usize, len: usize, off: isize, n: usize) -> u16 {
+        let mut m = 0u16;
+        for (l, cl) in c.iter().enumerate().take(len) {
+            let v = cl[axis] as isize + off;
+            if v >= 0 && v < n as isize {
+                m |= 1 << l;
+            }
+        }
+        m
+    }
+
+    /// Tiles `t0..t1` of batch item `n`, group `gr`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_tiles(ctx: &Ctx, n: usize, gr: usize, t0: usize, t1: usize, y: SyncPtr) {
+        let g = ctx.g;
+        let (cin_g, cout_g, kvol, s_in, s_out) =
+            (g.cin_g(), g.cout_g(), g.kvol(), g.s_in(), g.s_out());
+        let [kd, kh, kw] = g.k;
+        let x_g = ctx.x[(n * g.cin + gr * cin_g) * s_in..].as_ptr();
+        let mut offs = [0isize; MAX_TAPS * NV];
+        let mut masks = [0u16; MAX_TAPS * NV];
+        let mut active = [0usize; MAX_TAPS];
+        for tile in t0..t1 {
+            let segs = &ctx.segs[tile * NV..((tile + 1) * NV).min(ctx.segs.len())];
+            let rm: [RunMasks; NV] = std::array::from_fn(|v| {
+                segs.get(v).map_or(RunMasks::EMPTY, |s| RunMasks::new(g, s))
+            });
+            let mut nact = 0;
+            let mut t = 0;
+            for a in 0..kd {
+                for b in 0..kh {
+                    for e in 0..kw {
+                        let mut any = 0u16;
+                        for (v, r) in rm.iter().enumerate() {
+                            let m = r.tap(a, b, e);
+                            masks[nact * NV + v] = m;
+                            offs[nact * NV + v] = r.base + ctx.toff[t];
+                            any |= m;
+                        }
+                        if any != 0 {
+                            active[nact] = t;
+                            nact += 1;
+                        }
+                        t += 1;
+                    }
+                }
+            }
+            let mut c0 = 0;
+            let mut wpo = gr * cout_g * cin_g * kvol;
+            while c0 < cout_g {
+                let cb = (cout_g - c0).min(CB);
+                let wb = ctx.wp[wpo..].as_ptr();
+                let acts = &active[..nact];
+                let (om, oo) = (&masks[..nact * NV], &offs[..nact * NV]);
+                let yo = (n * g.cout + gr * cout_g + c0) * s_out;
+                let out = Out {
+                    y: y.get().wrapping_add(yo),
+                    s_out,
+                    segs,
+                    bias: ctx.bias.map(|b| &b[gr * cout_g + c0..]),
+                    relu: ctx.relu,
+                };
+                // SAFETY: forwarded; the block's weights are cb * kvol * cin_g values from wpo.
+                unsafe {
+                    match cb {
+                        6 => block::<6>(x_g, s_in, cin_g, wb, kvol, acts, om, oo, &out),
+                        5 => block::<5>(x_g, s_in, cin_g, wb, kvol, acts, om, oo, &out),
+                        4 => block::<4>(x_g, s_in, cin_g, wb, kvol, acts, om, oo, &out),
+                        3 => block::<3>(x_g, s_in, cin_g, wb, kvol, acts, om, oo, &out),
+                        2 => block::<2>(x_g, s_in, cin_g, wb, kvol, acts, om, oo, &out),
+                        _ => block::<1>(x_g, s_in, cin_g, wb, kvol, acts, om, oo, &out),
+                    }
+                }
+                wpo += cb * kvol * cin_g;
+                c0 += cb;
+            }
+        }
+    }
+
+    /// Where one register block's results go.
+    struct Out<'a> {
+        /// Output channel c0 of this batch item (channel stride `s_out`).
+        y: *mut f32,
+        s_out: usize,
+        segs: &'a [Seg],
+        bias: Option<&'a [f32]>,
+        relu: bool,
+    }
+
+    /// C output channels x NV runs: accumulate every active tap and input channel in
+    /// registers, then store once (bias, ReLU) with each run's length mask.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block<const C: usize>(
+        x: *const f32,
+        s_in: usize,
+        cin: usize,
+        w: *const f32,
+        w_taps: usize,
+        active: &[usize],
+        masks: &[u16],
+        offs: &[isize],
+        out: &Out,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); NV]; C];
+        let kvol_w = w_taps;
+        for ci in 0..cin {
+            let xc = x.wrapping_add(ci * s_in);
+            let wc = w.wrapping_add(ci * kvol_w * C);
+            for (i, &t) in active.iter().enumerate() {
+                // SAFETY: only the lanes set in the mask are read, and those lie inside
+                // channel ci's input (the masks were built from the coordinates).
+                let xv: [__m512; NV] = std::array::from_fn(|v| unsafe {
+                    _mm512_maskz_loadu_ps(masks[i * NV + v], xc.wrapping_offset(offs[i * NV + v]))
+                });
+                let wt = wc.wrapping_add(t * C);
+                for (c, row) in acc.iter_mut().enumerate() {
+                    // SAFETY: C weights of this (ci, tap) follow wt.
+                    let wv = _mm512_set1_ps(unsafe { *wt.add(c) });
+                    for v in 0..NV {
+                        row[v] = _mm512_fmadd_ps(wv, xv[v], row[v]);
+                    }
+                }
+            }
+        }
+        for (c, row) in acc.iter().enumerate() {
+            let b = _mm512_set1_ps(out.bias.map_or(0.0, |b| b[c]));
+            for (v, s) in out.segs.iter().enumerate() {
+                let mut r = _mm512_add_ps(row[v], b);
+                if out.relu {
+                    r = _mm512_max_ps(r, _mm512_setzero_ps());
+                }
+                let m = if s.len == L {
+                    u16::MAX
+                } else {
+                    (1u16 << s.len) - 1
+                };
+                // SAFETY: the run's `len` outputs of channel c lie inside y.
+                unsafe { _mm512_mask_storeu_ps(out.y.wrapping_add(c * out.s_out + s.q0), m, r) };
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod imp {
+    use super::{Geom, SyncPtr};
+
+    pub(super) fn bwd_weight(_: &Geom, _: &[f32], _: &[f32]) -> Vec<f32> {
+        unreachable!("direct::available is false off x86_64")
+    }
+
+    pub(super) fn detected() -> bool {
+        false
+    }
+
+    pub(super) fn fwd(_: &Geom, _: &[f32], _: &[f32], _: Option<&[f32]>, _: bool, _: SyncPtr) {
+        unreachable!("direct::available is false off x86_64")
+    }
+}
