@@ -304,6 +304,38 @@ fn direct_kernel_edges() {
     }
 }
 
+/// Stride 2 on the direct kernels (the input split into even and odd columns): odd widths
+/// (the odd half one shorter), no padding, dilation, an even kernel, groups and batches.
+#[test]
+fn direct_kernel_stride_two() {
+    let cases = [
+        (2, 3, 10, [3; 3], [7, 8, 11], 1, 1, 1),
+        (1, 4, 6, [3; 3], [6, 9, 9], 0, 1, 2),
+        (1, 2, 3, [3; 3], [9, 7, 13], 2, 2, 1),
+        (2, 2, 4, [2; 3], [6, 6, 7], 0, 1, 1),
+        (1, 3, 6, [1, 3, 3], [5, 6, 35], 1, 1, 1),
+    ];
+    for (seed, (n, cin, cout, k, i, padding, dilation, groups)) in cases.into_iter().enumerate() {
+        let cfg = Conv3dConfig {
+            padding,
+            dilation,
+            groups,
+            stride: 2,
+        };
+        run(
+            Case {
+                n,
+                cin,
+                cout,
+                k,
+                i,
+                cfg,
+            },
+            60 + seed as u64,
+        );
+    }
+}
+
 /// Non-cubic kernels take the unfused paths (GEMM + col2im for the input gradient).
 #[test]
 fn non_cubic_kernels() {

@@ -39,7 +39,7 @@ pub fn with_direct_conv<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
 /// Whether the direct kernel handles `g` on this machine and thread.
 pub(super) fn available(g: &Geom) -> bool {
     ENABLED.with(|e| e.get())
-        && g.stride == 1
+        && (g.stride == 1 || (g.stride == 2 && g.k != [1, 1, 1]))
         && !g.is_pointwise()
         && g.k.iter().all(|&k| (1..=MAX_K).contains(&k))
         && imp::detected()
@@ -103,7 +103,7 @@ mod imp {
     /// keep their size too.
     fn segments(g: &Geom) -> Vec<Seg> {
         let [d, h, w] = g.o;
-        let unit = if g.o[2] != g.i[2] {
+        let unit = if g.stride != 1 || g.o[2] != g.i[2] {
             w
         } else if g.o[1] != g.i[1] {
             h * w
@@ -153,17 +153,73 @@ mod imp {
         p
     }
 
+    /// The input as the kernels address it. For stride 2 each channel is split into its even
+    /// and odd columns (two half-width volumes), so that every tap again reads consecutive
+    /// values for consecutive outputs; for stride 1 it is the input itself.
+    struct View<'a> {
+        data: std::borrow::Cow<'a, [f32]>,
+        /// Values per input channel.
+        ch: usize,
+        /// Row length: W, or ceil(W / 2) split.
+        wh: usize,
+        /// Flat offset of each tap (a, b, e), relative to a run's `base`.
+        toff: Vec<isize>,
+    }
+
+    impl<'a> View<'a> {
+        fn new(g: &Geom, x: &'a [f32]) -> Self {
+            let (s, dil, pad) = (g.stride, g.dil as isize, g.pad as isize);
+            let [di, hi, wi] = g.i;
+            let wh = wi.div_ceil(s);
+            let ch = s * di * hi * wh;
+            let data = if s == 1 {
+                std::borrow::Cow::Borrowed(x)
+            } else {
+                let mut v = vec![0f32; g.n * g.cin * ch];
+                v.par_chunks_mut(ch)
+                    .zip(x.par_chunks(g.s_in()))
+                    .for_each(|(dst, src)| {
+                        for (r, half) in dst.chunks_mut(di * hi * wh).enumerate() {
+                            for (drow, srow) in half.chunks_mut(wh).zip(src.chunks(wi)) {
+                                for (d, v) in drow.iter_mut().zip(srow.iter().skip(r).step_by(s)) {
+                                    *d = *v;
+                                }
+                            }
+                        }
+                    });
+                std::borrow::Cow::Owned(v)
+            };
+            let (s_i, plane, row) = (s as isize, (di * hi * wh) as isize, wh as isize);
+            let mut toff = Vec::with_capacity(g.kvol());
+            for a in 0..g.k[0] as isize {
+                for b in 0..g.k[1] as isize {
+                    for e in 0..g.k[2] as isize {
+                        // Column s * ow + e * dil - pad = s * (ow + q) + r: phase r, shift q.
+                        let (q, r) = (
+                            (e * dil - pad).div_euclid(s_i),
+                            (e * dil - pad).rem_euclid(s_i),
+                        );
+                        toff.push(r * plane + (a * dil * hi as isize + b * dil) * row + q);
+                    }
+                }
+            }
+            Self { data, ch, wh, toff }
+        }
+
+        /// The first input channel of batch item n, group gr.
+        fn channels(&self, g: &Geom, n: usize, gr: usize) -> *const f32 {
+            self.data[(n * g.cin + gr * g.cin_g()) * self.ch..].as_ptr()
+        }
+    }
+
     /// Per-call constants shared by all tiles.
     struct Ctx<'a> {
         g: &'a Geom,
-        x: &'a [f32],
+        x: View<'a>,
         wp: Vec<f32>,
         bias: Option<&'a [f32]>,
         relu: bool,
         segs: Vec<Seg>,
-        /// Flat input offset of each tap (a, b, e) relative to the input under lane 0 at the
-        /// origin tap.
-        toff: Vec<isize>,
     }
 
     pub(super) fn fwd(
@@ -174,24 +230,13 @@ mod imp {
         relu: bool,
         y: SyncPtr,
     ) {
-        let [hi, wi] = [g.i[1], g.i[2]];
-        let dil = g.dil as isize;
-        let mut toff = Vec::with_capacity(g.kvol());
-        for a in 0..g.k[0] as isize {
-            for b in 0..g.k[1] as isize {
-                for e in 0..g.k[2] as isize {
-                    toff.push(a * dil * (hi * wi) as isize + b * dil * wi as isize + e * dil);
-                }
-            }
-        }
         let ctx = Ctx {
             g,
-            x,
+            x: View::new(g, x),
             wp: pack_weights(g, w),
             bias,
             relu,
             segs: segments(g),
-            toff,
         };
         let ntile = ctx.segs.len().div_ceil(NV);
         let units = g.n * g.groups;
@@ -222,6 +267,7 @@ mod imp {
 
     pub(super) fn bwd_weight(g: &Geom, x: &[f32], gy: &[f32]) -> Vec<f32> {
         let segs = segments(g);
+        let xv = View::new(g, x);
         let nchunk = segs.len().div_ceil(WG_RUNS);
         let units = g.n * g.groups * nchunk;
         let per = units.div_ceil(WG_GROUPS).max(1);
@@ -235,7 +281,7 @@ mod imp {
                     let runs = &segs[ch * WG_RUNS..((ch + 1) * WG_RUNS).min(segs.len())];
                     // SAFETY: `available_weight` checked AVX-512F and KW; the chunk's runs lie
                     // inside the output, their masked inputs inside the input.
-                    unsafe { wg_chunk(g, x, gy, ng / g.groups, ng % g.groups, runs, &mut acc) };
+                    unsafe { wg_chunk(g, &xv, gy, ng / g.groups, ng % g.groups, runs, &mut acc) };
                 }
                 acc
             })
@@ -252,31 +298,32 @@ mod imp {
     #[allow(clippy::too_many_arguments)]
     unsafe fn wg_chunk(
         g: &Geom,
-        x: &[f32],
+        xv: &View,
         gy: &[f32],
         n: usize,
         gr: usize,
         runs: &[Seg],
         acc: &mut [f32],
     ) {
-        let (cin_g, cout_g, kvol, s_in, s_out) =
-            (g.cin_g(), g.cout_g(), g.kvol(), g.s_in(), g.s_out());
+        let (cin_g, cout_g, kvol, s_out) = (g.cin_g(), g.cout_g(), g.kvol(), g.s_out());
         let [kd, kh, _] = g.k;
-        let [hi, wi] = [g.i[1], g.i[2]];
-        let dil = g.dil as isize;
-        let rm: Vec<RunMasks> = runs.iter().map(|s| RunMasks::new(g, s)).collect();
+        let s_in = xv.ch;
+        let rm: Vec<RunMasks> = runs.iter().map(|s| RunMasks::new(g, xv.wh, s)).collect();
         let nr = runs.len();
-        let x_g = x[(n * g.cin + gr * cin_g) * s_in..].as_ptr();
+        let x_g = xv.channels(g, n, gr);
         let gy_g = &gy[(n * g.cout + gr * cout_g) * s_out..];
         // Per kernel row (a, b): each run's masks for the KW taps and its input offset.
         let mut masks = vec![[0u16; KW]; kd * kh * nr];
         let mut offs = vec![0isize; kd * kh * nr];
         let mut rows = Vec::with_capacity(kd * kh);
+        // Per kernel row, the offsets of its KW taps from its first.
+        let mut eo = vec![[0isize; KW]; kd * kh];
         for a in 0..kd {
             for b in 0..kh {
                 let ab = a * kh + b;
-                let row_off =
-                    a as isize * dil * (hi * wi) as isize + b as isize * dil * wi as isize;
+                let t0 = ab * KW;
+                let row_off = xv.toff[t0];
+                eo[ab] = std::array::from_fn(|e| xv.toff[t0 + e] - row_off);
                 let mut any = 0u16;
                 for (r, m) in rm.iter().enumerate() {
                     let tm: [u16; KW] = std::array::from_fn(|e| m.tap(a, b, e));
@@ -310,14 +357,14 @@ mod imp {
                     // SAFETY: forwarded; gbuf holds nr x cb vectors.
                     let sums = unsafe {
                         match cb {
-                            8 => wg_block::<8>(xc, gp, dil, m, o),
-                            7 => wg_block::<7>(xc, gp, dil, m, o),
-                            6 => wg_block::<6>(xc, gp, dil, m, o),
-                            5 => wg_block::<5>(xc, gp, dil, m, o),
-                            4 => wg_block::<4>(xc, gp, dil, m, o),
-                            3 => wg_block::<3>(xc, gp, dil, m, o),
-                            2 => wg_block::<2>(xc, gp, dil, m, o),
-                            _ => wg_block::<1>(xc, gp, dil, m, o),
+                            8 => wg_block::<8>(xc, gp, eo[ab], m, o),
+                            7 => wg_block::<7>(xc, gp, eo[ab], m, o),
+                            6 => wg_block::<6>(xc, gp, eo[ab], m, o),
+                            5 => wg_block::<5>(xc, gp, eo[ab], m, o),
+                            4 => wg_block::<4>(xc, gp, eo[ab], m, o),
+                            3 => wg_block::<3>(xc, gp, eo[ab], m, o),
+                            2 => wg_block::<2>(xc, gp, eo[ab], m, o),
+                            _ => wg_block::<1>(xc, gp, eo[ab], m, o),
                         }
                     };
                     for c in 0..cb {
@@ -345,7 +392,7 @@ mod imp {
     unsafe fn wg_block<const C: usize>(
         xc: *const f32,
         gbuf: *const f32,
-        dil: isize,
+        eo: [isize; KW],
         masks: &[[u16; KW]],
         offs: &[isize],
     ) -> [f32; CB_W * KW] {
@@ -353,7 +400,7 @@ mod imp {
         for (r, (m, &o)) in masks.iter().zip(offs).enumerate() {
             // SAFETY: only the lanes set in the masks are read, inside the input channel.
             let xv: [__m512; KW] = std::array::from_fn(|e| unsafe {
-                _mm512_maskz_loadu_ps(m[e], xc.wrapping_offset(o + e as isize * dil))
+                _mm512_maskz_loadu_ps(m[e], xc.wrapping_offset(o + eo[e]))
             });
             let gp = gbuf.wrapping_add(r * C * L);
             for (c, row) in acc.iter_mut().enumerate() {
@@ -411,25 +458,64 @@ mod imp {
             mw: [0; MAX_K],
         };
 
-        fn new(g: &Geom, s: &Seg) -> Self {
-            let (pad, dil) = (g.pad as isize, g.dil as isize);
+        /// `wh`: the input view's row length.
+        fn new(g: &Geom, wh: usize, s: &Seg) -> Self {
+            let (st, pad, dil) = (g.stride, g.pad as isize, g.dil as isize);
             let [di, hi, wi] = g.i;
-            let c = lane_coords(s.at, s.len, g.o);
+            let (id0, ih0) = ((st * s.at[0]) as isize - pad, (st * s.at[1]) as isize - pad);
             let mut r = Self {
-                base: (s.at[0] as isize - pad) * (hi * wi) as isize
-                    + (s.at[1] as isize - pad) * wi as isize
-                    + s.at[2] as isize
-                    - pad,
+                base: (id0 * hi as isize + ih0) * wh as isize + s.at[2] as isize,
                 ..Self::EMPTY
             };
+            if s.at[2] + s.len <= g.o[2] {
+                // Within one row (the common case): depth and height are the same for every
+                // lane, and the lanes inside along the row are one range.
+                let all = lane_range(0, s.len);
+                let inside = |c: isize, n: usize| c >= 0 && c < n as isize;
+                for a in 0..g.k[0] {
+                    r.md[a] = if inside(id0 + a as isize * dil, di) {
+                        all
+                    } else {
+                        0
+                    };
+                }
+                for b in 0..g.k[1] {
+                    r.mh[b] = if inside(ih0 + b as isize * dil, hi) {
+                        all
+                    } else {
+                        0
+                    };
+                }
+                for e in 0..g.k[2] {
+                    // Lane l reads column st * (at + l) + off: inside for lo <= l < hi.
+                    let (st_i, off) = (st as isize, e as isize * dil - pad);
+                    let first = (st * s.at[2]) as isize + off;
+                    let lo = if first >= 0 {
+                        0
+                    } else {
+                        (-first + st_i - 1) / st_i
+                    };
+                    let hi_l = if first >= wi as isize {
+                        0
+                    } else {
+                        (wi as isize - first + st_i - 1) / st_i
+                    };
+                    r.mw[e] = lane_range(
+                        lo.min(s.len as isize) as usize,
+                        hi_l.min(s.len as isize) as usize,
+                    );
+                }
+                return r;
+            }
+            let c = lane_coords(s.at, s.len, g.o);
             for a in 0..g.k[0] {
-                r.md[a] = lanes_in(&c, 0, s.len, a as isize * dil - pad, di);
+                r.md[a] = lanes_in(&c, 0, st, s.len, a as isize * dil - pad, di);
             }
             for b in 0..g.k[1] {
-                r.mh[b] = lanes_in(&c, 1, s.len, b as isize * dil - pad, hi);
+                r.mh[b] = lanes_in(&c, 1, st, s.len, b as isize * dil - pad, hi);
             }
             for e in 0..g.k[2] {
-                r.mw[e] = lanes_in(&c, 2, s.len, e as isize * dil - pad, wi);
+                r.mw[e] = lanes_in(&c, 2, st, s.len, e as isize * dil - pad, wi);
             }
             r
         }
@@ -441,12 +527,30 @@ mod imp {
         }
     }
 
-    /// Lanes (of `len`) whose coordinate along `axis`, plus `off`, lies in `0..n`.
+    /// Lanes lo..hi as a mask.
     #[inline]
-    fn lanes_in(c: &[[usize; 3]; L], axis: usize, len: usize, off: isize, n: usize) -> u16 {
+    fn lane_range(lo: usize, hi: usize) -> u16 {
+        if lo >= hi {
+            return 0;
+        }
+        let upto = |n: usize| if n >= L { u16::MAX } else { (1u16 << n) - 1 };
+        upto(hi) & !upto(lo)
+    }
+
+    /// Lanes (of `len`) whose input coordinate along `axis`, `stride * c + off`, lies in
+    /// `0..n`.
+    #[inline]
+    fn lanes_in(
+        c: &[[usize; 3]; L],
+        axis: usize,
+        stride: usize,
+        len: usize,
+        off: isize,
+        n: usize,
+    ) -> u16 {
         let mut m = 0u16;
         for (l, cl) in c.iter().enumerate().take(len) {
-            let v = cl[axis] as isize + off;
+            let v = (stride * cl[axis]) as isize + off;
             if v >= 0 && v < n as isize {
                 m |= 1 << l;
             }
@@ -458,17 +562,18 @@ mod imp {
     #[target_feature(enable = "avx512f")]
     unsafe fn run_tiles(ctx: &Ctx, n: usize, gr: usize, t0: usize, t1: usize, y: SyncPtr) {
         let g = ctx.g;
-        let (cin_g, cout_g, kvol, s_in, s_out) =
-            (g.cin_g(), g.cout_g(), g.kvol(), g.s_in(), g.s_out());
+        let (cin_g, cout_g, kvol, s_out) = (g.cin_g(), g.cout_g(), g.kvol(), g.s_out());
         let [kd, kh, kw] = g.k;
-        let x_g = ctx.x[(n * g.cin + gr * cin_g) * s_in..].as_ptr();
+        let s_in = ctx.x.ch;
+        let x_g = ctx.x.channels(g, n, gr);
         let mut offs = [0isize; MAX_TAPS * NV];
         let mut masks = [0u16; MAX_TAPS * NV];
         let mut active = [0usize; MAX_TAPS];
         for tile in t0..t1 {
             let segs = &ctx.segs[tile * NV..((tile + 1) * NV).min(ctx.segs.len())];
             let rm: [RunMasks; NV] = std::array::from_fn(|v| {
-                segs.get(v).map_or(RunMasks::EMPTY, |s| RunMasks::new(g, s))
+                segs.get(v)
+                    .map_or(RunMasks::EMPTY, |s| RunMasks::new(g, ctx.x.wh, s))
             });
             let mut nact = 0;
             let mut t = 0;
@@ -479,7 +584,7 @@ mod imp {
                         for (v, r) in rm.iter().enumerate() {
                             let m = r.tap(a, b, e);
                             masks[nact * NV + v] = m;
-                            offs[nact * NV + v] = r.base + ctx.toff[t];
+                            offs[nact * NV + v] = r.base + ctx.x.toff[t];
                             any |= m;
                         }
                         if any != 0 {
