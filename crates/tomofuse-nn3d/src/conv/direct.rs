@@ -58,6 +58,12 @@ pub(super) fn fwd(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>, relu: bo
     y
 }
 
+/// gx = the gradient of conv(x, w) against x, for `gy` the output's gradient (also the
+/// transposed convolution's forward). Call only when [`available`] holds.
+pub(super) fn bwd_input(g: &Geom, gy: &[f32], w: &[f32]) -> Vec<f32> {
+    imp::bwd_input(g, gy, w)
+}
+
 /// Whether the direct weight gradient handles `g`: as [`available`], kernel rows of 3.
 pub(super) fn available_weight(g: &Geom) -> bool {
     available(g) && g.k[2] == 3
@@ -96,6 +102,8 @@ mod imp {
         q0: usize,
         len: usize,
         at: [usize; 3],
+        /// Column phase of a gather run (outputs at stride * j + phase); 0 otherwise.
+        phase: usize,
     }
 
     /// Runs of at most 16 outputs whose inputs under any tap are consecutive too: a whole
@@ -121,6 +129,7 @@ mod imp {
                 v.push(Seg {
                     q0: q,
                     len,
+                    phase: 0,
                     at: [q / (h * w), (q / w) % h, q % w],
                 });
                 q += len;
@@ -214,8 +223,14 @@ mod imp {
 
     /// Per-call constants shared by all tiles.
     struct Ctx<'a> {
+        /// The geometry the tiles run: for a gather, the transposed one (channels summed =
+        /// the forward's outputs, channels produced = the forward's inputs).
         g: &'a Geom,
         x: View<'a>,
+        /// Values per output channel in the buffer the runs address.
+        y_ch: usize,
+        /// For a gather: the forward geometry whose input gradient it computes.
+        gather: Option<&'a Geom>,
         wp: Vec<f32>,
         bias: Option<&'a [f32]>,
         relu: bool,
@@ -233,11 +248,19 @@ mod imp {
         let ctx = Ctx {
             g,
             x: View::new(g, x),
+            y_ch: g.s_out(),
+            gather: None,
             wp: pack_weights(g, w),
             bias,
             relu,
             segs: segments(g),
         };
+        run_all(&ctx, y);
+    }
+
+    /// Every tile of every batch item and group, in parallel jobs of whole tiles.
+    fn run_all(ctx: &Ctx, y: SyncPtr) {
+        let g = ctx.g;
         let ntile = ctx.segs.len().div_ceil(NV);
         let units = g.n * g.groups;
         // Enough jobs for rayon to balance two or more threads, few enough to amortise them.
@@ -251,7 +274,7 @@ mod imp {
             let t1 = (t0 + per).min(ntile);
             // SAFETY: `available` checked AVX-512F; each job writes only the outputs of its own
             // tiles (disjoint runs of its own batch item and group), all inside y.
-            unsafe { run_tiles(&ctx, u / g.groups, u % g.groups, t0, t1, y) };
+            unsafe { run_tiles(ctx, u / g.groups, u % g.groups, t0, t1, y) };
         });
     }
 
@@ -562,8 +585,7 @@ mod imp {
     #[target_feature(enable = "avx512f")]
     unsafe fn run_tiles(ctx: &Ctx, n: usize, gr: usize, t0: usize, t1: usize, y: SyncPtr) {
         let g = ctx.g;
-        let (cin_g, cout_g, kvol, s_out) = (g.cin_g(), g.cout_g(), g.kvol(), g.s_out());
-        let [kd, kh, kw] = g.k;
+        let (cin_g, cout_g, kvol, s_out) = (g.cin_g(), g.cout_g(), g.kvol(), ctx.y_ch);
         let s_in = ctx.x.ch;
         let x_g = ctx.x.channels(g, n, gr);
         let mut offs = [0isize; MAX_TAPS * NV];
@@ -571,30 +593,11 @@ mod imp {
         let mut active = [0usize; MAX_TAPS];
         for tile in t0..t1 {
             let segs = &ctx.segs[tile * NV..((tile + 1) * NV).min(ctx.segs.len())];
-            let rm: [RunMasks; NV] = std::array::from_fn(|v| {
-                segs.get(v)
-                    .map_or(RunMasks::EMPTY, |s| RunMasks::new(g, ctx.x.wh, s))
-            });
-            let mut nact = 0;
-            let mut t = 0;
-            for a in 0..kd {
-                for b in 0..kh {
-                    for e in 0..kw {
-                        let mut any = 0u16;
-                        for (v, r) in rm.iter().enumerate() {
-                            let m = r.tap(a, b, e);
-                            masks[nact * NV + v] = m;
-                            offs[nact * NV + v] = r.base + ctx.x.toff[t];
-                            any |= m;
-                        }
-                        if any != 0 {
-                            active[nact] = t;
-                            nact += 1;
-                        }
-                        t += 1;
-                    }
-                }
-            }
+            let nact = if let Some(f) = ctx.gather {
+                gather_taps(f, segs, &mut masks, &mut offs, &mut active)
+            } else {
+                forward_taps(ctx, segs, &mut masks, &mut offs, &mut active)
+            };
             let mut c0 = 0;
             let mut wpo = gr * cout_g * cin_g * kvol;
             while c0 < cout_g {
@@ -625,6 +628,183 @@ mod imp {
                 c0 += cb;
             }
         }
+    }
+
+    /// The tap table of one tile of forward runs: per active tap, each run's lane mask and
+    /// input offset. Returns the number of active taps (those with any lane inside).
+    fn forward_taps(
+        ctx: &Ctx,
+        segs: &[Seg],
+        masks: &mut [u16],
+        offs: &mut [isize],
+        active: &mut [usize],
+    ) -> usize {
+        let g = ctx.g;
+        let rm: [RunMasks; NV] = std::array::from_fn(|v| {
+            segs.get(v)
+                .map_or(RunMasks::EMPTY, |s| RunMasks::new(g, ctx.x.wh, s))
+        });
+        let mut nact = 0;
+        let mut t = 0;
+        for a in 0..g.k[0] {
+            for b in 0..g.k[1] {
+                for e in 0..g.k[2] {
+                    let mut any = 0u16;
+                    for (v, r) in rm.iter().enumerate() {
+                        let m = r.tap(a, b, e);
+                        masks[nact * NV + v] = m;
+                        offs[nact * NV + v] = r.base + ctx.x.toff[t];
+                        any |= m;
+                    }
+                    if any != 0 {
+                        active[nact] = t;
+                        nact += 1;
+                    }
+                    t += 1;
+                }
+            }
+        }
+        nact
+    }
+
+    /// The tap table of one tile of gather runs (input gradient of the forward geometry
+    /// `f`): run at (d, h, j) of phase r holds the input-gradient positions (d, h, s * j + r);
+    /// tap (a, b, e) reaches them from output (d + p - a * dil) / s, likewise for h and for
+    /// the column, where the division is exact (else the tap does not reach them).
+    fn gather_taps(
+        f: &Geom,
+        segs: &[Seg],
+        masks: &mut [u16],
+        offs: &mut [isize],
+        active: &mut [usize],
+    ) -> usize {
+        let (s, pad, dil) = (f.stride as isize, f.pad as isize, f.dil as isize);
+        let [od, oh, ow] = f.o.map(|v| v as isize);
+        // Output index reached along one axis from position c by tap k, if any.
+        let reach = |c: isize, k: usize, n: isize| {
+            let num = c + pad - k as isize * dil;
+            (num.rem_euclid(s) == 0 && num >= 0 && num / s < n).then_some(num / s)
+        };
+        let mut nact = 0;
+        let mut t = 0;
+        for a in 0..f.k[0] {
+            for b in 0..f.k[1] {
+                for e in 0..f.k[2] {
+                    let mut any = 0u16;
+                    for v in 0..NV {
+                        let (mut m, mut o) = (0u16, 0isize);
+                        if let Some(sg) = segs.get(v) {
+                            let num = sg.phase as isize + pad - e as isize * dil;
+                            if let (Some(d), Some(h), 0) = (
+                                reach(sg.at[0] as isize, a, od),
+                                reach(sg.at[1] as isize, b, oh),
+                                num.rem_euclid(s),
+                            ) {
+                                // Lane l reads output column j0 + l + q.
+                                let first = sg.at[2] as isize + num.div_euclid(s);
+                                let lo = (-first).clamp(0, sg.len as isize) as usize;
+                                let hi = (ow - first).clamp(0, sg.len as isize) as usize;
+                                m = lane_range(lo, hi);
+                                o = (d * oh + h) * ow + first;
+                            }
+                        }
+                        masks[nact * NV + v] = m;
+                        offs[nact * NV + v] = o;
+                        any |= m;
+                    }
+                    if any != 0 {
+                        active[nact] = t;
+                        nact += 1;
+                    }
+                    t += 1;
+                }
+            }
+        }
+        nact
+    }
+
+    /// gx = the gradient of conv(x, w) against x (`g` the forward geometry), gathered per
+    /// input position: for stride 2 over the even and odd columns as two phases, written to
+    /// a phase buffer and interleaved at the end.
+    pub(super) fn bwd_input(g: &Geom, gy: &[f32], w: &[f32]) -> Vec<f32> {
+        let s = g.stride;
+        let [di, hi, wi] = g.i;
+        let wp = wi.div_ceil(s);
+        // The transposed geometry: sums over the forward's outputs, produces its inputs.
+        let gt = Geom {
+            cin: g.cout,
+            cout: g.cin,
+            i: g.o,
+            o: [di, hi, wp],
+            ..*g
+        };
+        let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());
+        let mut wt = vec![0f32; w.len()];
+        for gr in 0..g.groups {
+            for co in 0..cout_g {
+                for ci in 0..cin_g {
+                    let src = &w[((gr * cout_g + co) * cin_g + ci) * kvol..][..kvol];
+                    wt[((gr * cin_g + ci) * cout_g + co) * kvol..][..kvol].copy_from_slice(src);
+                }
+            }
+        }
+        // Runs ordered by column phase and row parities, so that the runs of one tile
+        // share their set of reaching taps.
+        let mut segs = Vec::new();
+        let rows = |n: usize| (0..s).flat_map(move |p| (p..n).step_by(s));
+        for r in 0..s {
+            let wr = (wi - r.min(wi)).div_ceil(s);
+            for d in rows(di) {
+                for h in rows(hi) {
+                    let mut j = 0;
+                    while j < wr {
+                        let len = (wr - j).min(L);
+                        segs.push(Seg {
+                            q0: ((r * di + d) * hi + h) * wp + j,
+                            len,
+                            at: [d, h, j],
+                            phase: r,
+                        });
+                        j += len;
+                    }
+                }
+            }
+        }
+        let y_ch = s * di * hi * wp;
+        let ctx = Ctx {
+            g: &gt,
+            x: View {
+                data: std::borrow::Cow::Borrowed(gy),
+                ch: g.s_out(),
+                wh: g.o[2],
+                toff: Vec::new(),
+            },
+            y_ch,
+            gather: Some(g),
+            wp: pack_weights(&gt, &wt),
+            bias: None,
+            relu: false,
+            segs,
+        };
+        let len = g.n * g.cin * y_ch;
+        let mut pb: Vec<f32> = vec![0f32; len];
+        run_all(&ctx, SyncPtr::new(pb.as_mut_ptr()));
+        if s == 1 {
+            return pb;
+        }
+        let mut gx = vec![0f32; g.n * g.cin * g.s_in()];
+        gx.par_chunks_mut(g.s_in())
+            .zip(pb.par_chunks(y_ch))
+            .for_each(|(dst, src)| {
+                for (r, half) in src.chunks(di * hi * wp).enumerate() {
+                    for (drow, srow) in dst.chunks_mut(wi).zip(half.chunks(wp)) {
+                        for (d, v) in drow.iter_mut().skip(r).step_by(s).zip(srow) {
+                            *d = *v;
+                        }
+                    }
+                }
+            });
+        gx
     }
 
     /// Where one register block's results go.
@@ -697,6 +877,10 @@ mod imp {
     use super::{Geom, SyncPtr};
 
     pub(super) fn bwd_weight(_: &Geom, _: &[f32], _: &[f32]) -> Vec<f32> {
+        unreachable!("direct::available is false off x86_64")
+    }
+
+    pub(super) fn bwd_input(_: &Geom, _: &[f32], _: &[f32]) -> Vec<f32> {
         unreachable!("direct::available is false off x86_64")
     }
 

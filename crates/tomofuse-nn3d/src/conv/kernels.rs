@@ -560,6 +560,9 @@ pub(super) fn kernel_bwd_input(g: &Geom, gy: &[f32], w: &[f32]) -> Vec<f32> {
     if let Some(gt) = g.gather_transpose() {
         return kernel_fwd(&gt, gy, &flip_transpose(g, w), None, false);
     }
+    if super::direct::available(g) {
+        return super::direct::bwd_input(g, gy, w);
+    }
     let (s_in, s_out) = (g.s_in(), g.s_out());
     let mut gx = vec![0f32; g.n * g.cin * s_in];
     let rows = g.o[0] * g.o[1];
