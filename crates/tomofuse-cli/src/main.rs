@@ -5,6 +5,12 @@
 
 mod networks;
 
+/// mimalloc keeps freed memory for reuse. glibc's malloc unmaps every large block on free, so
+/// each training step's tensors (tens of MB each) came back as fresh pages: page faults,
+/// zeroing and TLB shootdowns cost about an eighth of a U-Net step (benches/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tomofuse::{cmd, logging, threads};

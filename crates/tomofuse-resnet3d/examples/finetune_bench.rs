@@ -10,6 +10,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+/// The product binary's allocator (crates/tomofuse-cli/src/main.rs), so that times match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use tomofuse_resnet3d::ResNetConfig;

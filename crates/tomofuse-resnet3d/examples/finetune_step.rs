@@ -9,6 +9,10 @@
 //! One warm-up step, then `reps` timed steps; prints a JSON line (median, min, cpu_min,
 //! peak_mb = VmHWM).
 
+/// The product binary's allocator (crates/tomofuse-cli/src/main.rs), so that times match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};

@@ -7,6 +7,10 @@
 //! benches/python/torch_speed.py. The weights are plain tensors (as when loaded from a
 //! checkpoint), so the folded batch norms are computed once and cached.
 
+/// The product binary's allocator (crates/tomofuse-cli/src/main.rs), so that times match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use candle_core::{DType, Device, Module, Tensor};

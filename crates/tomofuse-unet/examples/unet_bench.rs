@@ -10,6 +10,10 @@
 //! written by unet_speed.py and prints the forward error against MONAI as JSON. Timing modes
 //! also end with one JSON line (median, min, peak_mb) for the script.
 
+/// The product binary's allocator (crates/tomofuse-cli/src/main.rs), so that times match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use std::collections::HashMap;
