@@ -64,13 +64,8 @@ pub(super) fn bwd_input(g: &Geom, gy: &[f32], w: &[f32]) -> Vec<f32> {
     imp::bwd_input(g, gy, w)
 }
 
-/// Whether the direct weight gradient handles `g`: as [`available`], kernel rows of 3.
-pub(super) fn available_weight(g: &Geom) -> bool {
-    available(g) && g.k[2] == 3
-}
-
 /// gw = the gradient of conv(x, w) against w, for `gy` the output's gradient. Call only when
-/// [`available_weight`] holds.
+/// [`available`] holds.
 pub(super) fn bwd_weight(g: &Geom, x: &[f32], gy: &[f32]) -> Vec<f32> {
     imp::bwd_weight(g, x, gy)
 }
@@ -142,18 +137,19 @@ mod imp {
     /// Weights as [group][co block][ci][tap][c], c < the block's width: the order the
     /// register block reads them.
     fn pack_weights(g: &Geom, w: &[f32]) -> Vec<f32> {
-        let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());
-        let mut p = Vec::with_capacity(w.len());
+        // Each block of cb output channels keeps its place and is transposed from
+        // [c][ci, tap] to [ci, tap][c].
+        let (cout_g, m) = (g.cout_g(), g.cin_g() * g.kvol());
+        let mut p = vec![0f32; w.len()];
         for gr in 0..g.groups {
             let mut c0 = 0;
             while c0 < cout_g {
                 let cb = (cout_g - c0).min(CB);
-                for ci in 0..cin_g {
-                    for t in 0..kvol {
-                        for c in 0..cb {
-                            let co = gr * cout_g + c0 + c;
-                            p.push(w[(co * cin_g + ci) * kvol + t]);
-                        }
+                let start = (gr * cout_g + c0) * m;
+                let dst = &mut p[start..start + cb * m];
+                for (c, row) in w[start..start + cb * m].chunks_exact(m).enumerate() {
+                    for (d, v) in dst[c..].iter_mut().step_by(cb).zip(row) {
+                        *d = *v;
                     }
                 }
                 c0 += cb;
@@ -285,7 +281,8 @@ mod imp {
     /// Fixed groups of chunks whose partial sums are added in order, so that the weight
     /// gradient does not depend on thread scheduling.
     const WG_GROUPS: usize = 8;
-    /// Kernel row length of the weight gradient's register block: C x KW accumulators.
+    /// Taps of a kernel row per weight-gradient register block (C x KW accumulators); longer
+    /// rows are cut into pieces of KW.
     const KW: usize = 3;
 
     pub(super) fn bwd_weight(g: &Geom, x: &[f32], gy: &[f32]) -> Vec<f32> {
@@ -302,7 +299,7 @@ mod imp {
                 for u in grp * per..((grp + 1) * per).min(units) {
                     let (ng, ch) = (u / nchunk, u % nchunk);
                     let runs = &segs[ch * WG_RUNS..((ch + 1) * WG_RUNS).min(segs.len())];
-                    // SAFETY: `available_weight` checked AVX-512F and KW; the chunk's runs lie
+                    // SAFETY: `available` checked AVX-512F; the chunk's runs lie
                     // inside the output, their masked inputs inside the input.
                     unsafe { wg_chunk(g, &xv, gy, ng / g.groups, ng % g.groups, runs, &mut acc) };
                 }
@@ -329,33 +326,48 @@ mod imp {
         acc: &mut [f32],
     ) {
         let (cin_g, cout_g, kvol, s_out) = (g.cin_g(), g.cout_g(), g.kvol(), g.s_out());
-        let [kd, kh, _] = g.k;
+        let [kd, kh, kw] = g.k;
         let s_in = xv.ch;
         let rm: Vec<RunMasks> = runs.iter().map(|s| RunMasks::new(g, xv.wh, s)).collect();
         let nr = runs.len();
         let x_g = xv.channels(g, n, gr);
         let gy_g = &gy[(n * g.cout + gr * cout_g) * s_out..];
-        // Per kernel row (a, b): each run's masks for the KW taps and its input offset.
-        let mut masks = vec![[0u16; KW]; kd * kh * nr];
-        let mut offs = vec![0isize; kd * kh * nr];
-        let mut rows = Vec::with_capacity(kd * kh);
-        // Per kernel row, the offsets of its KW taps from its first.
-        let mut eo = vec![[0isize; KW]; kd * kh];
+        // Kernel rows (a, b) cut into pieces of up to KW taps (e0..e0 + KW); per piece, each
+        // run's masks for its taps (zero past the row's end) and its input offset, and the
+        // offsets of its taps from its first.
+        let ng = kw.div_ceil(KW);
+        let np = kd * kh * ng;
+        let mut masks = vec![[0u16; KW]; np * nr];
+        let mut offs = vec![0isize; np * nr];
+        let mut eo = vec![[0isize; KW]; np];
+        let mut pieces = Vec::with_capacity(np);
         for a in 0..kd {
             for b in 0..kh {
-                let ab = a * kh + b;
-                let t0 = ab * KW;
-                let row_off = xv.toff[t0];
-                eo[ab] = std::array::from_fn(|e| xv.toff[t0 + e] - row_off);
-                let mut any = 0u16;
-                for (r, m) in rm.iter().enumerate() {
-                    let tm: [u16; KW] = std::array::from_fn(|e| m.tap(a, b, e));
-                    any |= tm.iter().fold(0, |x, y| x | y);
-                    masks[ab * nr + r] = tm;
-                    offs[ab * nr + r] = m.base + row_off;
-                }
-                if any != 0 {
-                    rows.push(ab);
+                for e0 in (0..kw).step_by(KW) {
+                    let pc = (a * kh + b) * ng + e0 / KW;
+                    let t0 = (a * kh + b) * kw + e0;
+                    let width = (kw - e0).min(KW);
+                    let row_off = xv.toff[t0];
+                    eo[pc] = std::array::from_fn(|j| {
+                        if j < width {
+                            xv.toff[t0 + j] - row_off
+                        } else {
+                            0
+                        }
+                    });
+                    let mut any = 0u16;
+                    for (r, m) in rm.iter().enumerate() {
+                        let tm: [u16; KW] =
+                            std::array::from_fn(
+                                |j| if j < width { m.tap(a, b, e0 + j) } else { 0 },
+                            );
+                        any |= tm.iter().fold(0, |x, y| x | y);
+                        masks[pc * nr + r] = tm;
+                        offs[pc * nr + r] = m.base + row_off;
+                    }
+                    if any != 0 {
+                        pieces.push((pc, t0, width));
+                    }
                 }
             }
         }
@@ -375,26 +387,22 @@ mod imp {
             let gp = gbuf.as_ptr();
             for ci in 0..cin_g {
                 let xc = x_g.wrapping_add(ci * s_in);
-                for &ab in &rows {
-                    let (m, o) = (&masks[ab * nr..][..nr], &offs[ab * nr..][..nr]);
+                for &(pc, t0, width) in &pieces {
+                    let (m, o, e) = (&masks[pc * nr..][..nr], &offs[pc * nr..][..nr], eo[pc]);
                     // SAFETY: forwarded; gbuf holds nr x cb vectors.
                     let sums = unsafe {
                         match cb {
-                            8 => wg_block::<8>(xc, gp, eo[ab], m, o),
-                            7 => wg_block::<7>(xc, gp, eo[ab], m, o),
-                            6 => wg_block::<6>(xc, gp, eo[ab], m, o),
-                            5 => wg_block::<5>(xc, gp, eo[ab], m, o),
-                            4 => wg_block::<4>(xc, gp, eo[ab], m, o),
-                            3 => wg_block::<3>(xc, gp, eo[ab], m, o),
-                            2 => wg_block::<2>(xc, gp, eo[ab], m, o),
-                            _ => wg_block::<1>(xc, gp, eo[ab], m, o),
+                            4 => wg_block::<4>(xc, gp, e, m, o),
+                            3 => wg_block::<3>(xc, gp, e, m, o),
+                            2 => wg_block::<2>(xc, gp, e, m, o),
+                            _ => wg_block::<1>(xc, gp, e, m, o),
                         }
                     };
                     for c in 0..cb {
                         let co = gr * cout_g + c0 + c;
-                        let dst = &mut acc[(co * cin_g + ci) * kvol + ab * KW..][..KW];
-                        for e in 0..KW {
-                            dst[e] += sums[c * KW + e];
+                        let dst = &mut acc[(co * cin_g + ci) * kvol + t0..][..width];
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            *d += sums[c * KW + j];
                         }
                     }
                 }

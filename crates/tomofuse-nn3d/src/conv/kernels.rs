@@ -641,7 +641,7 @@ pub(super) fn kernel_bwd_fused(
     gy: &[f32],
     w: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
-    if super::direct::available(gt) && super::direct::available_weight(g) {
+    if super::direct::available(gt) && super::direct::available(g) {
         // Direct kernels need no column matrix for either gradient.
         let gx = kernel_fwd(gt, gy, &flip_transpose(g, w), None, false);
         return (gx, super::direct::bwd_weight(g, x, gy));
@@ -752,7 +752,7 @@ pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
 /// gw = sum over batch and tiles of gy * im2col(x)^T. Tiles are summed in a fixed order
 /// (partials per fixed chunk of tiles), so the result does not depend on thread scheduling.
 pub(super) fn kernel_bwd_weight(g: &Geom, x: &[f32], gy: &[f32]) -> Vec<f32> {
-    if super::direct::available_weight(g) {
+    if super::direct::available(g) {
         return super::direct::bwd_weight(g, x, gy);
     }
     let (s_in, s_out) = (g.s_in(), g.s_out());
