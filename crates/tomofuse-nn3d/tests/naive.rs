@@ -225,6 +225,41 @@ fn strided_several_tiles() {
     );
 }
 
+/// (batch, in and out channels, kernel, input size, padding, dilation, groups).
+type CaseRow = (
+    usize,
+    usize,
+    usize,
+    [usize; 3],
+    [usize; 3],
+    usize,
+    usize,
+    usize,
+);
+
+/// Runs each row at `stride`, seeded `seed0 + row index`.
+fn run_cases(cases: &[CaseRow], stride: usize, seed0: u64) {
+    for (seed, &(n, cin, cout, k, i, padding, dilation, groups)) in cases.iter().enumerate() {
+        let cfg = Conv3dConfig {
+            padding,
+            dilation,
+            groups,
+            stride,
+        };
+        run(
+            Case {
+                n,
+                cin,
+                cout,
+                k,
+                i,
+                cfg,
+            },
+            seed0 + seed as u64,
+        );
+    }
+}
+
 /// Stride 1, cubic kernel, both gradients: the fused backward (`kernel_bwd_fused`).
 #[test]
 fn fused_backward_odd_shapes() {
@@ -240,25 +275,7 @@ fn fused_backward_odd_shapes() {
         // 5x5x5, groups 3
         (2, 6, 3, [5; 3], [6, 7, 8], 2, 1, 3),
     ];
-    for (seed, (n, cin, cout, k, i, padding, dilation, groups)) in cases.into_iter().enumerate() {
-        let cfg = Conv3dConfig {
-            padding,
-            dilation,
-            groups,
-            stride: 1,
-        };
-        run(
-            Case {
-                n,
-                cin,
-                cout,
-                k,
-                i,
-                cfg,
-            },
-            10 + seed as u64,
-        );
-    }
+    run_cases(&cases, 1, 10);
 }
 
 /// The direct kernels' edges: runs that cross rows, planes and the whole volume, partial
@@ -283,25 +300,7 @@ fn direct_kernel_edges() {
         // the 7x7x7 stem shape
         (1, 1, 4, [7; 3], [9, 8, 10], 3, 1, 1),
     ];
-    for (seed, (n, cin, cout, k, i, padding, dilation, groups)) in cases.into_iter().enumerate() {
-        let cfg = Conv3dConfig {
-            padding,
-            dilation,
-            groups,
-            stride: 1,
-        };
-        run(
-            Case {
-                n,
-                cin,
-                cout,
-                k,
-                i,
-                cfg,
-            },
-            40 + seed as u64,
-        );
-    }
+    run_cases(&cases, 1, 40);
 }
 
 /// Stride 2 on the direct kernels (the input split into even and odd columns): odd widths
@@ -315,25 +314,7 @@ fn direct_kernel_stride_two() {
         (2, 2, 4, [2; 3], [6, 6, 7], 0, 1, 1),
         (1, 3, 6, [1, 3, 3], [5, 6, 35], 1, 1, 1),
     ];
-    for (seed, (n, cin, cout, k, i, padding, dilation, groups)) in cases.into_iter().enumerate() {
-        let cfg = Conv3dConfig {
-            padding,
-            dilation,
-            groups,
-            stride: 2,
-        };
-        run(
-            Case {
-                n,
-                cin,
-                cout,
-                k,
-                i,
-                cfg,
-            },
-            60 + seed as u64,
-        );
-    }
+    run_cases(&cases, 2, 60);
 }
 
 /// Non-cubic kernels take the unfused paths (GEMM + col2im for the input gradient).

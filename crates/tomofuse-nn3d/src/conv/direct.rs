@@ -76,6 +76,7 @@ mod imp {
 
     use rayon::prelude::*;
 
+    use super::super::kernels::transpose_weights;
     use super::{Geom, MAX_K, SyncPtr};
 
     /// Lanes per vector.
@@ -652,16 +653,31 @@ mod imp {
             segs.get(v)
                 .map_or(RunMasks::EMPTY, |s| RunMasks::new(g, ctx.x.wh, s))
         });
+        tap_table(g.k, masks, offs, active, |[a, b, e], t, v| {
+            (rm[v].tap(a, b, e), rm[v].base + ctx.x.toff[t])
+        })
+    }
+
+    /// Fills the tap table of one tile: `lane(tap (a, b, e), flat tap t, run v)` gives run v's
+    /// lane mask and offset under that tap. Returns the number of active taps, those with a
+    /// lane inside for some run, listed first.
+    fn tap_table(
+        k: [usize; 3],
+        masks: &mut [u16],
+        offs: &mut [isize],
+        active: &mut [usize],
+        mut lane: impl FnMut([usize; 3], usize, usize) -> (u16, isize),
+    ) -> usize {
         let mut nact = 0;
         let mut t = 0;
-        for a in 0..g.k[0] {
-            for b in 0..g.k[1] {
-                for e in 0..g.k[2] {
+        for a in 0..k[0] {
+            for b in 0..k[1] {
+                for e in 0..k[2] {
                     let mut any = 0u16;
-                    for (v, r) in rm.iter().enumerate() {
-                        let m = r.tap(a, b, e);
+                    for v in 0..NV {
+                        let (m, o) = lane([a, b, e], t, v);
                         masks[nact * NV + v] = m;
-                        offs[nact * NV + v] = r.base + ctx.x.toff[t];
+                        offs[nact * NV + v] = o;
                         any |= m;
                     }
                     if any != 0 {
@@ -693,42 +709,26 @@ mod imp {
             let num = c + pad - k as isize * dil;
             (num.rem_euclid(s) == 0 && num >= 0 && num / s < n).then_some(num / s)
         };
-        let mut nact = 0;
-        let mut t = 0;
-        for a in 0..f.k[0] {
-            for b in 0..f.k[1] {
-                for e in 0..f.k[2] {
-                    let mut any = 0u16;
-                    for v in 0..NV {
-                        let (mut m, mut o) = (0u16, 0isize);
-                        if let Some(sg) = segs.get(v) {
-                            let num = sg.phase as isize + pad - e as isize * dil;
-                            if let (Some(d), Some(h), 0) = (
-                                reach(sg.at[0] as isize, a, od),
-                                reach(sg.at[1] as isize, b, oh),
-                                num.rem_euclid(s),
-                            ) {
-                                // Lane l reads output column j0 + l + q.
-                                let first = sg.at[2] as isize + num.div_euclid(s);
-                                let lo = (-first).clamp(0, sg.len as isize) as usize;
-                                let hi = (ow - first).clamp(0, sg.len as isize) as usize;
-                                m = lane_range(lo, hi);
-                                o = (d * oh + h) * ow + first;
-                            }
-                        }
-                        masks[nact * NV + v] = m;
-                        offs[nact * NV + v] = o;
-                        any |= m;
-                    }
-                    if any != 0 {
-                        active[nact] = t;
-                        nact += 1;
-                    }
-                    t += 1;
+        tap_table(f.k, masks, offs, active, |[a, b, e], _, v| {
+            let Some(sg) = segs.get(v) else {
+                return (0, 0);
+            };
+            let num = sg.phase as isize + pad - e as isize * dil;
+            match (
+                reach(sg.at[0] as isize, a, od),
+                reach(sg.at[1] as isize, b, oh),
+                num.rem_euclid(s),
+            ) {
+                (Some(d), Some(h), 0) => {
+                    // Lane l reads output column j0 + l + q.
+                    let first = sg.at[2] as isize + num.div_euclid(s);
+                    let lo = (-first).clamp(0, sg.len as isize) as usize;
+                    let hi = (ow - first).clamp(0, sg.len as isize) as usize;
+                    (lane_range(lo, hi), (d * oh + h) * ow + first)
                 }
+                _ => (0, 0),
             }
-        }
-        nact
+        })
     }
 
     /// gx = the gradient of conv(x, w) against x (`g` the forward geometry), gathered per
@@ -746,16 +746,7 @@ mod imp {
             o: [di, hi, wp],
             ..*g
         };
-        let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());
-        let mut wt = vec![0f32; w.len()];
-        for gr in 0..g.groups {
-            for co in 0..cout_g {
-                for ci in 0..cin_g {
-                    let src = &w[((gr * cout_g + co) * cin_g + ci) * kvol..][..kvol];
-                    wt[((gr * cin_g + ci) * cout_g + co) * kvol..][..kvol].copy_from_slice(src);
-                }
-            }
-        }
+        let wt = transpose_weights(g, w, false);
         // Runs ordered by column phase and row parities, so that the runs of one tile
         // share their set of reaching taps.
         let mut segs = Vec::new();

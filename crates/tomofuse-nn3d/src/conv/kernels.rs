@@ -507,7 +507,7 @@ pub(super) fn kernel_fwd(
 
 impl Geom {
     /// For stride 1 with a cubic kernel and `pad <= reach`, the geometry of gx = conv(gy, w')
-    /// with w' the flipped, transposed weights ([`flip_transpose`]): the input gradient as a
+    /// with w' the flipped, transposed weights ([`transpose_weights`]): the input gradient as a
     /// forward convolution (gather form, so tiles run in parallel without write conflicts).
     /// `None` otherwise (a scalar padding cannot express `reach - pad` per axis).
     pub(super) fn gather_transpose(&self) -> Option<Geom> {
@@ -531,9 +531,10 @@ impl Geom {
     }
 }
 
-/// w'[gr*cin_g + ci, co, t'] = w[gr*cout_g + co, ci, kvol-1-t']: the weights of the input
-/// gradient's forward form ([`Geom::gather_transpose`]).
-fn flip_transpose(g: &Geom, w: &[f32]) -> Vec<f32> {
+/// w'[gr*cin_g + ci, co, t'] = w[gr*cout_g + co, ci, t], with t' = kvol-1-t when `flip` (the
+/// weights of the input gradient's forward form, [`Geom::gather_transpose`]) or t' = t (the
+/// direct kernels' gather form, which walks the taps itself).
+pub(super) fn transpose_weights(g: &Geom, w: &[f32], flip: bool) -> Vec<f32> {
     let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());
     let mut wt = vec![0f32; w.len()];
     for gr in 0..g.groups {
@@ -541,8 +542,12 @@ fn flip_transpose(g: &Geom, w: &[f32]) -> Vec<f32> {
             for ci in 0..cin_g {
                 let src = &w[((gr * cout_g + co) * cin_g + ci) * kvol..][..kvol];
                 let dst = &mut wt[((gr * cin_g + ci) * cout_g + co) * kvol..][..kvol];
-                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
-                    *d = *s;
+                if flip {
+                    dst.iter_mut()
+                        .zip(src.iter().rev())
+                        .for_each(|(d, s)| *d = *s);
+                } else {
+                    dst.copy_from_slice(src);
                 }
             }
         }
@@ -558,7 +563,7 @@ fn flip_transpose(g: &Geom, w: &[f32]) -> Vec<f32> {
 pub(super) fn kernel_bwd_input(g: &Geom, gy: &[f32], w: &[f32]) -> Vec<f32> {
     let (cin_g, cout_g, kk) = (g.cin_g(), g.cout_g(), g.kk());
     if let Some(gt) = g.gather_transpose() {
-        return kernel_fwd(&gt, gy, &flip_transpose(g, w), None, false);
+        return kernel_fwd(&gt, gy, &transpose_weights(g, w, true), None, false);
     }
     if super::direct::available(g) {
         return super::direct::bwd_input(g, gy, w);
@@ -643,13 +648,13 @@ pub(super) fn kernel_bwd_fused(
 ) -> (Vec<f32>, Vec<f32>) {
     if super::direct::available(gt) && super::direct::available(g) {
         // Direct kernels need no column matrix for either gradient.
-        let gx = kernel_fwd(gt, gy, &flip_transpose(g, w), None, false);
+        let gx = kernel_fwd(gt, gy, &transpose_weights(g, w, true), None, false);
         return (gx, super::direct::bwd_weight(g, x, gy));
     }
     let (s_in, s_out) = (g.s_in(), g.s_out());
     let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());
     let kt = gt.kk();
-    let wt = flip_transpose(g, w);
+    let wt = transpose_weights(g, w, true);
     let mut gx = vec![0f32; g.n * g.cin * s_in];
     let (tl, par) = tiles(gt);
     let win = g.i[2];
