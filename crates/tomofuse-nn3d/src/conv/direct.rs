@@ -1,4 +1,5 @@
-//! Direct stride-1 convolution on AVX-512: no column matrix at all.
+//! Direct stride-1 and stride-2 convolutions on AVX-512: forward, input gradient (gather
+//! form) and weight gradient, with no column matrix at all.
 //!
 //! For stride 1, the input under one tap of a run of consecutive outputs is a run of
 //! consecutive inputs (within a row; within a plane or the whole volume when the padding keeps
@@ -6,7 +7,9 @@
 //! `CB` output channels at once with broadcast weights: `CB x NV` accumulators stay in
 //! registers over every input channel and tap, and the output is written once. The masks
 //! zero the lanes whose input falls in the padding, so the input is never copied or padded.
-//! This is how oneDNN's direct convolutions avoid im2col; here on plain NCDHW tensors.
+//! This is how oneDNN's direct convolutions avoid im2col; here on plain NCDHW tensors. For
+//! stride 2 the input is first split into even and odd columns, which makes every tap read
+//! consecutive values again.
 //!
 //! The im2col + GEMM kernel stays the reference and the path for other strides, 1x1x1,
 //! kernels wider than [`MAX_K`] and machines without AVX-512.
@@ -21,7 +24,7 @@ thread_local! {
     static ENABLED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
 }
 
-/// Whether this machine runs the direct stride-1 convolution kernels (AVX-512F).
+/// Whether this machine runs the direct convolution kernels (AVX-512F).
 pub fn direct_conv_supported() -> bool {
     imp::detected()
 }

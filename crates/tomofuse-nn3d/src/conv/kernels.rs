@@ -646,10 +646,10 @@ pub(super) fn kernel_bwd_fused(
     gy: &[f32],
     w: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
-    if super::direct::available(gt) && super::direct::available(g) {
-        // Direct kernels need no column matrix for either gradient.
-        let gx = kernel_fwd(gt, gy, &transpose_weights(g, w, true), None, false);
-        return (gx, super::direct::bwd_weight(g, x, gy));
+    if super::direct::available(g) {
+        // The direct kernels need no column matrix for either gradient, so there is nothing
+        // to share: each gradient takes its own kernel.
+        return (kernel_bwd_input(g, gy, w), kernel_bwd_weight(g, x, gy));
     }
     let (s_in, s_out) = (g.s_in(), g.s_out());
     let (cin_g, cout_g, kvol) = (g.cin_g(), g.cout_g(), g.kvol());

@@ -8,9 +8,9 @@
 //! kernel), `bwd_fused` computes both from gy's column tiles in one pass: x then needs no
 //! column matrix at all.
 //!
-//! On AVX-512 machines, stride-1 convolutions take `direct.rs` instead: the forward (and so
-//! the input gradient's gather form) and the weight gradient straight from the tensors, with
-//! no column matrix.
+//! On AVX-512 machines, stride-1 and stride-2 convolutions take `direct.rs` instead: the
+//! forward, the input gradient in gather form and the weight gradient straight from the
+//! tensors, with no column matrix.
 //!
 //! As candle separates them: `kernels.rs` (the three kernels on raw slices), `ops.rs` (the
 //! candle custom ops and their backward passes) and `layer.rs` (the `nn.Conv3d` /
