@@ -42,6 +42,23 @@ pub use pool::{
     adaptive_avg_pool3d_1, avg_pool3d, max_pool3d, upsample_nearest3d, upsample_trilinear3d,
 };
 
+/// Runs `f` on a worker of rayon's global pool, or directly when already on one.
+///
+/// A parallel loop started from a thread outside the pool hands its work to the workers and
+/// sleeps until they are done: a futex wake-up each way, and the caller's core idle in between.
+/// A training step starts hundreds of small parallel loops (8^3 volumes deep in a network), so
+/// on 2 cores that round trip cost about a quarter of a ResNet fine-tuning step
+/// (benches/README.md, "Training on the pool"). Started from a worker, a loop begins on the
+/// calling thread at once and the other workers steal from it. `f` must not block on work it
+/// handed to threads outside rayon: it holds one of the pool's threads while it waits.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::scope(|_| f())
+    }
+}
+
 /// Checks that `x` is a 5-D f32 tensor with `channels` channels (if given) and finite values.
 ///
 /// The finiteness check reads the whole tensor (one pass): call it at a network's entry, not

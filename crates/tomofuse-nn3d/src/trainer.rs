@@ -89,11 +89,11 @@ pub struct History<M> {
 }
 
 /// What a network supplies to [`train`].
-pub trait Task {
+pub trait Task: Send {
     /// The network's error type; the trainer's errors (divergence, checkpoint) convert into it.
-    type Error: From<Nn3dError> + From<candle_core::Error>;
+    type Error: From<Nn3dError> + From<candle_core::Error> + Send;
     /// The network's own per-epoch numbers (loss parts, validation metrics) for the history.
-    type Metrics: Clone + Serialize + DeserializeOwned;
+    type Metrics: Clone + Serialize + DeserializeOwned + Send;
 
     /// Every weight of the network (snapshots, checkpoints).
     fn varmap(&self) -> &VarMap;
@@ -421,8 +421,16 @@ fn check_config(cfg: &TrainerConfig) -> Result<(), Nn3dError> {
 
 /// Trains `task` for `cfg.epochs` (or up to `cfg.stop_after`) and leaves the weights of the
 /// best epoch in its VarMap: the highest selection score among validated epochs (the first on
-/// ties), or the last epoch when the task does not validate.
+/// ties), or the last epoch when the task does not validate. The loop runs on rayon's pool
+/// ([`crate::on_pool`]).
 pub fn train<T: Task>(task: &mut T, cfg: &TrainerConfig) -> Result<History<T::Metrics>, T::Error> {
+    crate::on_pool(|| train_on_pool(task, cfg))
+}
+
+fn train_on_pool<T: Task>(
+    task: &mut T,
+    cfg: &TrainerConfig,
+) -> Result<History<T::Metrics>, T::Error> {
     check_config(cfg)?;
     let named: Vec<(String, Var)> = task
         .trainable()?
@@ -637,6 +645,8 @@ mod tests {
         nan_at: Option<(usize, usize)>,
         /// The weights after each epoch's training.
         after: Vec<Vec<f32>>,
+        /// Whether each epoch ran on a thread of rayon's pool.
+        on_pool: Vec<bool>,
     }
 
     const X: [[f32; 3]; 6] = [
@@ -661,6 +671,7 @@ mod tests {
                 scores,
                 nan_at: None,
                 after: Vec::new(),
+                on_pool: Vec::new(),
             }
         }
 
@@ -682,6 +693,7 @@ mod tests {
         }
 
         fn train_epoch(&mut self, steps: &mut Steps<'_>) -> Result<Option<f64>, Nn3dError> {
+            self.on_pool.push(rayon::current_thread_index().is_some());
             self.order.shuffle(steps.rng());
             for b in 0..3 {
                 let jitter: f32 = steps.rng().random_range(-0.1..0.1);
@@ -749,6 +761,24 @@ mod tests {
             e.seconds = 0.0;
         }
         h
+    }
+
+    /// Called from a thread outside rayon's pool (the test thread), every epoch still runs on
+    /// one of the pool's threads.
+    #[test]
+    fn epochs_run_on_the_pool() {
+        assert!(
+            rayon::current_thread_index().is_none(),
+            "test thread is a rayon worker"
+        );
+        let mut toy = Toy::new(None);
+        train(&mut toy, &config(3)).unwrap();
+        assert_eq!(toy.on_pool, vec![true; 3]);
+        // Already on a worker: runs in place, same weights as from outside.
+        let mut again = Toy::new(None);
+        crate::on_pool(|| train(&mut again, &config(3))).unwrap();
+        assert_eq!(again.on_pool, vec![true; 3]);
+        assert_eq!(again.after, toy.after);
     }
 
     /// Stopping after 2 of 5 epochs and resuming ends with the same weights, bit for bit,

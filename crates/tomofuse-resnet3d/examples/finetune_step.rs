@@ -18,7 +18,13 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use tomofuse_resnet3d::train::{FinetuneConfig, TrainStep, finetune_net_config};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// The timed work runs on rayon's pool, as the product's trainer and inference do
+/// ([`tomofuse_nn3d::on_pool`]).
+fn main() -> Result<(), String> {
+    tomofuse_nn3d::on_pool(|| run().map_err(|e| e.to_string()))
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: usize| a.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (reps, batch, size) = (arg(1, 7), arg(2, 4), arg(3, 32));

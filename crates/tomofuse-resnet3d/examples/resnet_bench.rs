@@ -17,7 +17,13 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use tomofuse_resnet3d::{ResNet3d, ResNetConfig};
 
-fn main() -> candle_core::Result<()> {
+/// The timed work runs on rayon's pool, as the product's trainer and inference do
+/// ([`tomofuse_nn3d::on_pool`]).
+fn main() -> Result<(), String> {
+    tomofuse_nn3d::on_pool(|| run().map_err(|e| e.to_string()))
+}
+
+fn run() -> candle_core::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("conv") {
         return conv_bench(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5));

@@ -460,7 +460,7 @@ impl ResNet3d {
             (1, 1, s[0], s[1], s[2]),
             &candle_core::Device::Cpu,
         )?;
-        self.features(&t)?.flatten_all()?.to_vec1::<f32>()
+        tomofuse_nn3d::on_pool(|| self.features(&t)?.flatten_all()?.to_vec1::<f32>())
     }
 }
 

@@ -735,23 +735,25 @@ impl Classifier {
     }
 
     /// Runs `f` on batches of checked crops; `f` gets a [B, 1, D, H, W] tensor.
-    fn batched<'a, T>(
+    fn batched<'a, T: Send>(
         &self,
         crops: impl IntoIterator<Item = &'a Volume<f32>>,
-        mut f: impl FnMut(&Tensor, &mut Vec<T>) -> Result<()>,
+        mut f: impl FnMut(&Tensor, &mut Vec<T>) -> Result<()> + Send,
     ) -> Result<Vec<T>> {
         let crops: Vec<&Volume<f32>> = crops.into_iter().collect();
         let s = self.crop;
-        let mut out = Vec::with_capacity(crops.len());
-        for (c, chunk) in crops.chunks(EVAL_BATCH).enumerate() {
-            let mut x = Vec::with_capacity(chunk.len() * s.iter().product::<usize>());
-            for (i, v) in chunk.iter().enumerate() {
-                x.extend(crop_values(c * EVAL_BATCH + i, v, s)?);
+        tomofuse_nn3d::on_pool(|| {
+            let mut out = Vec::with_capacity(crops.len());
+            for (c, chunk) in crops.chunks(EVAL_BATCH).enumerate() {
+                let mut x = Vec::with_capacity(chunk.len() * s.iter().product::<usize>());
+                for (i, v) in chunk.iter().enumerate() {
+                    x.extend(crop_values(c * EVAL_BATCH + i, v, s)?);
+                }
+                let x = Tensor::from_vec(x, (chunk.len(), 1, s[0], s[1], s[2]), &Device::Cpu)?;
+                f(&x, &mut out)?;
             }
-            let x = Tensor::from_vec(x, (chunk.len(), 1, s[0], s[1], s[2]), &Device::Cpu)?;
-            f(&x, &mut out)?;
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Eval-mode logits, one per crop (positive class = `label == true`).

@@ -52,7 +52,13 @@ fn report(what: &str, t: &[f64]) {
     println!("{{\"median\": {med}, \"min\": {min}, \"peak_mb\": {peak}}}");
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// The timed work runs on rayon's pool, as the product's trainer and inference do
+/// ([`tomofuse_nn3d::on_pool`]).
+fn main() -> Result<(), String> {
+    tomofuse_nn3d::on_pool(|| run().map_err(|e| e.to_string()))
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let reps: usize = std::env::var("REPS")
         .ok()
         .and_then(|s| s.parse().ok())

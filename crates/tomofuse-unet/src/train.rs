@@ -740,7 +740,12 @@ impl TrainedModel {
 
     /// Predicts a volume: sliding-window softmax probabilities (optionally mirrored TTA) and
     /// the class probability from the mean class logit over windows (and mirrors).
+    /// Runs on rayon's pool ([`tomofuse_nn3d::on_pool`]).
     pub fn predict_with(&self, image: &Volume<f32>, tta: bool) -> Result<Prediction> {
+        tomofuse_nn3d::on_pool(|| self.predict_on_pool(image, tta))
+    }
+
+    fn predict_on_pool(&self, image: &Volume<f32>, tta: bool) -> Result<Prediction> {
         if let Some(first) = image.data.iter().position(|v| !v.is_finite()) {
             let count = image.data.iter().filter(|v| !v.is_finite()).count();
             return Err(UnetError::NonFinite {
