@@ -1,5 +1,7 @@
 //! Normalisation layers for NCDHW tensors (PyTorch semantics and parameter names).
 
+mod plane;
+
 use candle_core::{Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
@@ -315,15 +317,7 @@ impl candle_core::CustomOp3 for NormOp {
         let x = slice_f32(s1, l1)?;
         let w = slice_f32(s2, l2)?;
         let b = slice_f32(s3, l3)?;
-        let plane: Vec<(f64, f64)> = x
-            .par_chunks(s.max(1))
-            .map(|p| {
-                p.iter().fold((0f64, 0f64), |(a, q), &v| {
-                    let v = v as f64;
-                    (a + v, q + v * v)
-                })
-            })
-            .collect();
+        let plane: Vec<(f64, f64)> = x.par_chunks(s.max(1)).map(plane::sum_sq).collect();
         let ng = self.kind.n_groups(n, c);
         let mut acc = vec![(0f64, 0f64, 0usize); ng];
         for (i, &(a, q)) in plane.iter().enumerate() {
@@ -350,10 +344,7 @@ impl candle_core::CustomOp3 for NormOp {
                 let rstd = 1.0 / (v + self.eps).sqrt();
                 let scale = rstd * w[ch] as f64;
                 let shift = b[ch] as f64 - m * scale;
-                let (scale, shift) = (scale as f32, shift as f32);
-                for (o, &v) in yp.iter_mut().zip(xp) {
-                    *o = v * scale + shift;
-                }
+                plane::affine(yp, xp, scale as f32, shift as f32);
             });
         if let Ok(mut st) = self.stats.lock() {
             *st = stats;
@@ -432,11 +423,7 @@ impl candle_core::CustomOp3 for NormBwdOp {
         let plane: Vec<(f64, f64)> = gy
             .par_chunks(s.max(1))
             .zip(x.par_chunks(s.max(1)))
-            .map(|(g, xp)| {
-                g.iter().zip(xp).fold((0f64, 0f64), |(a, q), (&g, &v)| {
-                    (a + g as f64, q + g as f64 * v as f64)
-                })
-            })
+            .map(|(g, xp)| plane::sum_gx(g, xp))
             .collect();
         let ng = self.stats.len();
         let rstd: Vec<f64> = self
@@ -476,9 +463,7 @@ impl candle_core::CustomOp3 for NormBwdOp {
                 let alpha = (r * w[ch] as f64) as f32;
                 let beta = (-r * r * mb) as f32;
                 let gamma = (r * (-ma + m * r * mb)) as f32;
-                for ((o, &g), &v) in gxp.iter_mut().zip(gp).zip(xp) {
-                    *o = alpha * g + beta * v + gamma;
-                }
+                plane::affine2(gxp, gp, xp, [alpha, beta, gamma]);
             });
         for ch in 0..c {
             rest[ch] = gw[ch] as f32;
@@ -562,10 +547,7 @@ fn plane_stats(x: &[f32], s: usize, eps: f64) -> Vec<(f64, f64)> {
     use rayon::prelude::*;
     x.par_chunks(s.max(1))
         .map(|p| {
-            let (a, q) = p.iter().fold((0f64, 0f64), |(a, q), &v| {
-                let v = v as f64;
-                (a + v, q + v * v)
-            });
+            let (a, q) = plane::sum_sq(p);
             let k = p.len().max(1) as f64;
             let m = a / k;
             (m, 1.0 / ((q / k - m * m).max(0.0) + eps).sqrt())
@@ -605,11 +587,7 @@ impl candle_core::CustomOp2 for NormPreluOp {
             .zip(x.par_chunks(s.max(1)))
             .zip(stats.par_iter())
             .for_each(|((yp, xp), &(m, r))| {
-                let (scale, shift) = (r as f32, (-m * r) as f32);
-                for (o, &v) in yp.iter_mut().zip(xp) {
-                    let h = v * scale + shift;
-                    *o = if h > 0.0 { h } else { a * h };
-                }
+                plane::norm_prelu(yp, xp, r as f32, (-m * r) as f32, a);
             });
         if let Ok(mut st) = self.stats.lock() {
             *st = stats;
@@ -681,28 +659,13 @@ impl candle_core::CustomOp2 for NormPreluBwdOp {
             .map(|((gxp, (gp, xp)), &(m, r))| {
                 let (scale, shift) = (r as f32, (-m * r) as f32);
                 // pass 1: sums of the norm's output gradient gn and of gn * x; slope gradient
-                let (mut sg, mut sgx, mut da) = (0f64, 0f64, 0f64);
-                for (&g, &v) in gp.iter().zip(xp) {
-                    let h = v * scale + shift;
-                    let gn = if h > 0.0 {
-                        g
-                    } else {
-                        da += (g * h) as f64;
-                        a * g
-                    };
-                    sg += gn as f64;
-                    sgx += gn as f64 * v as f64;
-                }
+                let [sg, sgx, da] = plane::norm_prelu_sums(gp, xp, scale, shift, a);
                 let k = gp.len().max(1) as f64;
                 let ma = sg / k;
                 let mb = (sgx - m * sg) * r / k;
                 // pass 2: gx = r * (gn - ma - xhat * mb)
-                let (rr, c0, c1) = (r as f32, (r * ma) as f32, (r * mb) as f32);
-                for ((o, &g), &v) in gxp.iter_mut().zip(gp).zip(xp) {
-                    let h = v * scale + shift;
-                    let gn = if h > 0.0 { g } else { a * g };
-                    *o = rr * gn - c0 - h * c1;
-                }
+                let c = [r as f32, (r * ma) as f32, (r * mb) as f32];
+                plane::norm_prelu_gx(gxp, gp, xp, scale, shift, a, c);
                 da
             })
             .collect();

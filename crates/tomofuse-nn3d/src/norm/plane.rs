@@ -1,0 +1,273 @@
+//! The per-plane loops of the fused norm ops. They are written so that the compiler vectorises
+//! them (sums in [`LANES`] independent f64 lanes, selects instead of branches) and compiled
+//! twice ([`multiversion`]): for AVX2 + FMA, chosen at run time, and for the x86-64 baseline
+//! (SSE2), which is all the build may assume. Both give the same bits: each lane adds in the
+//! same order, and Rust never fuses or reorders floating-point operations (tested below).
+//!
+//! Before, each plane was one scalar running sum and a branch per element: 3.7 ns an element
+//! for the forward of 2x16x32^3 on 2 threads, against 0.42 ns now; a quarter of a U-Net
+//! training step went to these loops.
+
+/// Running sums kept in this many f64 lanes and added together in a fixed order at the end.
+/// One running sum is a chain of dependent additions (about 4 cycles an element); independent
+/// lanes vectorise and overlap.
+const LANES: usize = 8;
+
+/// Defines `fn name(args) -> ret { body }` compiled twice: for AVX2 + FMA, taken when the CPU
+/// has them, and as built. The body is an `#[inline(always)]` function, so it is compiled
+/// inside each caller with that caller's target features.
+macro_rules! multiversion {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        pub(super) fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn fast($($arg: $ty),*) $(-> $ret)? {
+                body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if !baseline_only()
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU has the features `fast` is compiled for, checked just above.
+                return unsafe { fast($($arg),*) };
+            }
+            body($($arg),*)
+        }
+    };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests compare the two compilations on the same machine.
+    static BASELINE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn baseline_only() -> bool {
+    BASELINE_ONLY.with(|b| b.get())
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn baseline_only() -> bool {
+    false
+}
+
+/// Adds the lanes in a fixed order.
+fn total(l: [f64; LANES]) -> f64 {
+    l.iter().sum()
+}
+
+multiversion! {
+    /// (sum x, sum x^2).
+    fn sum_sq(x: &[f32]) -> (f64, f64) {
+        let (mut a, mut q) = ([0f64; LANES], [0f64; LANES]);
+        let (chunks, rest) = x.as_chunks::<LANES>();
+        for c in chunks {
+            for l in 0..LANES {
+                let v = c[l] as f64;
+                a[l] += v;
+                q[l] += v * v;
+            }
+        }
+        for (l, &v) in rest.iter().enumerate() {
+            let v = v as f64;
+            a[l] += v;
+            q[l] += v * v;
+        }
+        (total(a), total(q))
+    }
+}
+
+multiversion! {
+    /// (sum g, sum g * x); `g` and `x` equally long.
+    fn sum_gx(g: &[f32], x: &[f32]) -> (f64, f64) {
+        let (g, x) = same_len(g, x);
+        let (mut a, mut q) = ([0f64; LANES], [0f64; LANES]);
+        let ((gc, gr), (xc, xr)) = (g.as_chunks::<LANES>(), x.as_chunks::<LANES>());
+        for (gc, xc) in gc.iter().zip(xc) {
+            for l in 0..LANES {
+                let gi = gc[l] as f64;
+                a[l] += gi;
+                q[l] += gi * xc[l] as f64;
+            }
+        }
+        for (l, (&gi, &v)) in gr.iter().zip(xr).enumerate() {
+            let gi = gi as f64;
+            a[l] += gi;
+            q[l] += gi * v as f64;
+        }
+        (total(a), total(q))
+    }
+}
+
+multiversion! {
+    /// y = x * scale + shift.
+    fn affine(y: &mut [f32], x: &[f32], scale: f32, shift: f32) {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = v * scale + shift;
+        }
+    }
+}
+
+multiversion! {
+    /// o = c[0] * g + c[1] * x + c[2].
+    fn affine2(o: &mut [f32], g: &[f32], x: &[f32], c: [f32; 3]) {
+        let [alpha, beta, gamma] = c;
+        for ((o, &g), &v) in o.iter_mut().zip(g).zip(x) {
+            *o = alpha * g + beta * v + gamma;
+        }
+    }
+}
+
+/// PReLU's factor at h: 1 where h > 0, else the slope (a select, not a branch, so the loops
+/// vectorise; h * 1 is h exactly).
+#[inline(always)]
+fn prelu_factor(h: f32, a: f32) -> f32 {
+    if h > 0.0 { 1.0 } else { a }
+}
+
+multiversion! {
+    /// y = PReLU(h) with h = x * scale + shift and slope `a`.
+    fn norm_prelu(y: &mut [f32], x: &[f32], scale: f32, shift: f32, a: f32) {
+        for (o, &v) in y.iter_mut().zip(x) {
+            let h = v * scale + shift;
+            *o = h * prelu_factor(h, a);
+        }
+    }
+}
+
+multiversion! {
+    /// Pass 1 of the norm-PReLU backward, with h = x * scale + shift and gn the gradient at h:
+    /// [sum gn, sum gn * x, sum over h <= 0 of g * h (the slope's gradient)]. Each chunk's
+    /// terms are formed in f32 first, then widened and added, which the compiler vectorises.
+    fn norm_prelu_sums(g: &[f32], x: &[f32], scale: f32, shift: f32, a: f32) -> [f64; 3] {
+        let (g, x) = same_len(g, x);
+        let (mut s0, mut s1, mut s2) = ([0f64; LANES], [0f64; LANES], [0f64; LANES]);
+        let mut add = |gc: &[f32], xc: &[f32]| {
+            let (mut gn, mut dh) = ([0f32; LANES], [0f32; LANES]);
+            for l in 0..gc.len().min(LANES) {
+                let h = xc[l] * scale + shift;
+                gn[l] = gc[l] * prelu_factor(h, a);
+                dh[l] = if h > 0.0 { 0.0 } else { gc[l] * h };
+            }
+            for l in 0..gc.len().min(LANES) {
+                let gl = gn[l] as f64;
+                s0[l] += gl;
+                s1[l] += gl * xc[l] as f64;
+                s2[l] += dh[l] as f64;
+            }
+        };
+        let ((gc, gr), (xc, xr)) = (g.as_chunks::<LANES>(), x.as_chunks::<LANES>());
+        for (gc, xc) in gc.iter().zip(xc) {
+            add(gc, xc);
+        }
+        add(gr, xr);
+        [total(s0), total(s1), total(s2)]
+    }
+}
+
+multiversion! {
+    /// Pass 2: o = c[0] * gn - c[1] - h * c[2].
+    #[allow(clippy::too_many_arguments)]
+    fn norm_prelu_gx(
+        o: &mut [f32],
+        g: &[f32],
+        x: &[f32],
+        scale: f32,
+        shift: f32,
+        a: f32,
+        c: [f32; 3],
+    ) {
+        let [rr, c0, c1] = c;
+        for ((o, &g), &v) in o.iter_mut().zip(g).zip(x) {
+            let h = v * scale + shift;
+            *o = rr * (g * prelu_factor(h, a)) - c0 - h * c1;
+        }
+    }
+}
+
+/// The common prefix of two slices the callers know to be equally long, cut so the compiler
+/// knows it too (no bounds checks in the loops).
+fn same_len<'a>(a: &'a [f32], b: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+    let n = a.len().min(b.len());
+    (&a[..n], &b[..n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 + FMA compilation gives the baseline's bits, for every function.
+    #[test]
+    fn both_compilations_agree_bit_for_bit() {
+        let n = 1003;
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let g: Vec<f32> = (0..n)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) / 3.0)
+            .collect();
+        let run = |baseline: bool| {
+            BASELINE_ONLY.with(|b| b.set(baseline));
+            let mut outs = vec![vec![0f32; n]; 4];
+            affine(&mut outs[0], &x, 0.7, -0.3);
+            affine2(&mut outs[1], &g, &x, [0.3, -1.1, 0.05]);
+            norm_prelu(&mut outs[2], &x, 0.7, -0.3, 0.25);
+            norm_prelu_gx(&mut outs[3], &g, &x, 0.7, -0.3, 0.25, [1.3, 0.2, -0.4]);
+            let sums = (
+                sum_sq(&x),
+                sum_gx(&g, &x),
+                norm_prelu_sums(&g, &x, 0.7, -0.3, 0.25),
+            );
+            BASELINE_ONLY.with(|b| b.set(false));
+            (outs, format!("{sums:?}"))
+        };
+        let (fast, base) = (run(false), run(true));
+        for (f, b) in fast.0.iter().zip(&base.0) {
+            assert!(f.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()));
+        }
+        assert_eq!(fast.1, base.1);
+    }
+
+    /// The lane sums against plain f64 loops, at lengths around the lane count.
+    #[test]
+    fn lane_sums_match_plain_loops() {
+        for n in [0, 1, 7, 8, 9, 17, 1000] {
+            let x: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+                .collect();
+            let g: Vec<f32> = (0..n)
+                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 3.0)
+                .collect();
+            let (a, q) = sum_sq(&x);
+            let a0: f64 = x.iter().map(|&v| v as f64).sum();
+            let q0: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+            assert!((a - a0).abs() <= 1e-9 * (1.0 + a0.abs()), "n {n}");
+            assert!((q - q0).abs() <= 1e-9 * (1.0 + q0.abs()), "n {n}");
+            let (sg, sgx) = sum_gx(&g, &x);
+            let sg0: f64 = g.iter().map(|&v| v as f64).sum();
+            let sgx0: f64 = g.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
+            assert!((sg - sg0).abs() <= 1e-9 * (1.0 + sg0.abs()), "n {n}");
+            assert!((sgx - sgx0).abs() <= 1e-9 * (1.0 + sgx0.abs()), "n {n}");
+            let [s1, s2, s3] = norm_prelu_sums(&g, &x, 0.5, -0.1, 0.25);
+            let (mut t1, mut t2, mut t3) = (0f64, 0f64, 0f64);
+            for (&g, &v) in g.iter().zip(&x) {
+                let h = v * 0.5 - 0.1;
+                let gn = if h > 0.0 { g } else { 0.25 * g } as f64;
+                t1 += gn;
+                t2 += gn * v as f64;
+                if h <= 0.0 {
+                    t3 += (g * h) as f64;
+                }
+            }
+            for (s, t) in [(s1, t1), (s2, t2), (s3, t3)] {
+                assert!((s - t).abs() <= 1e-9 * (1.0 + t.abs()), "n {n}: {s} vs {t}");
+            }
+        }
+    }
+}
