@@ -44,8 +44,7 @@ fn conv_bn(
 ) -> Result<Tensor> {
     if train {
         cache.clear();
-        let y = bn.forward_t(&conv.forward(x)?, true)?;
-        return if relu { y.relu() } else { Ok(y) };
+        return bn.forward_relu_t(&conv.forward(x)?, true, relu);
     }
     let cached = cache.0.lock().ok().and_then(|c| c.clone());
     let (w, b) = match cached {

@@ -19,9 +19,18 @@ use super::kernels::{Geom, SyncPtr};
 /// Widest kernel side handled (7: ResNet's stem).
 const MAX_K: usize = 7;
 
+/// Outputs per batch item and channel below which the im2col + GEMM path is taken: a
+/// register block covers 16 consecutive outputs, so on the 2^3 and 1^3 volumes deep in a
+/// ResNet most lanes would idle, while the column matrix there is tiny. Measured on the
+/// ResNet50-3D (w 0.25) fine-tuning step's layers (example `tiny_ab`): at 4^3 outputs and more
+/// the direct kernels are faster, at 2^3 and 1^3 they took 1.3-3x im2col's time.
+const MIN_OUTPUTS: usize = 64;
+
 thread_local! {
-    /// Whether convolutions called from this thread may take the direct kernels.
-    static ENABLED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    /// `None`: the direct kernels where they pay (the default); `Some(true)`: wherever they
+    /// apply, whatever the size; `Some(false)`: never. For convolutions called from this
+    /// thread.
+    static FORCE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
 
 /// Whether this machine runs the direct convolution kernels (AVX-512F).
@@ -29,23 +38,27 @@ pub fn direct_conv_supported() -> bool {
     imp::detected()
 }
 
-/// Runs `f` with the direct convolution kernels allowed (the default) or not, for the
-/// convolutions called from this thread: tests and benchmarks compare them with the im2col
-/// path on the same machine.
+/// Runs `f` with the direct convolution kernels forced wherever they apply (`true`, even on
+/// outputs too small for them to pay) or off (`false`), for the convolutions called from this
+/// thread: tests and benchmarks compare them with the im2col path on the same machine.
 pub fn with_direct_conv<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
-    let before = ENABLED.with(|e| e.replace(enabled));
+    let before = FORCE.with(|e| e.replace(Some(enabled)));
     let r = f();
-    ENABLED.with(|e| e.set(before));
+    FORCE.with(|e| e.set(before));
     r
 }
 
-/// Whether the direct kernel handles `g` on this machine and thread.
+/// Whether the direct kernel handles `g` (a forward geometry, or the gather form of an input
+/// gradient) on this machine and thread.
 pub(super) fn available(g: &Geom) -> bool {
-    ENABLED.with(|e| e.get())
-        && (g.stride == 1 || (g.stride == 2 && g.k != [1, 1, 1]))
+    let applies = (g.stride == 1 || (g.stride == 2 && g.k != [1, 1, 1]))
         && !g.is_pointwise()
         && g.k.iter().all(|&k| (1..=MAX_K).contains(&k))
-        && imp::detected()
+        && imp::detected();
+    match FORCE.with(|e| e.get()) {
+        Some(force) => force && applies,
+        None => applies && g.s_out() >= MIN_OUTPUTS,
+    }
 }
 
 /// y = conv(x, w) (+ bias, then ReLU), N*Cout*S_out. Call only when [`available`] holds.

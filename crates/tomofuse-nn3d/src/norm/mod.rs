@@ -93,13 +93,21 @@ impl BatchNorm3d {
     /// Training mode normalises with the batch statistics and updates the running ones
     /// (unbiased variance, PyTorch's momentum convention); eval mode uses the running ones.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_relu_t(x, train, false)
+    }
+
+    /// [`BatchNorm3d::forward_t`], then ReLU when `relu`. In training mode the ReLU is part of
+    /// the norm's op (forward and backward), which saves candle's ReLU node: a pass forward,
+    /// and a comparison, a multiplication and a gradient accumulation backward.
+    pub fn forward_relu_t(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         let c = self.weight.dim(0)?;
         let d = check5("batch_norm3d", x, c)?;
         if !train {
             let (scale, shift) = self.eval_scale_shift()?;
-            return x
+            let y = x
                 .broadcast_mul(&per_channel(&scale)?)?
-                .broadcast_add(&per_channel(&shift)?);
+                .broadcast_add(&per_channel(&shift)?)?;
+            return if relu { y.relu() } else { Ok(y) };
         }
         let count = d[0] * d[2] * d[3] * d[4];
         if count < 2 {
@@ -109,7 +117,7 @@ impl BatchNorm3d {
             }
             .into());
         }
-        let (y, stats) = fused_norm(x, &self.weight, &self.bias, NormKind::Batch, self.eps)?;
+        let (y, stats) = fused_norm(x, &self.weight, &self.bias, NormKind::Batch, self.eps, relu)?;
         let m = self.momentum;
         let unbias = count as f64 / (count as f64 - 1.0);
         let dev = x.device();
@@ -172,7 +180,7 @@ impl InstanceNorm3d {
                 &zeros
             }
         };
-        Ok(fused_norm(x, w, b, NormKind::Instance, self.eps)?.0)
+        Ok(fused_norm(x, w, b, NormKind::Instance, self.eps, false)?.0)
     }
 }
 
@@ -217,6 +225,7 @@ impl GroupNorm3d {
             &self.bias,
             NormKind::Group(self.groups),
             self.eps,
+            false,
         )?
         .0)
     }
@@ -256,12 +265,13 @@ impl NormKind {
     }
 }
 
-/// Fused normalisation + affine: y = (x - mean_g) * rstd_g * w[c] + b[c], one pass for the
-/// statistics (f64 sums per plane) and one for the output. The statistics are kept for the
-/// backward pass (and for the batch-norm running averages).
+/// Fused normalisation + affine: y = (x - mean_g) * rstd_g * w[c] + b[c], then ReLU when
+/// `relu`; one pass for the statistics (f64 sums per plane) and one for the output. The
+/// statistics are kept for the backward pass (and for the batch-norm running averages).
 struct NormOp {
     kind: NormKind,
     eps: f64,
+    relu: bool,
     /// per group: (mean, biased variance)
     stats: std::sync::Arc<std::sync::Mutex<Vec<(f64, f64)>>>,
 }
@@ -340,11 +350,9 @@ impl candle_core::CustomOp3 for NormOp {
             .enumerate()
             .for_each(|(i, (yp, xp))| {
                 let ch = i % c;
-                let (m, v) = stats[self.kind.group_of(i / c, ch, c)];
-                let rstd = 1.0 / (v + self.eps).sqrt();
-                let scale = rstd * w[ch] as f64;
-                let shift = b[ch] as f64 - m * scale;
-                plane::affine(yp, xp, scale as f32, shift as f32);
+                let st = stats[self.kind.group_of(i / c, ch, c)];
+                let [scale, shift] = plane_affine(st, self.eps, w[ch], b[ch]);
+                plane::affine(yp, xp, scale, shift, self.relu);
             });
         if let Ok(mut st) = self.stats.lock() {
             *st = stats;
@@ -365,6 +373,11 @@ impl candle_core::CustomOp3 for NormOp {
             .lock()
             .map_err(|_| candle_core::Error::Msg("norm3d: poisoned statistics".into()))?
             .clone();
+        let bias = if self.relu {
+            Some(b.to_vec1::<f32>()?)
+        } else {
+            None
+        };
         let packed = x.apply_op3_no_bwd(
             &gy.contiguous()?,
             w,
@@ -372,6 +385,7 @@ impl candle_core::CustomOp3 for NormOp {
                 kind: self.kind,
                 eps: self.eps,
                 stats,
+                bias,
             },
         )?;
         let len = x.elem_count();
@@ -387,11 +401,22 @@ impl candle_core::CustomOp3 for NormOp {
     }
 }
 
-/// Backward of `NormOp`: returns [gx (flattened), gw (C), gb (C)] in one buffer.
+/// Backward of `NormOp`: returns [gx (flattened), gw (C), gb (C)] in one buffer. With the
+/// ReLU (`bias` given, to recompute the forward's pre-ReLU values), gy is first multiplied by
+/// the ReLU's gradient factor, as candle's ReLU node would.
 struct NormBwdOp {
     kind: NormKind,
     eps: f64,
     stats: Vec<(f64, f64)>,
+    bias: Option<Vec<f32>>,
+}
+
+/// Per plane of channel `ch`, the forward's f32 (scale, shift): y = x * scale + shift.
+fn plane_affine((m, v): (f64, f64), eps: f64, w: f32, b: f32) -> [f32; 2] {
+    let rstd = 1.0 / (v + eps).sqrt();
+    let scale = rstd * w as f64;
+    let shift = b as f64 - m * scale;
+    [scale as f32, shift as f32]
 }
 
 impl candle_core::CustomOp3 for NormBwdOp {
@@ -419,11 +444,24 @@ impl candle_core::CustomOp3 for NormBwdOp {
             }
             .into());
         }
+        // The ReLU's (scale, shift) of plane i, when there is a ReLU.
+        let relu = |i: usize| {
+            self.bias.as_ref().map(|b| {
+                let ch = i % c;
+                plane_affine(
+                    self.stats[self.kind.group_of(i / c, ch, c)],
+                    self.eps,
+                    w[ch],
+                    b[ch],
+                )
+            })
+        };
         // per plane: sum gy, sum gy * x
         let plane: Vec<(f64, f64)> = gy
             .par_chunks(s.max(1))
             .zip(x.par_chunks(s.max(1)))
-            .map(|(g, xp)| plane::sum_gx(g, xp))
+            .enumerate()
+            .map(|(i, (g, xp))| plane::sum_gx(g, xp, relu(i)))
             .collect();
         let ng = self.stats.len();
         let rstd: Vec<f64> = self
@@ -463,7 +501,7 @@ impl candle_core::CustomOp3 for NormBwdOp {
                 let alpha = (r * w[ch] as f64) as f32;
                 let beta = (-r * r * mb) as f32;
                 let gamma = (r * (-ma + m * r * mb)) as f32;
-                plane::affine2(gxp, gp, xp, [alpha, beta, gamma]);
+                plane::affine2(gxp, gp, xp, [alpha, beta, gamma], relu(i));
             });
         for ch in 0..c {
             rest[ch] = gw[ch] as f32;
@@ -484,6 +522,7 @@ fn fused_norm(
     b: &Tensor,
     kind: NormKind,
     eps: f64,
+    relu: bool,
 ) -> Result<(Tensor, Vec<(f64, f64)>)> {
     if x.dtype() != candle_core::DType::F32 {
         return Err(Nn3dError::DType {
@@ -496,6 +535,7 @@ fn fused_norm(
     let op = NormOp {
         kind,
         eps,
+        relu,
         stats: stats.clone(),
     };
     let y = x
@@ -685,6 +725,59 @@ mod tests {
 
     /// The fused op against the composition of candle ops (instance norm written out as
     /// mean / variance reductions, PReLU as max / min): values and both gradients.
+    /// Training-mode batch norm with the ReLU fused gives the bits of batch norm followed by
+    /// candle's ReLU node: output, gradients of x, weight and bias, and running statistics.
+    /// Some inputs are exactly where the pre-ReLU value is 0 (the weight is 0 on channel 1).
+    #[test]
+    fn batch_norm_relu_matches_norm_then_relu() {
+        let dev = Device::Cpu;
+        let x0 = Tensor::randn(0f32, 1.0, (2, 3, 3, 4, 5), &dev)
+            .unwrap()
+            .affine(1.5, 0.2)
+            .unwrap();
+        let r = Tensor::randn(0f32, 1.0, (2, 3, 3, 4, 5), &dev).unwrap();
+        let run = |fused: bool| {
+            let vm = candle_nn::VarMap::new();
+            let vb = VarBuilder::from_varmap(&vm, candle_core::DType::F32, &dev);
+            let bn = batch_norm3d(3, 1e-5, 0.1, vb).unwrap();
+            vm.data().lock().unwrap()["weight"]
+                .set(&Tensor::new(&[0.7f32, 0.0, -1.2], &dev).unwrap())
+                .unwrap();
+            vm.data().lock().unwrap()["bias"]
+                .set(&Tensor::new(&[0.1f32, 0.0, 0.3], &dev).unwrap())
+                .unwrap();
+            let x = Var::from_tensor(&x0).unwrap();
+            let y = if fused {
+                bn.forward_relu_t(x.as_tensor(), true, true).unwrap()
+            } else {
+                bn.forward_t(x.as_tensor(), true).unwrap().relu().unwrap()
+            };
+            let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let data = vm.data().lock().unwrap();
+            let mut out = vec![
+                y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                g.get(x.as_tensor())
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap(),
+            ];
+            for k in ["weight", "bias"] {
+                out.push(g.get(data[k].as_tensor()).unwrap().to_vec1().unwrap());
+            }
+            out.push(bn.running_mean().to_vec1().unwrap());
+            out.push(bn.running_var().to_vec1().unwrap());
+            out
+        };
+        let (f, u) = (run(true), run(false));
+        assert!(f[0].contains(&0.0), "no clipped output");
+        for (k, (a, b)) in f.iter().zip(&u).enumerate() {
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b), "part {k}");
+        }
+    }
+
     #[test]
     fn instance_norm_prelu_matches_composition() {
         let dev = Device::Cpu;

@@ -83,43 +83,80 @@ multiversion! {
     }
 }
 
+/// The ReLU's gradient factor at h = x * st[0] + st[1] when `RELU`: 1 where h >= 0 (candle's
+/// convention), else 0; always 1 without. Multiplying by it is exact.
+#[inline(always)]
+fn relu_mask<const RELU: bool>(v: f32, st: [f32; 2]) -> f32 {
+    if !RELU || v * st[0] + st[1] >= 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+#[inline(always)]
+fn sum_gx_in<const RELU: bool>(g: &[f32], x: &[f32], st: [f32; 2]) -> (f64, f64) {
+    let (g, x) = same_len(g, x);
+    let (mut a, mut q) = ([0f64; LANES], [0f64; LANES]);
+    let mut add = |gc: &[f32], xc: &[f32]| {
+        let mut gm = [0f32; LANES];
+        for l in 0..gc.len().min(LANES) {
+            gm[l] = gc[l] * relu_mask::<RELU>(xc[l], st);
+        }
+        for l in 0..gc.len().min(LANES) {
+            let gi = gm[l] as f64;
+            a[l] += gi;
+            q[l] += gi * xc[l] as f64;
+        }
+    };
+    let ((gc, gr), (xc, xr)) = (g.as_chunks::<LANES>(), x.as_chunks::<LANES>());
+    for (gc, xc) in gc.iter().zip(xc) {
+        add(gc, xc);
+    }
+    add(gr, xr);
+    (total(a), total(q))
+}
+
 multiversion! {
-    /// (sum g, sum g * x); `g` and `x` equally long.
-    fn sum_gx(g: &[f32], x: &[f32]) -> (f64, f64) {
-        let (g, x) = same_len(g, x);
-        let (mut a, mut q) = ([0f64; LANES], [0f64; LANES]);
-        let ((gc, gr), (xc, xr)) = (g.as_chunks::<LANES>(), x.as_chunks::<LANES>());
-        for (gc, xc) in gc.iter().zip(xc) {
-            for l in 0..LANES {
-                let gi = gc[l] as f64;
-                a[l] += gi;
-                q[l] += gi * xc[l] as f64;
+    /// (sum g', sum g' * x) with g' = g, or with `relu` = Some([scale, shift]) g times the
+    /// ReLU's gradient factor at x * scale + shift; `g` and `x` equally long.
+    fn sum_gx(g: &[f32], x: &[f32], relu: Option<[f32; 2]>) -> (f64, f64) {
+        match relu {
+            None => sum_gx_in::<false>(g, x, [0.0; 2]),
+            Some(st) => sum_gx_in::<true>(g, x, st),
+        }
+    }
+}
+
+multiversion! {
+    /// y = x * scale + shift, then ReLU (max with 0, as candle's) when `relu`.
+    fn affine(y: &mut [f32], x: &[f32], scale: f32, shift: f32, relu: bool) {
+        if relu {
+            for (o, &v) in y.iter_mut().zip(x) {
+                *o = (v * scale + shift).max(0.0);
+            }
+        } else {
+            for (o, &v) in y.iter_mut().zip(x) {
+                *o = v * scale + shift;
             }
         }
-        for (l, (&gi, &v)) in gr.iter().zip(xr).enumerate() {
-            let gi = gi as f64;
-            a[l] += gi;
-            q[l] += gi * v as f64;
-        }
-        (total(a), total(q))
+    }
+}
+
+#[inline(always)]
+fn affine2_in<const RELU: bool>(o: &mut [f32], g: &[f32], x: &[f32], c: [f32; 3], st: [f32; 2]) {
+    let [alpha, beta, gamma] = c;
+    for ((o, &g), &v) in o.iter_mut().zip(g).zip(x) {
+        *o = alpha * (g * relu_mask::<RELU>(v, st)) + beta * v + gamma;
     }
 }
 
 multiversion! {
-    /// y = x * scale + shift.
-    fn affine(y: &mut [f32], x: &[f32], scale: f32, shift: f32) {
-        for (o, &v) in y.iter_mut().zip(x) {
-            *o = v * scale + shift;
-        }
-    }
-}
-
-multiversion! {
-    /// o = c[0] * g + c[1] * x + c[2].
-    fn affine2(o: &mut [f32], g: &[f32], x: &[f32], c: [f32; 3]) {
-        let [alpha, beta, gamma] = c;
-        for ((o, &g), &v) in o.iter_mut().zip(g).zip(x) {
-            *o = alpha * g + beta * v + gamma;
+    /// o = c[0] * g' + c[1] * x + c[2], with g' as in [`sum_gx`].
+    fn affine2(o: &mut [f32], g: &[f32], x: &[f32], c: [f32; 3], relu: Option<[f32; 2]>) {
+        match relu {
+            None => affine2_in::<false>(o, g, x, c, [0.0; 2]),
+            Some(st) => affine2_in::<true>(o, g, x, c, st),
         }
     }
 }
@@ -214,14 +251,17 @@ mod tests {
             .collect();
         let run = |baseline: bool| {
             BASELINE_ONLY.with(|b| b.set(baseline));
-            let mut outs = vec![vec![0f32; n]; 4];
-            affine(&mut outs[0], &x, 0.7, -0.3);
-            affine2(&mut outs[1], &g, &x, [0.3, -1.1, 0.05]);
+            let mut outs = vec![vec![0f32; n]; 6];
+            affine(&mut outs[0], &x, 0.7, -0.3, false);
+            affine(&mut outs[4], &x, 0.7, -0.3, true);
+            affine2(&mut outs[1], &g, &x, [0.3, -1.1, 0.05], None);
+            affine2(&mut outs[5], &g, &x, [0.3, -1.1, 0.05], Some([0.7, -0.3]));
             norm_prelu(&mut outs[2], &x, 0.7, -0.3, 0.25);
             norm_prelu_gx(&mut outs[3], &g, &x, 0.7, -0.3, 0.25, [1.3, 0.2, -0.4]);
             let sums = (
                 sum_sq(&x),
-                sum_gx(&g, &x),
+                sum_gx(&g, &x, None),
+                sum_gx(&g, &x, Some([0.7, -0.3])),
                 norm_prelu_sums(&g, &x, 0.7, -0.3, 0.25),
             );
             BASELINE_ONLY.with(|b| b.set(false));
@@ -249,7 +289,7 @@ mod tests {
             let q0: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
             assert!((a - a0).abs() <= 1e-9 * (1.0 + a0.abs()), "n {n}");
             assert!((q - q0).abs() <= 1e-9 * (1.0 + q0.abs()), "n {n}");
-            let (sg, sgx) = sum_gx(&g, &x);
+            let (sg, sgx) = sum_gx(&g, &x, None);
             let sg0: f64 = g.iter().map(|&v| v as f64).sum();
             let sgx0: f64 = g.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
             assert!((sg - sg0).abs() <= 1e-9 * (1.0 + sg0.abs()), "n {n}");
