@@ -94,37 +94,57 @@ fn relu_mask<const RELU: bool>(v: f32, st: [f32; 2]) -> f32 {
     }
 }
 
+/// Runs `$body` with `$gc`, `$xc` bound to each chunk of [`LANES`] elements of `$g` and `$x`
+/// (equally long), the last one zero-padded: whole fixed-size chunks vectorise, and the padding
+/// only adds zeros to the sums, which leaves every lane's bits as they were. A macro, not a
+/// function taking a closure: the closure would not be inlined into the AVX2 compilation.
+macro_rules! for_chunks2 {
+    ($g:expr, $x:expr, |$gc:ident, $xc:ident| $body:block) => {{
+        let (g, x) = same_len($g, $x);
+        let ((gcs, gr), (xcs, xr)) = (g.as_chunks::<LANES>(), x.as_chunks::<LANES>());
+        for ($gc, $xc) in gcs.iter().zip(xcs) {
+            $body
+        }
+        if !gr.is_empty() {
+            let (mut a, mut b) = ([0f32; LANES], [0f32; LANES]);
+            a[..gr.len()].copy_from_slice(gr);
+            b[..xr.len()].copy_from_slice(xr);
+            let ($gc, $xc) = (&a, &b);
+            $body
+        }
+    }};
+}
+
 #[inline(always)]
 fn sum_gx_in<const RELU: bool>(g: &[f32], x: &[f32], st: [f32; 2]) -> (f64, f64) {
-    let (g, x) = same_len(g, x);
     let (mut a, mut q) = ([0f64; LANES], [0f64; LANES]);
-    let mut add = |gc: &[f32], xc: &[f32]| {
+    for_chunks2!(g, x, |gc, xc| {
+        // The f32 terms first, then widened and added: two simple loops vectorise where one
+        // mixed loop stayed scalar.
         let mut gm = [0f32; LANES];
-        for l in 0..gc.len().min(LANES) {
+        for l in 0..LANES {
             gm[l] = gc[l] * relu_mask::<RELU>(xc[l], st);
         }
-        for l in 0..gc.len().min(LANES) {
+        for l in 0..LANES {
             let gi = gm[l] as f64;
             a[l] += gi;
             q[l] += gi * xc[l] as f64;
         }
-    };
-    let ((gc, gr), (xc, xr)) = (g.as_chunks::<LANES>(), x.as_chunks::<LANES>());
-    for (gc, xc) in gc.iter().zip(xc) {
-        add(gc, xc);
-    }
-    add(gr, xr);
+    });
     (total(a), total(q))
 }
 
-multiversion! {
-    /// (sum g', sum g' * x) with g' = g, or with `relu` = Some([scale, shift]) g times the
-    /// ReLU's gradient factor at x * scale + shift; `g` and `x` equally long.
-    fn sum_gx(g: &[f32], x: &[f32], relu: Option<[f32; 2]>) -> (f64, f64) {
-        match relu {
-            None => sum_gx_in::<false>(g, x, [0.0; 2]),
-            Some(st) => sum_gx_in::<true>(g, x, st),
-        }
+/// (sum g', sum g' * x) with g' = g, or with `relu` = Some([scale, shift]) g times the ReLU's
+/// gradient factor at x * scale + shift; `g` and `x` equally long.
+pub(super) fn sum_gx(g: &[f32], x: &[f32], relu: Option<[f32; 2]>) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if !baseline_only() && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { avx::sum_gx(g, x, relu) };
+    }
+    match relu {
+        None => sum_gx_in::<false>(g, x, [0.0; 2]),
+        Some(st) => sum_gx_in::<true>(g, x, st),
     }
 }
 
@@ -178,34 +198,30 @@ multiversion! {
     }
 }
 
-multiversion! {
-    /// Pass 1 of the norm-PReLU backward, with h = x * scale + shift and gn the gradient at h:
-    /// [sum gn, sum gn * x, sum over h <= 0 of g * h (the slope's gradient)]. Each chunk's
-    /// terms are formed in f32 first, then widened and added, which the compiler vectorises.
-    fn norm_prelu_sums(g: &[f32], x: &[f32], scale: f32, shift: f32, a: f32) -> [f64; 3] {
-        let (g, x) = same_len(g, x);
-        let (mut s0, mut s1, mut s2) = ([0f64; LANES], [0f64; LANES], [0f64; LANES]);
-        let mut add = |gc: &[f32], xc: &[f32]| {
-            let (mut gn, mut dh) = ([0f32; LANES], [0f32; LANES]);
-            for l in 0..gc.len().min(LANES) {
-                let h = xc[l] * scale + shift;
-                gn[l] = gc[l] * prelu_factor(h, a);
-                dh[l] = if h > 0.0 { 0.0 } else { gc[l] * h };
-            }
-            for l in 0..gc.len().min(LANES) {
-                let gl = gn[l] as f64;
-                s0[l] += gl;
-                s1[l] += gl * xc[l] as f64;
-                s2[l] += dh[l] as f64;
-            }
-        };
-        let ((gc, gr), (xc, xr)) = (g.as_chunks::<LANES>(), x.as_chunks::<LANES>());
-        for (gc, xc) in gc.iter().zip(xc) {
-            add(gc, xc);
-        }
-        add(gr, xr);
-        [total(s0), total(s1), total(s2)]
+/// Pass 1 of the norm-PReLU backward, with h = x * scale + shift and gn the gradient at h:
+/// [sum gn, sum gn * x, sum over h <= 0 of g * h (the slope's gradient)].
+pub(super) fn norm_prelu_sums(g: &[f32], x: &[f32], scale: f32, shift: f32, a: f32) -> [f64; 3] {
+    #[cfg(target_arch = "x86_64")]
+    if !baseline_only() && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { avx::norm_prelu_sums(g, x, scale, shift, a) };
     }
+    let (mut s0, mut s1, mut s2) = ([0f64; LANES], [0f64; LANES], [0f64; LANES]);
+    for_chunks2!(g, x, |gc, xc| {
+        let (mut gn, mut dh) = ([0f32; LANES], [0f32; LANES]);
+        for l in 0..LANES {
+            let h = xc[l] * scale + shift;
+            gn[l] = gc[l] * prelu_factor(h, a);
+            dh[l] = if h > 0.0 { 0.0 } else { gc[l] * h };
+        }
+        for l in 0..LANES {
+            let g = gn[l] as f64;
+            s0[l] += g;
+            s1[l] += g * xc[l] as f64;
+            s2[l] += dh[l] as f64;
+        }
+    });
+    [total(s0), total(s1), total(s2)]
 }
 
 multiversion! {
@@ -233,6 +249,130 @@ multiversion! {
 fn same_len<'a>(a: &'a [f32], b: &'a [f32]) -> (&'a [f32], &'a [f32]) {
     let n = a.len().min(b.len());
     (&a[..n], &b[..n])
+}
+
+/// The two sums the compiler would not vectorise well from the plain code (it kept the
+/// widening to f64 scalar), in AVX2 intrinsics. Lane l of the baseline's eight is lane l here
+/// (lanes 0-3 in one register, 4-7 in the other), and every operation is the baseline's
+/// (multiplications and additions rounded separately, no FMA), so the bits are the same.
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use super::{LANES, same_len, total};
+    use std::arch::x86_64::*;
+
+    /// Eight f64 running sums.
+    struct Lanes(__m256d, __m256d);
+
+    impl Lanes {
+        #[target_feature(enable = "avx2")]
+        fn new() -> Self {
+            Lanes(_mm256_setzero_pd(), _mm256_setzero_pd())
+        }
+
+        /// Lanes 0-3 and 4-7 of `v`, widened.
+        #[target_feature(enable = "avx2")]
+        fn widen(v: __m256) -> (__m256d, __m256d) {
+            (
+                _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+            )
+        }
+
+        /// += u
+        #[target_feature(enable = "avx2")]
+        fn add(&mut self, u: __m256) {
+            let (lo, hi) = Self::widen(u);
+            self.0 = _mm256_add_pd(self.0, lo);
+            self.1 = _mm256_add_pd(self.1, hi);
+        }
+
+        /// += u * v, in f64
+        #[target_feature(enable = "avx2")]
+        fn add_mul(&mut self, u: __m256, v: __m256) {
+            let ((ul, uh), (vl, vh)) = (Self::widen(u), Self::widen(v));
+            self.0 = _mm256_add_pd(self.0, _mm256_mul_pd(ul, vl));
+            self.1 = _mm256_add_pd(self.1, _mm256_mul_pd(uh, vh));
+        }
+
+        #[target_feature(enable = "avx2")]
+        fn total(&self) -> f64 {
+            let mut l = [0f64; LANES];
+            // SAFETY: l holds 8 f64, two unaligned stores of 4.
+            unsafe {
+                _mm256_storeu_pd(l.as_mut_ptr(), self.0);
+                _mm256_storeu_pd(l.as_mut_ptr().add(4), self.1);
+            }
+            total(l)
+        }
+    }
+
+    /// Calls `f` on each chunk of 8 of `g` and `x` as registers, the last one zero-padded
+    /// (the baseline's `for_chunks2`).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn chunks(g: &[f32], x: &[f32], mut f: impl FnMut(__m256, __m256)) {
+        let (g, x) = same_len(g, x);
+        let ((gc, gr), (xc, xr)) = (g.as_chunks::<LANES>(), x.as_chunks::<LANES>());
+        for (a, b) in gc.iter().zip(xc) {
+            // SAFETY: each chunk holds 8 f32.
+            unsafe { f(_mm256_loadu_ps(a.as_ptr()), _mm256_loadu_ps(b.as_ptr())) };
+        }
+        if !gr.is_empty() {
+            let (mut a, mut b) = ([0f32; LANES], [0f32; LANES]);
+            a[..gr.len()].copy_from_slice(gr);
+            b[..xr.len()].copy_from_slice(xr);
+            // SAFETY: as above.
+            unsafe { f(_mm256_loadu_ps(a.as_ptr()), _mm256_loadu_ps(b.as_ptr())) };
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn sum_gx(g: &[f32], x: &[f32], relu: Option<[f32; 2]>) -> (f64, f64) {
+        let (mut a, mut q) = (Lanes::new(), Lanes::new());
+        let one = _mm256_set1_ps(1.0);
+        let zero = _mm256_setzero_ps();
+        let [s, t] = relu.unwrap_or([0.0; 2]);
+        let (vs, vt) = (_mm256_set1_ps(s), _mm256_set1_ps(t));
+        let on = relu.is_some();
+        chunks(g, x, |gv, xv| {
+            let gm = if on {
+                let h = _mm256_add_ps(_mm256_mul_ps(xv, vs), vt);
+                let m = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(h, zero), one);
+                _mm256_mul_ps(gv, m)
+            } else {
+                gv
+            };
+            a.add(gm);
+            q.add_mul(gm, xv);
+        });
+        (a.total(), q.total())
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn norm_prelu_sums(
+        g: &[f32],
+        x: &[f32],
+        scale: f32,
+        shift: f32,
+        a: f32,
+    ) -> [f64; 3] {
+        let (mut s0, mut s1, mut s2) = (Lanes::new(), Lanes::new(), Lanes::new());
+        let (vs, vt, va) = (
+            _mm256_set1_ps(scale),
+            _mm256_set1_ps(shift),
+            _mm256_set1_ps(a),
+        );
+        let (one, zero) = (_mm256_set1_ps(1.0), _mm256_setzero_ps());
+        chunks(g, x, |gv, xv| {
+            let h = _mm256_add_ps(_mm256_mul_ps(xv, vs), vt);
+            let pos = _mm256_cmp_ps::<_CMP_GT_OQ>(h, zero);
+            let gn = _mm256_mul_ps(gv, _mm256_blendv_ps(va, one, pos));
+            s0.add(gn);
+            s1.add_mul(gn, xv);
+            s2.add(_mm256_andnot_ps(pos, _mm256_mul_ps(gv, h)));
+        });
+        [s0.total(), s1.total(), s2.total()]
+    }
 }
 
 #[cfg(test)]
