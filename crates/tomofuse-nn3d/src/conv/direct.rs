@@ -155,18 +155,24 @@ mod imp {
     /// register block reads them.
     fn pack_weights(g: &Geom, w: &[f32]) -> Vec<f32> {
         // Each block of cb output channels keeps its place and is transposed from
-        // [c][ci, tap] to [ci, tap][c].
+        // [c][ci, tap] to [ci, tap][c]: written in order (no zero fill first), read from the
+        // block's cb rows side by side.
         let (cout_g, m) = (g.cout_g(), g.cin_g() * g.kvol());
-        let mut p = vec![0f32; w.len()];
+        let mut p = Vec::with_capacity(w.len());
         for gr in 0..g.groups {
             let mut c0 = 0;
             while c0 < cout_g {
                 let cb = (cout_g - c0).min(CB);
                 let start = (gr * cout_g + c0) * m;
-                let dst = &mut p[start..start + cb * m];
-                for (c, row) in w[start..start + cb * m].chunks_exact(m).enumerate() {
-                    for (d, v) in dst[c..].iter_mut().step_by(cb).zip(row) {
-                        *d = *v;
+                let rows = &w[start..start + cb * m];
+                if cb == CB {
+                    let r: [&[f32]; CB] = std::array::from_fn(|c| &rows[c * m..(c + 1) * m]);
+                    for j in 0..m {
+                        p.extend_from_slice(&r.map(|row| row[j]));
+                    }
+                } else {
+                    for j in 0..m {
+                        p.extend((0..cb).map(|c| rows[c * m + j]));
                     }
                 }
                 c0 += cb;
