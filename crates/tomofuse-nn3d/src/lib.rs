@@ -9,7 +9,9 @@
 //! crate's `x86-v4` feature is on: AVX-512 kernels, chosen at run time (about 2x the AVX2
 //! throughput on this machine's CPU; other CPUs fall back to AVX2). Pooling and upsampling
 //! are custom ops too; instance, group and training-mode batch norm are one fused op each
-//! (two passes forward, two backward), eval-mode batch norm a per-channel affine map.
+//! (two passes forward, two backward; batch norm with its ReLU, instance norm with PReLU, in
+//! vectorised per-plane loops), eval-mode batch norm a per-channel affine map. Training loops
+//! and inference run on rayon's pool ([`on_pool`]).
 
 mod cam;
 mod conv;

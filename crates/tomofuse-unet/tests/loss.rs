@@ -1,6 +1,6 @@
 //! Losses and the learning-rate schedule against closed-form values computed here in f64.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use tomofuse_unet::loss::{ClassLoss, class_loss, dice_ce_loss};
 use tomofuse_unet::{ClassHeadConfig, TrainConfig, UnetConfig};
 
@@ -92,6 +92,109 @@ fn dice_ce_matches_closed_form() {
     assert!((scalar(&ce) - want_ce).abs() < 1e-6);
     assert!((scalar(&d) - want_d).abs() < 1e-6);
     assert!((scalar(&total) - want_ce - want_d).abs() < 1e-6);
+}
+
+/// The fused Dice + CE op against the loss written as candle ops (the composition it replaced:
+/// log-softmax, the cross-entropy mean, batch Dice over the foreground channels): the three
+/// values and the gradient at the logits, on three channels, with more voxels per item than
+/// one unit of parallel work and a soft (non one-hot) voxel in the target.
+#[test]
+fn fused_dice_ce_matches_candle_ops() {
+    use candle_core::{D, Var};
+    let dev = Device::Cpu;
+    let shape = (2, 3, 17, 16, 16);
+    let z = Var::from_tensor(&Tensor::randn(0f32, 2.0, shape, &dev).unwrap()).unwrap();
+    let lab = Tensor::rand(0f32, 3.0, (2, 1, 17, 16, 16), &dev)
+        .unwrap()
+        .floor()
+        .unwrap();
+    let oh = Tensor::cat(
+        &[
+            &lab.eq(0f32).unwrap().to_dtype(DType::F32).unwrap(),
+            &lab.eq(1f32).unwrap().to_dtype(DType::F32).unwrap(),
+            &lab.eq(2f32).unwrap().to_dtype(DType::F32).unwrap(),
+        ],
+        1,
+    )
+    .unwrap();
+    // One voxel shared between two classes.
+    let mut ohv = oh.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let s = 17 * 16 * 16;
+    ohv[5] = 0.5;
+    ohv[s + 5] = 0.5;
+    ohv[2 * s + 5] = 0.0;
+    let oh = Tensor::from_vec(ohv, shape, &dev).unwrap();
+    let composed = |z: &Tensor| -> (Tensor, Tensor, Tensor) {
+        let logp = candle_nn::ops::log_softmax(z, 1).unwrap();
+        let ce = (logp.mul(&oh).unwrap().sum(1).unwrap().mean_all().unwrap() * -1.0).unwrap();
+        let p = logp.exp().unwrap();
+        let fg = |t: &Tensor| {
+            t.narrow(1, 1, 2)
+                .unwrap()
+                .transpose(0, 1)
+                .unwrap()
+                .flatten_from(1)
+                .unwrap()
+        };
+        let (fp, ft) = (fg(&p), fg(&oh));
+        let inter = fp.mul(&ft).unwrap().sum(D::Minus1).unwrap();
+        let denom = (fp.sum(D::Minus1).unwrap() + ft.sum(D::Minus1).unwrap()).unwrap();
+        let dice = ((inter * 2.0).unwrap() + 1e-5)
+            .unwrap()
+            .div(&(denom + 1e-5).unwrap())
+            .unwrap();
+        let d = (dice.mean_all().unwrap().neg().unwrap() + 1.0).unwrap();
+        ((&d + &ce).unwrap(), d, ce)
+    };
+    let (ft, fd, fc) = dice_ce_loss(z.as_tensor(), &oh).unwrap();
+    let (ct, cd, cc) = composed(z.as_tensor());
+    for (a, b) in [(&ft, &ct), (&fd, &cd), (&fc, &cc)] {
+        assert!(
+            (scalar(a) - scalar(b)).abs() < 1e-5,
+            "{} vs {}",
+            scalar(a),
+            scalar(b)
+        );
+    }
+    // The gradient of a weighted sum of the three outputs (each output's own gradient counts).
+    let loss = |t: &Tensor, d: &Tensor, c: &Tensor| {
+        ((t + (d * 0.5).unwrap()).unwrap() + (c * 2.0).unwrap()).unwrap()
+    };
+    let gf = loss(&ft, &fd, &fc).backward().unwrap();
+    let gc = loss(&ct, &cd, &cc).backward().unwrap();
+    let (a, b) = (
+        gf.get(z.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap(),
+        gc.get(z.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap(),
+    );
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        scale > 0.0 && err <= 1e-4 * scale,
+        "max error {err} against max {scale}"
+    );
+}
+
+#[test]
+fn dice_ce_rejects_one_channel_and_mismatched_targets() {
+    let dev = Device::Cpu;
+    let z = Tensor::zeros((1, 1, 2, 2, 2), DType::F32, &dev).unwrap();
+    assert!(dice_ce_loss(&z, &z).is_err());
+    let z = Tensor::zeros((1, 2, 2, 2, 2), DType::F32, &dev).unwrap();
+    let t = Tensor::zeros((1, 2, 2, 2, 3), DType::F32, &dev).unwrap();
+    assert!(dice_ce_loss(&z, &t).is_err());
 }
 
 #[test]
