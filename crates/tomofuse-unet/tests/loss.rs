@@ -182,7 +182,7 @@ fn fused_dice_ce_matches_candle_ops() {
         .zip(&b)
         .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     assert!(
-        scale > 0.0 && err <= 1e-4 * scale,
+        scale > 0.0 && err <= 1e-5 * scale,
         "max error {err} against max {scale}"
     );
 }
