@@ -379,16 +379,18 @@ mod avx {
 mod tests {
     use super::*;
 
+    /// Deterministic inputs of length `n`: (x, g), mixed signs.
+    fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
+        let x = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0);
+        let g = (0..n).map(|i| ((i * 13 % 29) as f32 - 14.0) / 3.0);
+        (x.collect(), g.collect())
+    }
+
     /// The AVX2 + FMA compilation gives the baseline's bits, for every function.
     #[test]
     fn both_compilations_agree_bit_for_bit() {
         let n = 1003;
-        let x: Vec<f32> = (0..n)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
-            .collect();
-        let g: Vec<f32> = (0..n)
-            .map(|i| ((i * 13 % 29) as f32 - 14.0) / 3.0)
-            .collect();
+        let (x, g) = data(n);
         let run = |baseline: bool| {
             BASELINE_ONLY.with(|b| b.set(baseline));
             let mut outs = vec![vec![0f32; n]; 6];
@@ -418,12 +420,7 @@ mod tests {
     #[test]
     fn lane_sums_match_plain_loops() {
         for n in [0, 1, 7, 8, 9, 17, 1000] {
-            let x: Vec<f32> = (0..n)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
-                .collect();
-            let g: Vec<f32> = (0..n)
-                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 3.0)
-                .collect();
+            let (x, g) = data(n);
             let (a, q) = sum_sq(&x);
             let a0: f64 = x.iter().map(|&v| v as f64).sum();
             let q0: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
