@@ -240,7 +240,7 @@ impl candle_core::CustomOp2 for DiceCeBwdOp {
             })
             .collect();
         let mut gz = vec![0f32; z.len()];
-        let out = SyncOut(gz.as_mut_ptr());
+        let out = tomofuse_nn3d::storage::SyncPtr::new(gz.as_mut_ptr());
         units(n, s).par_iter().for_each(|&(b, v0, v1)| {
             let (zb, tb) = (&z[b * c * s..][..c * s], &t[b * c * s..][..c * s]);
             let (mut logp, mut q) = (vec![0f32; c], vec![0f64; c]);
@@ -270,20 +270,6 @@ impl candle_core::CustomOp2 for DiceCeBwdOp {
         });
         let shape = l1.shape().clone();
         Ok((candle_core::CpuStorage::F32(gz), shape))
-    }
-}
-
-/// The gradient buffer, shared by units that write disjoint voxels.
-#[derive(Clone, Copy)]
-struct SyncOut(*mut f32);
-// SAFETY: only used for writes to disjoint elements (one unit's voxels), see above.
-unsafe impl Send for SyncOut {}
-unsafe impl Sync for SyncOut {}
-
-impl SyncOut {
-    /// By value, so closures capture the whole wrapper.
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 

@@ -3,6 +3,8 @@
 
 use rayon::prelude::*;
 
+pub(super) use crate::storage::SyncPtr;
+
 use crate::error::Nn3dError;
 
 /// Target size of one column tile in f32 elements (1 MiB): each thread builds its tile and
@@ -357,23 +359,6 @@ pub(super) fn epilogue(y: &mut [f32], bias: f32, relu: bool) {
     }
 }
 
-/// A raw output pointer shared by tiles that write disjoint parts of one buffer.
-#[derive(Clone, Copy)]
-pub(super) struct SyncPtr(*mut f32);
-// SAFETY: only used for writes to disjoint regions (one tile each), see the callers.
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
-
-impl SyncPtr {
-    pub(super) fn new(p: *mut f32) -> Self {
-        Self(p)
-    }
-    /// Taking `self` by value makes closures capture the whole wrapper (not the raw field).
-    pub(super) fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// One unit of work: batch item, group, output rows r0..r1.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Tile {
@@ -459,7 +444,7 @@ pub(super) fn kernel_fwd(
     }
     let (tl, par) = tiles(g);
     let wo = g.o[2];
-    let yp = SyncPtr(y.as_mut_ptr());
+    let yp = SyncPtr::new(y.as_mut_ptr());
     let run = |col: &mut Vec<f32>, t: &Tile, inner_par: bool| {
         let p = (t.r1 - t.r0) * wo;
         col.resize(kk * p, 0.0);
@@ -658,7 +643,7 @@ pub(super) fn kernel_bwd_fused(
     let mut gx = vec![0f32; g.n * g.cin * s_in];
     let (tl, par) = tiles(gt);
     let win = g.i[2];
-    let gxp = SyncPtr(gx.as_mut_ptr());
+    let gxp = SyncPtr::new(gx.as_mut_ptr());
     // acc: per group, gw' = kt x cin_g (row (co, t'), column ci).
     let run = |col: &mut Vec<f32>, acc: &mut [f32], t: &Tile, inner_par: bool| {
         let p = (t.r1 - t.r0) * win;
