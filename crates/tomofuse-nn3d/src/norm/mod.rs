@@ -288,25 +288,9 @@ fn norm_dims(l: &candle_core::Layout) -> Result<(usize, usize, usize)> {
     }
 }
 
+/// The norm ops' inputs, through the crate's one CPU-buffer reader.
 fn slice_f32<'a>(s: &'a candle_core::CpuStorage, l: &candle_core::Layout) -> Result<&'a [f32]> {
-    use candle_core::backend::BackendStorage;
-    match s {
-        candle_core::CpuStorage::F32(v) => l
-            .contiguous_offsets()
-            .map(|(a, b)| &v[a..b])
-            .ok_or_else(|| {
-                Nn3dError::Config {
-                    what: "norm",
-                    msg: "internal: tensor not contiguous".into(),
-                }
-                .into()
-            }),
-        other => Err(Nn3dError::DType {
-            what: "norm",
-            got: other.dtype(),
-        }
-        .into()),
-    }
+    crate::storage::f32_slice("norm", s, l)
 }
 
 impl candle_core::CustomOp3 for NormOp {
