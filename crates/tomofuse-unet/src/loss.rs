@@ -243,7 +243,7 @@ impl candle_core::CustomOp2 for DiceCeBwdOp {
         let out = tomofuse_nn3d::storage::SyncPtr::new(gz.as_mut_ptr());
         units(n, s).par_iter().for_each(|&(b, v0, v1)| {
             let (zb, tb) = (&z[b * c * s..][..c * s], &t[b * c * s..][..c * s]);
-            let (mut logp, mut q) = (vec![0f32; c], vec![0f64; c]);
+            let (mut logp, mut p, mut q) = (vec![0f32; c], vec![0f64; c], vec![0f64; c]);
             for v in v0..v1 {
                 log_softmax_at(&zb[v..], s, &mut logp);
                 let mut tsum = 0f64;
@@ -257,12 +257,12 @@ impl candle_core::CustomOp2 for DiceCeBwdOp {
                         let (a, bb) = ab[k - 1];
                         -(a * tk - bb) / kf
                     };
-                    dot += logp[k].exp() as f64 * q[k];
+                    p[k] = logp[k].exp() as f64;
+                    dot += p[k] * q[k];
                 }
                 for k in 0..c {
-                    let p = logp[k].exp() as f64;
                     let tk = tb[k * s + v] as f64;
-                    let gk = gv * (p * tsum - tk) + self.g_dice * p * (q[k] - dot);
+                    let gk = gv * (p[k] * tsum - tk) + self.g_dice * p[k] * (q[k] - dot);
                     // SAFETY: unit (b, v0..v1) alone writes voxels v0..v1 of item b.
                     unsafe { *out.get().add((b * c + k) * s + v) = gk as f32 };
                 }
